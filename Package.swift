@@ -1,0 +1,87 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) plus the upcoming
+/// features that make isolation and imports explicit.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ScopePilot",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "scopepilot", targets: ["scopepilot"]),
+        .library(name: "WireProtocol", targets: ["WireProtocol"]),
+        .library(name: "Transport", targets: ["Transport"]),
+        .library(name: "InstrumentDriver", targets: ["InstrumentDriver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C system libraries, each behind a small shim header.
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CFFTW3", path: "Sources/CFFTW3"),
+        .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3"),
+
+        // The wire protocol: message types, encoding, validation. No socket code.
+        .target(name: "WireProtocol", swiftSettings: strictSettings),
+
+        // ZeroMQ transport: sockets owned by actors on dedicated threads, CURVE keys, ZAP.
+        .target(
+            name: "Transport",
+            dependencies: [
+                "CZeroMQ", "WireProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
+        .target(
+            name: "InstrumentDriver",
+            dependencies: ["Transport", "WireProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+
+        // The one executable.
+        .executableTarget(
+            name: "scopepilot",
+            dependencies: [
+                "Transport", "WireProtocol", "InstrumentDriver", "COpenBLAS", "CFFTW3", "CSQLite3",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ScopePilotCLI",
+            swiftSettings: strictSettings
+        ),
+
+        // Benchmarks print figures beside a named peer; they are not tests.
+        .executableTarget(
+            name: "scopepilot-bench",
+            dependencies: [
+                "Transport", "WireProtocol", "InstrumentDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/ScopePilotBench",
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "TransportTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "CZeroMQ"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "InteropTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "CSystemLibrariesTests", dependencies: ["COpenBLAS", "CFFTW3", "CSQLite3", "CZeroMQ"],
+            swiftSettings: strictSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

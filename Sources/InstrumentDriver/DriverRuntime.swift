@@ -1,0 +1,375 @@
+import Foundation
+public import Logging
+public import Transport
+public import WireProtocol
+
+/// Serves an ``Instrument`` over the ScopePilot wire protocol: publishes its frames on the feed
+/// and answers the command channel.
+///
+/// - HELLO: a peer must say HELLO before its commands are accepted (`no_hello` otherwise); a
+///   different protocol major version is REJECTed with `protocol_version`.
+/// - Commands are checked against the limits (`out_of_range`) and capabilities (`unsupported`),
+///   ACKed, and run one at a time in arrival order; each must finish within its deadline (counted
+///   from receipt) or is cancelled and FAILED with `deadline_exceeded`. `blank_beam`, `get_state`,
+///   `abort` and `resend_frames` run at once, beside a running scan.
+/// - A command id seen before is not run again: its earlier replies are sent again.
+/// - Heartbeats go to every introduced peer; when none has been heard from for the watchdog
+///   interval, the beam is blanked.
+public actor DriverRuntime {
+    /// Settings of a runtime.
+    public struct Configuration: Sendable {
+        /// Where to publish frames.
+        public var feed: Endpoint
+        /// Where to take commands.
+        public var control: Endpoint
+        /// Authentication for both sockets (`curveServer` off loopback).
+        public var security: SocketSecurity = .plain
+        /// How often to send heartbeats.
+        public var heartbeat: Duration = .seconds(1)
+        /// Silence from the daemon after which the beam is blanked.
+        public var watchdog: Duration = .seconds(5)
+        /// Frames kept for `resend_frames`.
+        public var ringCapacity = 256
+        /// The session id in frame headers; a fresh one per start.
+        public var session = "drv-" + UUID().uuidString.prefix(8).lowercased()
+        /// Block instead of dropping frames for slow subscribers (tests and benchmarks only).
+        public var lossless = false
+
+        /// Creates a configuration.
+        public init(feed: Endpoint, control: Endpoint) {
+            self.feed = feed
+            self.control = control
+        }
+    }
+
+    private struct Peer {
+        var introduced = false
+        var lastHeard = ContinuousClock.now
+    }
+
+    private let instrument: any Instrument
+    private let configuration: Configuration
+    private let publisher: FeedPublisher
+    private let server: CommandServer
+    private let logger: Logger
+    private var nextSeq: UInt64 = 0
+    private var ring: FrameRing
+    private var ledger = CommandLedger()
+    private var peers: [PeerID: Peer] = [:]
+    private var running: [CommandID: Task<Void, Never>] = [:]
+    private var tail: Task<Void, Never>?
+    private var watchdogTripped = false
+    private var lastHeardFromAnyone: ContinuousClock.Instant?
+
+    /// The feed endpoint actually bound.
+    public nonisolated let feedEndpoint: Endpoint
+    /// The command endpoint actually bound.
+    public nonisolated let controlEndpoint: Endpoint
+    /// The session id frames carry.
+    public nonisolated let session: String
+
+    /// Binds the feed and command sockets.
+    public init(
+        instrument: any Instrument, configuration: Configuration, context: ZMQContext,
+        logger: Logger = Logger(label: "scopepilot.driver")
+    ) async throws(TransportError) {
+        var feedOptions = FeedPublisher.defaultOptions
+        feedOptions.security = configuration.security
+        feedOptions.noDrop = configuration.lossless
+        var controlOptions = CommandServer.defaultOptions
+        controlOptions.security = configuration.security
+        publisher = try await FeedPublisher(bindingTo: configuration.feed, context: context, options: feedOptions)
+        server = try await CommandServer(bindingTo: configuration.control, context: context, options: controlOptions)
+        self.instrument = instrument
+        self.configuration = configuration
+        self.logger = logger
+        ring = FrameRing(capacity: configuration.ringCapacity)
+        feedEndpoint = publisher.endpoint
+        controlEndpoint = server.endpoint
+        session = configuration.session
+    }
+
+    /// Serves until the task is cancelled, then closes the sockets.
+    public func run() async {
+        let keeper = Task { await self.keepAlive() }
+        defer { keeper.cancel() }
+        while !Task.isCancelled {
+            do {
+                let incoming = try await server.next()
+                await handle(incoming)
+            } catch {
+                if error.code == .cancelled || error.code == .closed { break }
+                logger.error("command channel: \(error)")
+            }
+        }
+        for task in running.values { task.cancel() }
+        await server.close()
+        await publisher.close()
+    }
+
+    /// Acquires and publishes a frame outside any command (e.g. a free-running live view).
+    @discardableResult
+    public func publishUnsolicited(_ request: ScanRequest) async throws -> UInt64 {
+        try await publish(try await instrument.acquire(request, purpose: .scan), commandID: nil, purpose: .scan)
+    }
+
+    // MARK: - Command channel
+
+    private func handle(_ incoming: IncomingControl) async {
+        let peer = incoming.peer
+        peers[peer, default: Peer()].lastHeard = .now
+        lastHeardFromAnyone = .now
+        watchdogTripped = false
+        switch incoming.message {
+        case .failure(let error):
+            logger.warning("refused a message from \(peer): \(error)")
+            let code = error.code == .incompatibleVersion ? ReasonCode.protocolVersion : ReasonCode.malformed
+            if let id = incoming.salvagedID {
+                await reply(.reject(Reject(id: id, code: code, reason: error.message)), to: peer, id: nil)
+            } else {
+                await reply(.error(ErrorReport(code: error.code.description, reason: error.message)), to: peer, id: nil)
+            }
+        case .success(.hello(let hello)):
+            peers[peer]?.introduced = true
+            logger.info("HELLO from \(hello.client) (\(peer))")
+            let welcome = Welcome(
+                id: hello.id, driver: instrument.identity.driver, instrument: instrument.identity.instrument,
+                session: session, capabilities: CommandAction.allNames, limits: instrument.limits,
+                heartbeatMilliseconds: configuration.heartbeat.wholeMilliseconds,
+                watchdogMilliseconds: configuration.watchdog.wholeMilliseconds)
+            await reply(.welcome(welcome), to: peer, id: nil)
+        case .success(.heartbeat):
+            break
+        case .success(.command(let command)):
+            await accept(command, from: peer)
+        case .success(let other):
+            let reason = "a driver does not accept '\(other.type)' messages"
+            await reply(.error(ErrorReport(code: ProtocolError.Code.unknownMessageType.description, reason: reason)), to: peer, id: nil)
+        }
+    }
+
+    private func accept(_ command: Command, from peer: PeerID) async {
+        let received = ContinuousClock.now
+        if ledger.contains(command.id) {
+            logger.info("command \(command.id) seen before: repeating its replies")
+            for message in ledger.replies(for: command.id) { await reply(message, to: peer, id: nil) }
+            return
+        }
+        ledger.open(command.id)
+        guard peers[peer]?.introduced == true else {
+            await reject(command, ReasonCode.notIntroduced, "say HELLO before sending commands", to: peer)
+            return
+        }
+        if let problem = limitsProblem(command.action) {
+            await reject(command, ReasonCode.outOfRange, problem, to: peer)
+            return
+        }
+        await reply(.ack(Ack(id: command.id)), to: peer, id: command.id)
+        let deadline = received + command.deadline
+        switch command.action {
+        case .blankBeam, .getState, .abort, .resendFrames:
+            await execute(command, deadline: deadline, peer: peer)
+        case .scanRegion, .moveStage, .acquireReference, .unblankBeam:
+            let previous = tail
+            let task = Task {
+                await previous?.value
+                await self.execute(command, deadline: deadline, peer: peer)
+            }
+            running[command.id] = task
+            tail = task
+        }
+    }
+
+    private func execute(_ command: Command, deadline: ContinuousClock.Instant, peer: PeerID) async {
+        defer { running[command.id] = nil }
+        guard ContinuousClock.now < deadline else {
+            await fail(command, ReasonCode.deadlineExceeded, "the deadline passed while earlier commands ran", peer)
+            return
+        }
+        if Task.isCancelled {
+            await fail(command, ReasonCode.aborted, "aborted before it started", peer)
+            return
+        }
+        let outcome = await withDeadline(deadline) { () async throws -> Readback in
+            try await self.perform(command, peer: peer)
+        }
+        switch outcome {
+        case .finished(let readback):
+            await reply(.done(Done(id: command.id, readback: readback)), to: peer, id: command.id)
+        case .timedOut:
+            await fail(command, ReasonCode.deadlineExceeded, "not done within \(command.deadline)", peer)
+        case .threw(let error as InstrumentError):
+            await fail(command, error.code, error.reason, peer)
+        case .threw(is CancellationError):
+            await fail(command, ReasonCode.aborted, "aborted", peer)
+        case .threw(let error):
+            await fail(command, ReasonCode.hardware, "\(error)", peer)
+        }
+    }
+
+    private func perform(_ command: Command, peer: PeerID) async throws -> Readback {
+        switch command.action {
+        case .scanRegion(let request):
+            let acquired = try await instrument.acquire(request, purpose: .scan)
+            let seq = try await publish(acquired, commandID: command.id, purpose: .scan)
+            return Readback(stage: acquired.stage, scan: acquired.scan, frames: [seq], lastSeq: seq)
+        case .acquireReference(let reference):
+            var seqs: [UInt64] = []
+            var last: AcquiredFrame?
+            for _ in 0..<reference.count {
+                try Task.checkCancellation()
+                let acquired = try await instrument.acquire(reference.scan, purpose: .reference)
+                seqs.append(try await publish(acquired, commandID: command.id, purpose: .reference))
+                last = acquired
+            }
+            return Readback(stage: last?.stage, scan: last?.scan, frames: seqs, lastSeq: seqs.last)
+        case .moveStage(let target):
+            return Readback(stage: try await instrument.moveStage(to: target))
+        case .blankBeam, .unblankBeam:
+            let blank = command.action == .blankBeam
+            try await instrument.setBeamBlanked(blank)
+            return Readback(beamBlanked: blank)
+        case .getState:
+            let state = await instrument.state()
+            return Readback(
+                stage: state.stage, beamBlanked: state.beamBlanked, lastSeq: nextSeq == 0 ? nil : nextSeq - 1,
+                state: running.isEmpty ? "idle" : "busy")
+        case .abort(let target):
+            let victims = target.map { id in running.filter { $0.key == id } } ?? running
+            for (_, task) in victims { task.cancel() }
+            return Readback(state: "aborted \(victims.count)")
+        case .resendFrames(let from, let to):
+            var sent: [UInt64] = []
+            var missing: [UInt64] = []
+            for seq in from...to {
+                guard var frame = ring.frame(seq) else {
+                    missing.append(seq)
+                    continue
+                }
+                frame.header.resent = true
+                await reply(.frame(inReplyTo: command.id, frame), to: peer, id: nil)
+                sent.append(seq)
+            }
+            return Readback(frames: sent, lastSeq: nextSeq == 0 ? nil : nextSeq - 1, missing: missing)
+        }
+    }
+
+    private func publish(_ acquired: AcquiredFrame, commandID: CommandID?, purpose: FrameHeader.Purpose) async throws
+        -> UInt64
+    {
+        let seq = nextSeq
+        nextSeq += 1
+        let header = FrameHeader(
+            session: session, seq: seq, time: acquired.time, scan: acquired.scan, stage: acquired.stage,
+            channels: acquired.channels, dtype: acquired.buffers.first?.dtype ?? .uint16, commandID: commandID,
+            purpose: purpose, optics: acquired.optics)
+        let frame = try Frame(header: header, channels: acquired.buffers)
+        try await publisher.publish(frame)
+        ring.append(frame)
+        return seq
+    }
+
+    private func limitsProblem(_ action: CommandAction) -> String? {
+        let limits = instrument.limits
+        func scanProblem(_ request: ScanRequest) -> String? {
+            let g = request.geometry
+            if !limits.stageX.contains(g.centerX) || !limits.stageY.contains(g.centerY) {
+                return "scan centre (\(g.centerX), \(g.centerY)) nm is outside the stage range"
+                    + " x \(limits.stageX), y \(limits.stageY)"
+            }
+            if !limits.fov.contains(g.fovX) || !limits.fov.contains(g.fovY) {
+                return "field of view \(g.fovX) x \(g.fovY) nm is outside \(limits.fov) nm"
+            }
+            if !limits.dwell.contains(g.dwell) { return "dwell \(g.dwell) us is outside \(limits.dwell) us" }
+            if !limits.pixels.contains(g.width) || !limits.pixels.contains(g.height) {
+                return "frame \(g.width) x \(g.height) px is outside \(limits.pixels) px per side"
+            }
+            if let unknown = request.channels?.first(where: { !limits.detectors.contains($0) }) {
+                return "detector '\(unknown)' is not one of \(limits.detectors)"
+            }
+            return nil
+        }
+        switch action {
+        case .scanRegion(let request): return scanProblem(request)
+        case .acquireReference(let reference): return scanProblem(reference.scan)
+        case .moveStage(let target):
+            if !limits.stageX.contains(target.x) || !limits.stageY.contains(target.y) {
+                return "stage target (\(target.x), \(target.y)) nm is outside x \(limits.stageX), y \(limits.stageY)"
+            }
+            return nil
+        default: return nil
+        }
+    }
+
+    private func reject(_ command: Command, _ code: String, _ reason: String, to peer: PeerID) async {
+        logger.warning("rejected \(command.action.name) \(command.id): \(reason)")
+        await reply(.reject(Reject(id: command.id, code: code, reason: reason)), to: peer, id: command.id)
+    }
+
+    private func fail(_ command: Command, _ code: String, _ reason: String, _ peer: PeerID) async {
+        logger.warning("\(command.action.name) \(command.id) failed: \(reason)")
+        await reply(.failed(Failed(id: command.id, code: code, reason: reason)), to: peer, id: command.id)
+    }
+
+    private func reply(_ message: ControlMessage, to peer: PeerID, id: CommandID?) async {
+        if let id { ledger.record(message, for: id) }
+        do {
+            try await server.send(message, to: peer)
+        } catch let error as TransportError where error.code == .unreachable {
+            logger.warning("peer \(peer) has gone; forgetting it")
+            peers[peer] = nil
+        } catch {
+            logger.error("cannot send \(message.type) to \(peer): \(error)")
+        }
+    }
+
+    // MARK: - Heartbeats and watchdog
+
+    private func keepAlive() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.heartbeat)
+            let beat = ControlMessage.heartbeat(
+                Heartbeat(sentAt: Date().timeIntervalSince1970, lastSeq: nextSeq == 0 ? nil : nextSeq - 1))
+            for (peer, state) in peers where state.introduced { await reply(beat, to: peer, id: nil) }
+            await checkWatchdog()
+        }
+    }
+
+    private func checkWatchdog() async {
+        guard let last = lastHeardFromAnyone, !watchdogTripped,
+            ContinuousClock.now - last > configuration.watchdog
+        else { return }
+        watchdogTripped = true
+        logger.warning("watchdog: nothing heard from the daemon for more than \(configuration.watchdog); blanking the beam")
+        do { try await instrument.setBeamBlanked(true) } catch { logger.error("watchdog could not blank the beam: \(error)") }
+    }
+}
+
+/// How a call raced against its deadline.
+enum DeadlineOutcome<T: Sendable>: Sendable {
+    case finished(T)
+    case timedOut
+    case threw(any Error)
+}
+
+/// Runs `body`, cancelling it at `deadline`.
+func withDeadline<T: Sendable>(_ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async throws -> T)
+    async -> DeadlineOutcome<T>
+{
+    await withTaskGroup(of: DeadlineOutcome<T>?.self) { group in
+        group.addTask {
+            do { return .finished(try await body()) } catch { return Task.isCancelled ? nil : .threw(error) }
+        }
+        group.addTask {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            return Task.isCancelled ? nil : .timedOut
+        }
+        defer { group.cancelAll() }
+        while let next = await group.next() {
+            if let next { return next }
+            // The body was cancelled from outside (abort): report it as such.
+            if Task.isCancelled { return .threw(CancellationError()) }
+        }
+        return .threw(CancellationError())
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+public import WireProtocol
+
+/// How a command ended.
+public enum CommandOutcome: Sendable {
+    /// The driver finished it.
+    case done(Done)
+    /// The driver accepted it but it did not complete.
+    case failed(Failed)
+    /// The driver refused it; nothing was done.
+    case rejected(Reject)
+}
+
+/// A command's outcome and its timeline, for the decision log.
+public struct CommandResult: Sendable {
+    /// The command.
+    public let command: Command
+    /// How it ended.
+    public let outcome: CommandOutcome
+    /// When it was sent, acknowledged and finished (Unix seconds, this machine's clock).
+    public let sentAt: Double
+    /// When the ACK arrived; nil if it was rejected.
+    public let ackedAt: Double?
+    /// When DONE, FAILED or REJECT arrived.
+    public let finishedAt: Double
+    /// For `resend_frames`: the frames the driver sent again.
+    public let frames: [Frame]
+    /// For `resend_frames`: re-sent frames that were refused, with why.
+    public let refusedFrames: [ProtocolError]
+}
+
+/// Something the driver sent that is not the answer to a pending request.
+public enum ControlEvent: Sendable {
+    /// The driver's heartbeat.
+    case heartbeat(Heartbeat)
+    /// The driver could not decode something the daemon sent.
+    case error(ErrorReport)
+    /// A reply to a request no longer awaited (e.g. after it timed out).
+    case stray(ControlMessage)
+    /// A message from the driver that was refused, with why.
+    case refused(ProtocolError)
+}
+
+/// The daemon's end of the command channel: a DEALER socket that says HELLO, sends commands with
+/// ids and deadlines, tracks their ACK and DONE, and exchanges heartbeats.
+///
+/// Replies are matched to requests by id. A command that is not acknowledged within `ackTimeout`,
+/// or not finished within its deadline plus a grace period, fails with `timedOut`; a late reply is
+/// then reported on ``events`` as `.stray`. Call ``close()`` when done.
+public actor CommandClient {
+    private enum Reply: Sendable {
+        case command(CommandOutcome)
+        case welcome(Welcome)
+    }
+
+    private struct Finished: Sendable {
+        let reply: Reply
+        let ackedAt: Double?
+        let frames: [Frame]
+        let refused: [ProtocolError]
+    }
+
+    private struct Pending {
+        var continuation: CheckedContinuation<Finished, any Error>?
+        var early: Result<Finished, any Error>?
+        var ackedAt: Double?
+        var frames: [Frame] = []
+        var refused: [ProtocolError] = []
+    }
+
+    private let socket: ZMQSocket
+    private var pending: [CommandID: Pending] = [:]
+    private var receiver: Task<Void, Never>?
+    private var heartbeats: Task<Void, Never>?
+    private var helloCount = 0
+    /// When anything was last heard from the driver.
+    public private(set) var lastHeard: ContinuousClock.Instant?
+    /// Heartbeats, errors, stray replies and refused messages from the driver (the newest 256 are
+    /// kept if nobody reads them).
+    public nonisolated let events: AsyncStream<ControlEvent>
+    private let eventSink: AsyncStream<ControlEvent>.Continuation
+
+    /// Command-channel defaults for the daemon: commands are queued only to a connected driver.
+    public static var defaultOptions: SocketOptions {
+        var options = SocketOptions()
+        options.immediate = true
+        return options
+    }
+
+    /// Connects to the driver's command channel at `endpoint`.
+    public init(connectingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions)
+        async throws(TransportError)
+    {
+        let socket = try ZMQSocket(.dealer, context: context, options: options, name: "control-dealer")
+        try await socket.connect(endpoint)
+        self.socket = socket
+        (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
+        receiver = Task { await self.receiveLoop() }
+    }
+
+    /// Introduces the daemon. Returns the driver's WELCOME, or throws: `TransportError` `refused`
+    /// when the driver REJECTs (e.g. another protocol major version), `ProtocolError`
+    /// `incompatibleVersion` when the driver answers in another major version, `timedOut` when
+    /// it does not answer.
+    public func hello(client: String, heartbeat: Duration = .seconds(1), timeout: Duration = .seconds(5)) async throws
+        -> Welcome
+    {
+        helloCount += 1
+        let id = CommandID("hello-\(helloCount)")
+        let hello = Hello(id: id, client: client, heartbeatMilliseconds: heartbeat.wholeMilliseconds)
+        let finished = try await request(id, parts: ControlCodec.encode(.hello(hello)), ackTimeout: nil, total: timeout)
+        switch finished.reply {
+        case .welcome(let welcome): return welcome
+        case .command(.rejected(let reject)):
+            throw TransportError(code: .refused, message: "the driver refused HELLO (\(reject.code)): \(reject.reason)")
+        case .command:
+            throw ProtocolError(code: .unknownMessageType, message: "the driver answered HELLO with a command reply")
+        }
+    }
+
+    /// Sends `command` and waits for its outcome. Throws `TransportError` `timedOut` when there is
+    /// no ACK within `ackTimeout` or no DONE/FAILED within the command's deadline plus `grace`.
+    public func execute(_ command: Command, ackTimeout: Duration = .seconds(2), grace: Duration = .seconds(1))
+        async throws -> CommandResult
+    {
+        let sentAt = Date().timeIntervalSince1970
+        let finished = try await request(
+            command.id, parts: ControlCodec.encode(.command(command)), ackTimeout: ackTimeout,
+            total: command.deadline + grace)
+        guard case .command(let outcome) = finished.reply else {
+            throw ProtocolError(code: .unknownMessageType, message: "the driver answered command \(command.id) with WELCOME")
+        }
+        return CommandResult(
+            command: command, outcome: outcome, sentAt: sentAt, ackedAt: finished.ackedAt,
+            finishedAt: Date().timeIntervalSince1970, frames: finished.frames, refusedFrames: finished.refused)
+    }
+
+    /// Sends one heartbeat.
+    public func sendHeartbeat() async throws(TransportError) {
+        let parts = try? ControlCodec.encode(.heartbeat(Heartbeat(sentAt: Date().timeIntervalSince1970)))
+        try await socket.send(parts ?? [], timeout: .seconds(1))
+    }
+
+    /// Sends a heartbeat every `interval` until ``close()``.
+    public func startHeartbeats(every interval: Duration) {
+        heartbeats?.cancel()
+        heartbeats = Task {
+            while !Task.isCancelled {
+                try? await self.sendHeartbeat()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Sends raw parts (tests use this to send malformed messages on purpose).
+    public func send(parts: [any ByteStorage]) async throws(TransportError) {
+        try await socket.send(parts, timeout: .seconds(5))
+    }
+
+    /// Stops heartbeats and the receiver, fails pending requests, and closes the socket.
+    public func close() async {
+        heartbeats?.cancel()
+        receiver?.cancel()
+        await socket.close()
+        failAll(TransportError(code: .closed, message: "the command channel was closed"))
+        eventSink.finish()
+    }
+
+    // MARK: - Internals
+
+    private func request(_ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration)
+        async throws -> Finished
+    {
+        guard pending[id] == nil else {
+            throw TransportError(code: .refused, message: "command \(id) is already in flight; ids must be unique")
+        }
+        // Registered before sending: the reply may arrive while this actor waits on the send.
+        pending[id] = Pending()
+        do {
+            try await socket.send(parts, timeout: ackTimeout ?? total)
+        } catch {
+            pending[id] = nil
+            throw TransportError(
+                code: error.code, message: "\(error.message) — is the driver running and connected?")
+        }
+        let timer = Task {
+            if let ackTimeout {
+                try? await Task.sleep(for: ackTimeout)
+                self.expireUnacknowledged(id, after: ackTimeout)
+                try? await Task.sleep(for: total - ackTimeout)
+            } else {
+                try? await Task.sleep(for: total)
+            }
+            if !Task.isCancelled { self.expire(id, after: total) }
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            if let early = pending[id]?.early {
+                pending[id] = nil
+                continuation.resume(with: early)
+            } else {
+                pending[id]?.continuation = continuation
+            }
+        }
+    }
+
+    private func expireUnacknowledged(_ id: CommandID, after timeout: Duration) {
+        guard let entry = pending[id], entry.ackedAt == nil, !Task.isCancelled else { return }
+        finish(id, .failure(TransportError.timedOut("waiting for the driver to acknowledge \(id)", timeout)))
+    }
+
+    private func expire(_ id: CommandID, after timeout: Duration) {
+        guard pending[id] != nil else { return }
+        finish(id, .failure(TransportError.timedOut("waiting for the driver to finish \(id) (deadline + grace)", timeout)))
+    }
+
+    private func finish(_ id: CommandID, _ result: Result<Finished, any Error>) {
+        guard var entry = pending[id] else { return }
+        if let continuation = entry.continuation {
+            pending[id] = nil
+            continuation.resume(with: result)
+        } else {
+            entry.early = result
+            pending[id] = entry
+        }
+    }
+
+    private func finish(_ id: CommandID, reply: Reply, message: ControlMessage) {
+        guard let entry = pending[id], entry.early == nil else {
+            eventSink.yield(.stray(message))
+            return
+        }
+        finish(id, .success(Finished(reply: reply, ackedAt: entry.ackedAt, frames: entry.frames, refused: entry.refused)))
+    }
+
+    private func failAll(_ error: TransportError) {
+        for id in pending.keys { finish(id, .failure(error)) }
+    }
+
+    private func receiveLoop() async {
+        while !Task.isCancelled {
+            let parts: [ReceivedPart]
+            do {
+                parts = try await socket.receive()
+            } catch {
+                if error.code == .closed || error.code == .cancelled { break }
+                eventSink.yield(.refused(ProtocolError(code: .notJSON, message: "receive failed: \(error)")))
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
+            }
+            lastHeard = .now
+            handle(parts)
+        }
+    }
+
+    private func handle(_ parts: [ReceivedPart]) {
+        let message: ControlMessage
+        do {
+            message = try ControlCodec.decode(parts)
+        } catch {
+            let salvage = ControlCodec.salvage(parts)
+            if salvage.type == "frame", let id = salvage.inReplyTo, pending[id] != nil {
+                pending[id]?.refused.append(error)
+            } else if let id = salvage.id, pending[id] != nil {
+                finish(id, .failure(error))
+            } else {
+                eventSink.yield(.refused(error))
+            }
+            return
+        }
+        switch message {
+        case .ack(let ack):
+            if pending[ack.id] != nil { pending[ack.id]?.ackedAt = Date().timeIntervalSince1970 } else { eventSink.yield(.stray(message)) }
+        case .reject(let reject):
+            if let id = reject.id { finish(id, reply: .command(.rejected(reject)), message: message) } else { eventSink.yield(.stray(message)) }
+        case .done(let done): finish(done.id, reply: .command(.done(done)), message: message)
+        case .failed(let failed): finish(failed.id, reply: .command(.failed(failed)), message: message)
+        case .welcome(let welcome): finish(welcome.id, reply: .welcome(welcome), message: message)
+        case .frame(let id, let frame):
+            if pending[id] != nil { pending[id]?.frames.append(frame) } else { eventSink.yield(.stray(message)) }
+        case .heartbeat(let heartbeat): eventSink.yield(.heartbeat(heartbeat))
+        case .error(let report): eventSink.yield(.error(report))
+        case .hello, .command: eventSink.yield(.stray(message))
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+import WireProtocol
+
+@Suite("Frame codec")
+struct FrameCodecTests {
+    @Test("uint16 and float32 frames with one or two channels survive a round trip", arguments: [
+        (PixelType.uint16, ["HAADF"]), (.uint16, ["HAADF", "MAADF"]), (.float32, ["HAADF"]), (.float32, ["BF", "HAADF"]),
+    ])
+    func roundTrip(dtype: PixelType, channels: [String]) throws {
+        let frame = Fixtures.frame(width: 5, height: 3, dtype: dtype, channels: channels)
+        let parts = try FrameCodec.encode(frame)
+        #expect(parts.count == 2 + channels.count)
+        #expect(parts[0].equals(utf8: "frame"))
+        let decoded = try FrameCodec.decode(parts)
+        #expect(decoded.header == frame.header)
+        for (a, b) in zip(decoded.channels, frame.channels) {
+            #expect(a.floats() == b.floats())
+            #expect(a.dtype == dtype)
+        }
+    }
+
+    @Test("the header is JSON with the documented field names")
+    func headerFieldNames() throws {
+        let object = Fixtures.headerObject()
+        #expect(object["protocol"] as? String == "1.0")
+        #expect(object["seq"] as? Int == 7)
+        #expect(object["shape"] as? [Int] == [3, 4])
+        #expect(object["command_id"] as? String == "c-000017")
+        let scan = try #require(object["scan"] as? [String: Any])
+        for key in ["center_x_nm", "center_y_nm", "fov_x_nm", "fov_y_nm", "width", "height", "dwell_us", "rotation_deg"] {
+            #expect(scan[key] != nil, "scan.\(key) missing")
+        }
+        let optics = try #require(object["optics"] as? [String: Any])
+        #expect(optics["beam_energy_kv"] as? Double == 80)
+    }
+
+    @Test("optional fields may be absent and unknown fields are ignored")
+    func optionalAndUnknownFields() throws {
+        var object = Fixtures.headerObject()
+        for key in ["command_id", "purpose", "resent", "optics"] { object[key] = nil }
+        object["future_field"] = ["anything": 1]
+        object["protocol"] = "1.7"
+        let frame = try FrameCodec.decode(Fixtures.parts(header: object, pixels: Fixtures.pixelBytes()))
+        #expect(frame.header.commandID == nil)
+        #expect(frame.header.optics == nil)
+        #expect(frame.header.protocolVersion == ProtocolVersion(major: 1, minor: 7))
+    }
+
+    /// One way a frame message can be wrong, the code it must be refused with, and words the
+    /// message must contain.
+    struct Rejection: CustomTestStringConvertible, Sendable {
+        let name: String
+        let code: ProtocolError.Code
+        let mentions: [String]
+        let parts: @Sendable () -> [any ByteStorage]
+        var testDescription: String { name }
+    }
+
+    static let pixels = Fixtures.pixelBytes()
+    static func edited(_ path: String, _ value: (any Sendable)?) -> @Sendable () -> [any ByteStorage] {
+        { Fixtures.parts(header: setting(Fixtures.headerObject(), path, value), pixels: pixels) }
+    }
+
+    static let rejections: [Rejection] = [
+        Rejection(name: "too few parts", code: .wrongPartCount, mentions: ["at least 3"]) {
+            [Array("frame".utf8), Fixtures.json(Fixtures.headerObject())]
+        },
+        Rejection(name: "unknown topic", code: .unknownTopic, mentions: ["topic 'frames'"]) {
+            [Array("frames".utf8), Fixtures.json(Fixtures.headerObject())] + pixels
+        },
+        Rejection(name: "header not JSON", code: .notJSON, mentions: ["frame header", "JSON"]) {
+            [Array("frame".utf8), Array("{seq: 1".utf8)] + pixels
+        },
+        Rejection(name: "header is an array", code: .notJSON, mentions: ["JSON object"]) {
+            [Array("frame".utf8), Array("[1, 2]".utf8)] + pixels
+        },
+        Rejection(name: "header with a NaN literal", code: .notJSON, mentions: ["JSON"]) {
+            let text = String(decoding: Fixtures.json(Fixtures.headerObject()), as: UTF8.self)
+                .replacingOccurrences(of: "\"dwell_us\":2", with: "\"dwell_us\":NaN")
+            return [Array("frame".utf8), Array(text.utf8)] + pixels
+        },
+        Rejection(name: "no protocol field", code: .missingField, mentions: ["'protocol'"], parts: edited("protocol", nil)),
+        Rejection(name: "unparseable version", code: .unparseableVersion, mentions: ["'one'", "MAJOR.MINOR"], parts: edited("protocol", "one")),
+        Rejection(name: "other major version", code: .incompatibleVersion, mentions: ["2.0", "major"], parts: edited("protocol", "2.0")),
+        Rejection(name: "missing seq", code: .missingField, mentions: ["'seq'"], parts: edited("seq", nil)),
+        Rejection(name: "missing nested dwell", code: .missingField, mentions: ["'scan.dwell_us'"], parts: edited("scan.dwell_us", nil)),
+        Rejection(name: "seq of the wrong type", code: .invalidField, mentions: ["'seq'", "wrong type"], parts: edited("seq", "seven")),
+        Rejection(name: "negative seq", code: .invalidField, mentions: ["'seq'"], parts: edited("seq", -1)),
+        Rejection(name: "negative dwell", code: .invalidField, mentions: ["'scan.dwell_us'", "positive"], parts: edited("scan.dwell_us", -3)),
+        Rejection(name: "zero field of view", code: .invalidField, mentions: ["'scan.fov_x_nm'"], parts: edited("scan.fov_x_nm", 0)),
+        Rejection(name: "absurd width", code: .invalidField, mentions: ["'scan.width'"], parts: edited("scan.width", 1_000_000)),
+        Rejection(name: "unsupported dtype", code: .invalidField, mentions: ["'dtype'", "int8", "uint16"], parts: edited("dtype", "int8")),
+        Rejection(name: "shape disagrees with scan", code: .invalidField, mentions: ["'shape'"], parts: edited("shape", [3, 5])),
+        Rejection(name: "shape not 2-D", code: .invalidField, mentions: ["'shape'"], parts: edited("shape", [3, 4, 1])),
+        Rejection(name: "repeated channel", code: .invalidField, mentions: ["'channels'"], parts: edited("channels", ["HAADF", "HAADF"])),
+        Rejection(name: "no channels", code: .invalidField, mentions: ["channels"], parts: edited("channels", [String]())),
+        Rejection(name: "empty session", code: .invalidField, mentions: ["'session'"], parts: edited("session", "")),
+        Rejection(name: "end before start", code: .invalidField, mentions: ["'time.end'"], parts: edited("time.end", 1.0)),
+        Rejection(name: "tilt out of range", code: .invalidField, mentions: ["'stage.alpha_deg'"], parts: edited("stage.alpha_deg", 400)),
+        Rejection(name: "absurd beam energy", code: .invalidField, mentions: ["'optics.beam_energy_kv'"], parts: edited("optics.beam_energy_kv", 0)),
+        Rejection(name: "more pixel parts than channels", code: .wrongPartCount, mentions: ["one per channel"]) {
+            Fixtures.parts(header: Fixtures.headerObject(), pixels: pixels + pixels)
+        },
+        Rejection(name: "payload one byte short", code: .payloadSize, mentions: ["23 bytes", "need 24", "HAADF"]) {
+            Fixtures.parts(header: Fixtures.headerObject(), pixels: [Array(pixels[0].dropLast())])
+        },
+        Rejection(name: "NaN pixel", code: .nonFinitePixels, mentions: ["1 NaN or infinite", "row 1, column 2"]) {
+            var values = (0..<12).map { Float($0) }
+            values[6] = .nan
+            let frame = Fixtures.frame(dtype: .float32)
+            return Fixtures.parts(header: Fixtures.headerObject(frame), pixels: [PixelBuffer.bytes(of: values)])
+        },
+        Rejection(name: "infinite pixels", code: .nonFinitePixels, mentions: ["2 NaN or infinite", "row 0, column 0"]) {
+            var values = (0..<12).map { Float($0) }
+            values[0] = .infinity
+            values[11] = -.infinity
+            let frame = Fixtures.frame(dtype: .float32)
+            return Fixtures.parts(header: Fixtures.headerObject(frame), pixels: [PixelBuffer.bytes(of: values)])
+        },
+    ]
+
+    @Test("every malformed frame is refused with a precise error", arguments: rejections)
+    func rejection(_ case_: Rejection) {
+        do {
+            _ = try FrameCodec.decode(case_.parts())
+            Issue.record("\(case_.name): decoded, but must be refused")
+        } catch {
+            #expect(error.code == case_.code, "\(case_.name): \(error.message)")
+            for word in case_.mentions {
+                #expect(error.message.contains(word), "\(case_.name): '\(error.message)' should mention '\(word)'")
+            }
+        }
+    }
+
+    @Test("the seq of a refused frame can still be read for the log")
+    func salvage() {
+        var values = [Float](repeating: 1, count: 12)
+        values[3] = .nan
+        let frame = Fixtures.frame(seq: 42, dtype: .float32)
+        let parts = Fixtures.parts(header: Fixtures.headerObject(frame), pixels: [PixelBuffer.bytes(of: values)])
+        #expect(FrameCodec.salvageHeader(parts)?.seq == 42)
+        #expect(FrameCodec.salvageHeader([Array("frame".utf8), Array("nope".utf8)]) == nil)
+    }
+
+    @Test("a frame whose header fails validation is not encoded")
+    func encodeValidates() {
+        var frame = Fixtures.frame()
+        frame.header.scan.dwell = .nan
+        #expect(throws: ProtocolError.self) { try FrameCodec.encode(frame) }
+    }
+}
+
+extension PixelBuffer {
+    /// Little-endian bytes of float values.
+    static func bytes(of values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+}
+
+@Suite("Integer fields")
+struct IntegerFieldTests {
+    @Test("numbers that do not fit an integer field are refused naming the field", arguments: [
+        ("seq", -1.0), ("seq", 1.5), ("seq", 1e30), ("scan.width", 2.5), ("scan.height", 7.25),
+    ])
+    func outOfRange(path: String, value: Double) {
+        let parts = Fixtures.parts(header: setting(Fixtures.headerObject(), path, value), pixels: Fixtures.pixelBytes())
+        do {
+            _ = try FrameCodec.decode(parts)
+            Issue.record("decoded \(path) = \(value)")
+        } catch {
+            #expect(error.code == .invalidField)
+            #expect(error.message.contains("'\(path)'"), "\(error.message)")
+            #expect(error.message.contains("whole number"), "\(error.message)")
+        }
+    }
+}
