@@ -78,7 +78,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "InteropTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver"],
-            swiftSettings: strictSettings),
+            exclude: ["python"], swiftSettings: strictSettings),
         .testTarget(
             name: "CSystemLibrariesTests", dependencies: ["COpenBLAS", "CFFTW3", "CSQLite3", "CZeroMQ"],
             swiftSettings: strictSettings),

@@ -92,7 +92,6 @@ public actor DriverRuntime {
     /// Serves until the task is cancelled, then closes the sockets.
     public func run() async {
         let keeper = Task { await self.keepAlive() }
-        defer { keeper.cancel() }
         while !Task.isCancelled {
             do {
                 let incoming = try await server.next()
@@ -102,6 +101,8 @@ public actor DriverRuntime {
                 logger.error("command channel: \(error)")
             }
         }
+        keeper.cancel()
+        await keeper.value
         for task in running.values { task.cancel() }
         await server.close()
         await publisher.close()
