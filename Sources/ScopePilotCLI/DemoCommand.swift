@@ -35,6 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
             a driver serving a test-pattern instrument, and a client, over loopback ZeroMQ as in production.
 
             """)
+        FrameBufferReuse.enable()
         let context = ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
         let driver = try await DriverRuntime(

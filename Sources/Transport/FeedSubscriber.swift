@@ -10,10 +10,13 @@ public enum FeedEvent: Sendable {
 
 /// The daemon's end of the frame feed: a SUB socket, the decoder, and the seq tracker.
 ///
-/// Decoding runs on this actor (Swift's pool); the socket runs on its own thread. Every message is
-/// answered with a `FeedEvent`: nothing is dropped here without being reported.
+/// The subscriber runs on its socket's thread (it shares the socket actor's executor), so receiving
+/// a burst of frames and decoding them costs no hop between threads; the caller hops here once per
+/// frame. Every message is answered with a `FeedEvent`: nothing is dropped here without being
+/// reported.
 public actor FeedSubscriber {
     private let socket: ZMQSocket
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { socket.unownedExecutor }
     /// Gaps and recoveries seen so far.
     public private(set) var tracker: SequenceTracker
 
@@ -38,8 +41,14 @@ public actor FeedSubscriber {
 
     /// The next feed event, waiting up to `timeout` (nil: as long as it takes).
     public func next(timeout: Duration? = nil) async throws(TransportError) -> FeedEvent {
-        let parts = try await socket.receive(timeout: timeout)
-        return accept(parts)
+        accept(try await socket.receive(timeout: timeout))
+    }
+
+    /// Between one and `limit` feed events: waits up to `timeout` for the first, then takes what
+    /// has already arrived. A consumer that falls behind catches up in bursts, paying one hop to
+    /// this thread per burst instead of per frame.
+    public func nextBatch(limit: Int, timeout: Duration? = nil) async throws(TransportError) -> [FeedEvent] {
+        try await socket.receiveBatch(limit: limit, timeout: timeout).map(accept)
     }
 
     /// Decodes a received message and tracks its seq.

@@ -75,6 +75,8 @@ final class SocketThread: SerialExecutor, @unchecked Sendable {
             var stopping = false
             /// The executor identity jobs run under; unowned, because the executor owns this core.
             var owner: UnownedSerialExecutor?
+            /// The thread is in (or about to enter) zmq_poll and must be woken through the eventfd.
+            var polling = false
         }
 
         let name: String
@@ -107,13 +109,12 @@ final class SocketThread: SerialExecutor, @unchecked Sendable {
         func nextID() -> UInt64 { idCounter.wrappingAdd(1, ordering: .relaxed).newValue }
 
         func enqueue(_ job: UnownedJob) {
-            inbox.withLock { $0.jobs.append(job) }
-            wake()
+            // A thread that is running jobs will see this one before it polls: no syscall needed.
+            if inbox.withLock({ $0.jobs.append(job); return $0.polling }) { wake() }
         }
 
         func cancel(_ id: UInt64) {
-            inbox.withLock { $0.cancelled.append(id) }
-            wake()
+            if inbox.withLock({ $0.cancelled.append(id); return $0.polling }) { wake() }
         }
 
         func setOwner(_ owner: UnownedSerialExecutor) {
@@ -155,7 +156,15 @@ final class SocketThread: SerialExecutor, @unchecked Sendable {
                     continue
                 }
                 if stopping && waiters.isEmpty { return }
+                // Announce the poll under the lock, so an enqueue from now on writes the eventfd;
+                // one that came just before is seen here and run first.
+                let idle = inbox.withLock { inbox in
+                    inbox.polling = inbox.jobs.isEmpty && inbox.cancelled.isEmpty && !inbox.stopping
+                    return inbox.polling
+                }
+                guard idle else { continue }
                 poll()
+                inbox.withLock { $0.polling = false }
             }
         }
 

@@ -37,8 +37,17 @@ public enum FrameCodec {
             throw .wrongPartCount("frame", expected: "a header and pixel parts", got: 0)
         }
         let what = "frame header"
-        _ = try JSONWire.decode(VersionProbe.self, from: headerPart, what: what).version(what: what)
-        let header = try JSONWire.decode(FrameHeader.self, from: headerPart, what: what)
+        let header: FrameHeader
+        do {
+            header = try JSONWire.decode(FrameHeader.self, from: headerPart, what: what)
+        } catch {
+            // A header of another major version is refused for its version, not for a field it lacks.
+            _ = try JSONWire.decode(VersionProbe.self, from: headerPart, what: what).version(what: what)
+            throw error
+        }
+        guard header.protocolVersion.isCompatible(with: .current) else {
+            throw .incompatibleVersion(what, theirs: header.protocolVersion)
+        }
         try header.validate()
 
         let pixelParts = parts.dropFirst()

@@ -6,4 +6,13 @@
 // eventfd wakes a socket thread that is waiting in zmq_poll.
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <malloc.h>
+
+/// Keeps freed buffers of up to `largest` bytes in the heap for reuse, instead of returning each
+/// one to the kernel. libzmq allocates every received frame (megabytes) afresh; with glibc's
+/// defaults each one is a new mapping that page-faults while the kernel copies the frame into it.
+/// Returns 1 when glibc took both settings.
+static inline int scopepilot_keep_large_buffers(int largest) {
+    return mallopt(M_MMAP_THRESHOLD, largest) && mallopt(M_TRIM_THRESHOLD, 8 * largest);
+}
 #endif
