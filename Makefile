@@ -1,0 +1,68 @@
+# ScopePilot: two commands do everything on a fresh Debian machine.
+#   make demo   install what is missing, build, run the end-to-end demo
+#   make test   install what is missing, build, run the whole test suite
+# Other targets: make build, make bench, make format, make lint, make clean.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Tests that train or benchmark need optimised code, so everything is built once, in release mode
+# with testing enabled, and the tests and the executables share that build.
+SWIFT_FLAGS := -c release -Xswiftc -enable-testing
+BIN := .build/release
+
+APT_PACKAGES := libzmq3-dev libopenblas-dev libfftw3-dev libsqlite3-dev pkg-config python3 python3-venv
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help deps system-deps python-deps bench-deps build test demo bench format lint clean
+
+help:
+	@echo "make demo    install what is missing, build, run the end-to-end demo"
+	@echo "make test    install what is missing, build, run the whole test suite"
+	@echo "make bench   run the benchmarks beside their peers"
+	@echo "make format  format the Swift code;  make lint  check it"
+
+deps: system-deps python-deps
+
+# Debian packages: installed only when one is missing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first (swift.org/install)"; exit 1; }
+
+# The Python the interop tests need (pyzmq, numpy), in a virtual environment git ignores.
+python-deps: system-deps
+	@$(PYTHON) -c "import zmq, numpy" 2>/dev/null || { \
+		echo "Creating $(VENV) with the interop tests' Python packages"; \
+		python3 -m venv $(VENV) && $(PYTHON) -m pip install -q --upgrade pip && \
+		$(PYTHON) -m pip install -q -r Tests/requirements.txt; }
+
+bench-deps: python-deps
+	@$(PYTHON) -c "import zmq, numpy" 2>/dev/null || $(PYTHON) -m pip install -q -r Benchmarks/requirements.txt
+
+build: deps
+	swift build $(SWIFT_FLAGS)
+
+test: deps
+	swift build --build-tests $(SWIFT_FLAGS)
+	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build
+
+demo: build
+	$(BIN)/scopepilot demo
+
+bench: build bench-deps
+	$(BIN)/scopepilot-bench feed --python $(PYTHON)
+
+format:
+	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks
+
+lint:
+	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks
+
+clean:
+	rm -rf .build
