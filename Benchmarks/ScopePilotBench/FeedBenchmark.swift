@@ -14,7 +14,8 @@ struct FeedBenchmark: AsyncParsableCommand {
     @Option(help: "Frames per measurement.") var frames = 2000
     @Option(help: "Pixels per side.") var size = 1024
     @Option(help: "Alternating rounds; the median is reported.") var rounds = 5
-    @Option(help: "Python with pyzmq and numpy for the peer (default: .venv/bin/python).") var python = ".venv/bin/python"
+    @Option(help: "Python with pyzmq and numpy for the peer (default: .venv/bin/python).") var python =
+        ".venv/bin/python"
     @Flag(inversion: .prefixedNo, help: "Keep freed frame buffers for reuse (FrameBufferReuse), as the daemon does.")
     var bufferReuse = true
 
@@ -29,7 +30,9 @@ struct FeedBenchmark: AsyncParsableCommand {
     func run() async throws {
         if bufferReuse { FrameBufferReuse.enable() }
         let frameBytes = size * size * 2
-        print("Frame feed: \(frames) frames of \(size)x\(size) uint16 (\(String(format: "%.2f", Double(frameBytes) / 1e6)) MB each) over tcp loopback,")
+        print(
+            "Frame feed: \(frames) frames of \(size)x\(size) uint16 (\(String(format: "%.2f", Double(frameBytes) / 1e6)) MB each) over tcp loopback,"
+        )
         print("publisher in its own process (XPUB, no drop), subscriber receives, decodes and validates every frame.")
         print("ScopePilot's subscriber \(bufferReuse ? "reuses" : "does not reuse") freed frame buffers.\n")
         var ours: [Measurement] = []
@@ -46,13 +49,21 @@ struct FeedBenchmark: AsyncParsableCommand {
                 ours.append(try await measureSwift())
             }
             ratios.append(ours.last!.megabytesPerSecond / theirs.last!.megabytesPerSecond)
-            print(String(format: "round %d: ScopePilot %.0f MB/s, pyzmq+numpy %.0f MB/s, ratio %.2f", round, ours.last!.megabytesPerSecond, theirs.last!.megabytesPerSecond, ratios.last!))
+            print(
+                String(
+                    format: "round %d: ScopePilot %.0f MB/s, pyzmq+numpy %.0f MB/s, ratio %.2f", round,
+                    ours.last!.megabytesPerSecond, theirs.last!.megabytesPerSecond, ratios.last!))
         }
         let a = ours.sorted { $0.megabytesPerSecond < $1.megabytesPerSecond }[rounds / 2]
         let b = theirs.sorted { $0.megabytesPerSecond < $1.megabytesPerSecond }[rounds / 2]
         let ratio = ratios.sorted()[rounds / 2]
-        let pythonVersion = (try? capture([python, "-c", "import zmq, numpy, sys; print(f'pyzmq {zmq.pyzmq_version()} (libzmq {zmq.zmq_version()}), numpy {numpy.__version__}, Python {sys.version.split()[0]}')"])) ?? "?"
-        print("""
+        let pythonVersion =
+            (try? capture([
+                python, "-c",
+                "import zmq, numpy, sys; print(f'pyzmq {zmq.pyzmq_version()} (libzmq {zmq.zmq_version()}), numpy {numpy.__version__}, Python {sys.version.split()[0]}')",
+            ])) ?? "?"
+        print(
+            """
 
             median of \(rounds)                     frames/s      MB/s
             ScopePilot FeedSubscriber    \(pad(a.framesPerSecond, 9))  \(pad(a.megabytesPerSecond, 8))
@@ -72,7 +83,9 @@ struct FeedBenchmark: AsyncParsableCommand {
     private func startPublisher() throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["publish", "--endpoint", "tcp://127.0.0.1:*", "--frames", "\(frames)", "--size", "\(size)"]
+        process.arguments = [
+            "publish", "--endpoint", "tcp://127.0.0.1:*", "--frames", "\(frames)", "--size", "\(size)",
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -102,7 +115,8 @@ struct FeedBenchmark: AsyncParsableCommand {
             .appendingPathComponent("peers/pyzmq_subscriber.py").path
         let output = try capture([python, script, "--endpoint", endpoint, "--frames", "\(frames)"])
         guard let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-            let seconds = object["seconds"] as? Double, let count = object["frames"] as? Int, let bytes = object["bytes"] as? Int
+            let seconds = object["seconds"] as? Double, let count = object["frames"] as? Int,
+            let bytes = object["bytes"] as? Int
         else { throw ValidationError("the pyzmq peer printed: \(output)") }
         return Measurement(seconds: seconds, frames: count, bytes: bytes)
     }
@@ -164,6 +178,7 @@ actor FeedConsumer {
         }
         _ = checksum
         // The first frame starts the clock, so it is not counted in the rate.
-        return FeedBenchmark.Measurement(seconds: (ContinuousClock.now - start).seconds, frames: received - 1, bytes: bytes)
+        return FeedBenchmark.Measurement(
+            seconds: (ContinuousClock.now - start).seconds, frames: received - 1, bytes: bytes)
     }
 }

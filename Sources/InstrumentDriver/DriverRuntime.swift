@@ -145,7 +145,9 @@ public actor DriverRuntime {
             await accept(command, from: peer)
         case .success(let other):
             let reason = "a driver does not accept '\(other.type)' messages"
-            await reply(.error(ErrorReport(code: ProtocolError.Code.unknownMessageType.description, reason: reason)), to: peer, id: nil)
+            await reply(
+                .error(ErrorReport(code: ProtocolError.Code.unknownMessageType.description, reason: reason)), to: peer,
+                id: nil)
         }
     }
 
@@ -255,7 +257,9 @@ public actor DriverRuntime {
         }
     }
 
-    private func publish(_ acquired: AcquiredFrame, commandID: CommandID?, purpose: FrameHeader.Purpose) async throws
+    private func publish(
+        _ acquired: AcquiredFrame, commandID: CommandID?, purpose: FrameHeader.Purpose
+    ) async throws
         -> UInt64
     {
         let seq = nextSeq
@@ -341,8 +345,11 @@ public actor DriverRuntime {
             ContinuousClock.now - last > configuration.watchdog
         else { return }
         watchdogTripped = true
-        logger.warning("watchdog: nothing heard from the daemon for more than \(configuration.watchdog); blanking the beam")
-        do { try await instrument.setBeamBlanked(true) } catch { logger.error("watchdog could not blank the beam: \(error)") }
+        logger.warning(
+            "watchdog: nothing heard from the daemon for more than \(configuration.watchdog); blanking the beam")
+        do { try await instrument.setBeamBlanked(true) } catch {
+            logger.error("watchdog could not blank the beam: \(error)")
+        }
     }
 }
 
@@ -354,7 +361,9 @@ enum DeadlineOutcome<T: Sendable>: Sendable {
 }
 
 /// Runs `body`, cancelling it at `deadline`.
-func withDeadline<T: Sendable>(_ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async throws -> T)
+func withDeadline<T: Sendable>(
+    _ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async throws -> T
+)
     async -> DeadlineOutcome<T>
 {
     await withTaskGroup(of: DeadlineOutcome<T>?.self) { group in

@@ -4,7 +4,8 @@ public import WireProtocol
 /// A stand-in instrument that scans a synthetic hexagonal lattice with noise: enough to exercise
 /// the protocol, the transport and the daemon without the virtual microscope.
 public actor TestPatternInstrument: Instrument {
-    public nonisolated let identity = InstrumentIdentity(driver: "scopepilot-test-pattern/0.1", instrument: "test pattern")
+    public nonisolated let identity = InstrumentIdentity(
+        driver: "scopepilot-test-pattern/0.1", instrument: "test pattern")
     public nonisolated let limits: InstrumentLimits
     private var stage = StagePosition(x: 0, y: 0)
     private var blanked = false
@@ -31,7 +32,8 @@ public actor TestPatternInstrument: Instrument {
         let channels = request.channels ?? ["HAADF"]
         var buffers: [PixelBuffer] = []
         for (index, _) in channels.enumerated() {
-            buffers.append(try PixelBuffer(uint16: render(g, contrast: index == 0 ? 1.0 : 0.6), width: g.width, height: g.height))
+            buffers.append(
+                try PixelBuffer(uint16: render(g, contrast: index == 0 ? 1.0 : 0.6), width: g.width, height: g.height))
         }
         let end = Date().timeIntervalSince1970
         return AcquiredFrame(

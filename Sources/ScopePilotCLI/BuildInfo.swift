@@ -1,7 +1,7 @@
-import Foundation
 import CFFTW3
 import COpenBLAS
 import CSQLite3
+import Foundation
 import Transport
 import WireProtocol
 
@@ -19,5 +19,3 @@ enum BuildInfo {
         ]
     }
 }
-
-

@@ -71,7 +71,8 @@ struct DemoCommand: AsyncParsableCommand {
             let mean = frame.channels[0].floats().reduce(0, +) / Float(frame.channels[0].count)
             print(
                 String(
-                    format: "[%2d/%d] scan_region (%5.1f, %5.1f) nm, 16 nm, %dx%d -> frame seq %llu, %@, mean HAADF %.0f",
+                    format:
+                        "[%2d/%d] scan_region (%5.1f, %5.1f) nm, 16 nm, %dx%d -> frame seq %llu, %@, mean HAADF %.0f",
                     index + 1, frames, x, y, pixels, pixels, seq, frame.header.channels.joined(separator: "+"),
                     mean))
         }
@@ -82,7 +83,9 @@ struct DemoCommand: AsyncParsableCommand {
         print("get_state -> \(state.outcome.summary)")
         let from = received.first ?? 0
         let resend = try await demo.run(.resendFrames(from: from, to: from + 2))
-        print("resend_frames \(from)...\(from + 2) -> \(resend.frames.count) frames sent again, \(resend.outcome.summary)")
+        print(
+            "resend_frames \(from)...\(from + 2) -> \(resend.frames.count) frames sent again, \(resend.outcome.summary)"
+        )
         let tooBig = ScanGeometry(centerX: 0, centerY: 0, fovX: 1e7, width: 64, height: 64, dwell: 1)
         let refused = try await demo.run(.scanRegion(ScanRequest(geometry: tooBig)))
         print("scan_region with a 10 mm field of view -> \(refused.outcome.summary)")
@@ -125,7 +128,8 @@ actor DemoSession {
 
     func run(_ action: CommandAction) async throws -> CommandResult {
         counter += 1
-        return try await control.execute(Command(id: CommandID("demo-\(counter)"), deadline: .seconds(10), action: action))
+        return try await control.execute(
+            Command(id: CommandID("demo-\(counter)"), deadline: .seconds(10), action: action))
     }
 
     /// Scans small frames until one arrives: a subscription takes a moment to reach the publisher,
@@ -157,7 +161,9 @@ extension CommandOutcome {
         switch self {
         case .done(let done):
             var parts: [String] = ["DONE"]
-            if let stage = done.readback.stage { parts.append(String(format: "stage (%.1f, %.1f) nm", stage.x, stage.y)) }
+            if let stage = done.readback.stage {
+                parts.append(String(format: "stage (%.1f, %.1f) nm", stage.x, stage.y))
+            }
             if let blanked = done.readback.beamBlanked { parts.append("beam \(blanked ? "blanked" : "on")") }
             if let state = done.readback.state { parts.append("state \(state)") }
             if let missing = done.readback.missing, !missing.isEmpty { parts.append("missing \(missing)") }

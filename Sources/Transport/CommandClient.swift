@@ -88,7 +88,9 @@ public actor CommandClient {
     }
 
     /// Connects to the driver's command channel at `endpoint`.
-    public init(connectingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions)
+    public init(
+        connectingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions
+    )
         async throws(TransportError)
     {
         let socket = try ZMQSocket(.dealer, context: context, options: options, name: "control-dealer")
@@ -102,7 +104,9 @@ public actor CommandClient {
     /// when the driver REJECTs (e.g. another protocol major version), `ProtocolError`
     /// `incompatibleVersion` when the driver answers in another major version, `timedOut` when
     /// it does not answer.
-    public func hello(client: String, heartbeat: Duration = .seconds(1), timeout: Duration = .seconds(5)) async throws
+    public func hello(
+        client: String, heartbeat: Duration = .seconds(1), timeout: Duration = .seconds(5)
+    ) async throws
         -> Welcome
     {
         helloCount += 1
@@ -120,7 +124,9 @@ public actor CommandClient {
 
     /// Sends `command` and waits for its outcome. Throws `TransportError` `timedOut` when there is
     /// no ACK within `ackTimeout` or no DONE/FAILED within the command's deadline plus `grace`.
-    public func execute(_ command: Command, ackTimeout: Duration = .seconds(2), grace: Duration = .seconds(1))
+    public func execute(
+        _ command: Command, ackTimeout: Duration = .seconds(2), grace: Duration = .seconds(1)
+    )
         async throws -> CommandResult
     {
         let sentAt = Date().timeIntervalSince1970
@@ -128,7 +134,8 @@ public actor CommandClient {
             command.id, parts: ControlCodec.encode(.command(command)), ackTimeout: ackTimeout,
             total: command.deadline + grace)
         guard case .command(let outcome) = finished.reply else {
-            throw ProtocolError(code: .unknownMessageType, message: "the driver answered command \(command.id) with WELCOME")
+            throw ProtocolError(
+                code: .unknownMessageType, message: "the driver answered command \(command.id) with WELCOME")
         }
         return CommandResult(
             command: command, outcome: outcome, sentAt: sentAt, ackedAt: finished.ackedAt,
@@ -168,7 +175,9 @@ public actor CommandClient {
 
     // MARK: - Internals
 
-    private func request(_ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration)
+    private func request(
+        _ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration
+    )
         async throws -> Finished
     {
         guard pending[id] == nil else {
@@ -211,7 +220,8 @@ public actor CommandClient {
 
     private func expire(_ id: CommandID, after timeout: Duration) {
         guard pending[id] != nil else { return }
-        finish(id, .failure(TransportError.timedOut("waiting for the driver to finish \(id) (deadline + grace)", timeout)))
+        finish(
+            id, .failure(TransportError.timedOut("waiting for the driver to finish \(id) (deadline + grace)", timeout)))
     }
 
     private func finish(_ id: CommandID, _ result: Result<Finished, any Error>) {
@@ -230,7 +240,8 @@ public actor CommandClient {
             eventSink.yield(.stray(message))
             return
         }
-        finish(id, .success(Finished(reply: reply, ackedAt: entry.ackedAt, frames: entry.frames, refused: entry.refused)))
+        finish(
+            id, .success(Finished(reply: reply, ackedAt: entry.ackedAt, frames: entry.frames, refused: entry.refused)))
     }
 
     private func failAll(_ error: TransportError) {
@@ -270,9 +281,17 @@ public actor CommandClient {
         }
         switch message {
         case .ack(let ack):
-            if pending[ack.id] != nil { pending[ack.id]?.ackedAt = Date().timeIntervalSince1970 } else { eventSink.yield(.stray(message)) }
+            if pending[ack.id] != nil {
+                pending[ack.id]?.ackedAt = Date().timeIntervalSince1970
+            } else {
+                eventSink.yield(.stray(message))
+            }
         case .reject(let reject):
-            if let id = reject.id { finish(id, reply: .command(.rejected(reject)), message: message) } else { eventSink.yield(.stray(message)) }
+            if let id = reject.id {
+                finish(id, reply: .command(.rejected(reject)), message: message)
+            } else {
+                eventSink.yield(.stray(message))
+            }
         case .done(let done): finish(done.id, reply: .command(.done(done)), message: message)
         case .failed(let failed): finish(failed.id, reply: .command(.failed(failed)), message: message)
         case .welcome(let welcome): finish(welcome.id, reply: .welcome(welcome), message: message)

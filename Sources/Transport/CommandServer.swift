@@ -33,7 +33,9 @@ public actor CommandServer {
     }
 
     /// Binds to `endpoint`.
-    public init(bindingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions)
+    public init(
+        bindingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions
+    )
         async throws(TransportError)
     {
         let socket = try ZMQSocket(.router, context: context, options: options, name: "control-router")

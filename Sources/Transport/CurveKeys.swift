@@ -31,7 +31,9 @@ public struct CurveKeyPair: Sendable, Hashable {
         var publicKey = [CChar](repeating: 0, count: 41)
         var secretKey = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&publicKey, &secretKey) == 0 else { throw .zmq("generating a CURVE key pair") }
-        func text(_ chars: [CChar]) -> String { String(decoding: chars.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         return try CurveKeyPair(publicKey: text(publicKey), secretKey: text(secretKey))
     }
 
@@ -64,7 +66,9 @@ public enum CurveCertificate {
     /// Writes `NAME.key` and `NAME.key_secret` (mode 0600) into `directory`, refusing to overwrite.
     /// Returns the two paths.
     @discardableResult
-    public static func write(_ keys: CurveKeyPair, name: String, directory: URL) throws(TransportError) -> (public: URL, secret: URL) {
+    public static func write(
+        _ keys: CurveKeyPair, name: String, directory: URL
+    ) throws(TransportError) -> (public: URL, secret: URL) {
         let publicURL = directory.appendingPathComponent("\(name).key")
         let secretURL = directory.appendingPathComponent("\(name).key_secret")
         let manager = FileManager.default
@@ -77,7 +81,8 @@ public enum CurveCertificate {
             var lines = [
                 "#   ****  Generated on \(stamp) by scopepilot  ****",
                 "#   ZeroMQ CURVE \(kind) Certificate",
-                secret ? "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions."
+                secret
+                    ? "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions."
                     : "#   Exchange securely, or use a secure mechanism to verify the contents of this file.",
                 "",
                 "metadata",
@@ -90,14 +95,16 @@ public enum CurveCertificate {
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
             try Data(text("**Public**", secret: false).utf8).write(to: publicURL)
-            guard manager.createFile(
-                atPath: secretURL.path, contents: Data(text("**Secret**", secret: true).utf8),
-                attributes: [.posixPermissions: 0o600])
+            guard
+                manager.createFile(
+                    atPath: secretURL.path, contents: Data(text("**Secret**", secret: true).utf8),
+                    attributes: [.posixPermissions: 0o600])
             else { throw CocoaError(.fileWriteUnknown) }
         } catch let error as TransportError {
             throw error
         } catch {
-            throw TransportError(code: .keys, message: "cannot write keys into \(directory.path): \(error.localizedDescription)")
+            throw TransportError(
+                code: .keys, message: "cannot write keys into \(directory.path): \(error.localizedDescription)")
         }
         return (publicURL, secretURL)
     }
@@ -152,7 +159,8 @@ public enum CurveCertificate {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         } catch {
             throw TransportError(
-                code: .keys, message: "cannot list allowed client keys in \(directory.path): \(error.localizedDescription)")
+                code: .keys,
+                message: "cannot list allowed client keys in \(directory.path): \(error.localizedDescription)")
         }
         var keys: Set<String> = []
         for name in names.sorted() where name.hasSuffix(".key") {

@@ -19,7 +19,9 @@ public final class FeedPublisher: Sendable {
     }
 
     /// Binds a publisher to `endpoint`.
-    public init(bindingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions)
+    public init(
+        bindingTo endpoint: Endpoint, context: ZMQContext, options: SocketOptions = defaultOptions
+    )
         async throws(TransportError)
     {
         socket = try ZMQSocket(.publisher, context: context, options: options, name: "feed-pub")

@@ -110,11 +110,19 @@ final class SocketThread: SerialExecutor, @unchecked Sendable {
 
         func enqueue(_ job: UnownedJob) {
             // A thread that is running jobs will see this one before it polls: no syscall needed.
-            if inbox.withLock({ $0.jobs.append(job); return $0.polling }) { wake() }
+            if inbox.withLock({
+                $0.jobs.append(job); return $0.polling
+            }) {
+                wake()
+            }
         }
 
         func cancel(_ id: UInt64) {
-            if inbox.withLock({ $0.cancelled.append(id); return $0.polling }) { wake() }
+            if inbox.withLock({
+                $0.cancelled.append(id); return $0.polling
+            }) {
+                wake()
+            }
         }
 
         func setOwner(_ owner: UnownedSerialExecutor) {

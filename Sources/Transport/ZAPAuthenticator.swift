@@ -30,7 +30,9 @@ final class ZAPAuthenticator: Sendable {
             }
             guard request[0].equals(utf8: "1.0") else { return reply("500", "unsupported ZAP version") }
             guard mechanism == "CURVE", request.count >= 7 else {
-                logger.warning("refused a \(mechanism) connection from \(address): CURVE is required", metadata: ["domain": "\(domain)"])
+                logger.warning(
+                    "refused a \(mechanism) connection from \(address): CURVE is required",
+                    metadata: ["domain": "\(domain)"])
                 return reply("400", "CURVE required")
             }
             let key = request[6].bytes

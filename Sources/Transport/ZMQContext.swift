@@ -1,6 +1,7 @@
 import CZeroMQ
 import Foundation
 import Synchronization
+
 /// A ZeroMQ context: the I/O threads behind a set of sockets, and the scope of `inproc://`
 /// endpoints and of the ZAP authenticator.
 ///
@@ -19,7 +20,8 @@ public final class ZMQContext: @unchecked Sendable {
     }
 
     /// The running ZAP authenticator, or a new one made by `make`.
-    func authenticator(_ make: () throws(TransportError) -> ZAPAuthenticator) throws(TransportError) -> ZAPAuthenticator {
+    func authenticator(_ make: () throws(TransportError) -> ZAPAuthenticator) throws(TransportError) -> ZAPAuthenticator
+    {
         try zap.withLock { (box) throws(TransportError) -> ZAPAuthenticator in
             if let running = box.value { return running }
             let made = try make()
@@ -75,5 +77,9 @@ struct UncheckedPointer: @unchecked Sendable {
 /// Makes termination happen once.
 private final class Terminated: Sendable {
     private let flag = Mutex(false)
-    func claim() -> Bool { flag.withLock { done in defer { done = true }; return !done } }
+    func claim() -> Bool {
+        flag.withLock { done in
+            defer { done = true }; return !done
+        }
+    }
 }

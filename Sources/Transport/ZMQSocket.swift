@@ -43,7 +43,9 @@ public actor ZMQSocket {
             authenticator = try Self.apply(options, kind: kind, to: handle, context: context, name: name)
             if let bindTo {
                 try options.security.check(bindTo, binding: true)
-                guard zmq_bind(handle, bindTo.text) == 0 else { throw TransportError.zmq("binding \(name) to \(bindTo)") }
+                guard zmq_bind(handle, bindTo.text) == 0 else {
+                    throw TransportError.zmq("binding \(name) to \(bindTo)")
+                }
             }
         } catch {
             zmq_close(handle)
@@ -190,7 +192,9 @@ public actor ZMQSocket {
 
     /// Suspends until the socket thread's poll resolves waiter `id`. Isolated to this actor, so the
     /// waiter is registered on the socket thread.
-    private func suspend(_ id: UInt64, for events: Int16, until deadline: ContinuousClock.Instant?) async
+    private func suspend(
+        _ id: UInt64, for events: Int16, until deadline: ContinuousClock.Instant?
+    ) async
         -> SocketThread.Readiness
     {
         guard let handle else { return .ready }
@@ -207,11 +211,15 @@ public actor ZMQSocket {
     ) throws(TransportError) -> ZAPAuthenticator? {
         func set(_ option: Int32, _ value: Int32) throws(TransportError) {
             var value = value
-            guard zmq_setsockopt(handle, option, &value, 4) == 0 else { throw .zmq("setting option \(option) on \(name)") }
+            guard zmq_setsockopt(handle, option, &value, 4) == 0 else {
+                throw .zmq("setting option \(option) on \(name)")
+            }
         }
         func set(_ option: Int32, _ value: Int64) throws(TransportError) {
             var value = value
-            guard zmq_setsockopt(handle, option, &value, 8) == 0 else { throw .zmq("setting option \(option) on \(name)") }
+            guard zmq_setsockopt(handle, option, &value, 8) == 0 else {
+                throw .zmq("setting option \(option) on \(name)")
+            }
         }
         func set(_ option: Int32, _ text: String) throws(TransportError) {
             let bytes = Array(text.utf8)

@@ -34,7 +34,8 @@ extension ByteStorage {
         withUnsafeBytes { buffer in
             var text = text
             return text.withUTF8 { utf8 in
-                utf8.count == buffer.count && (buffer.isEmpty || memcmp(utf8.baseAddress!, buffer.baseAddress!, buffer.count) == 0)
+                utf8.count == buffer.count
+                    && (buffer.isEmpty || memcmp(utf8.baseAddress!, buffer.baseAddress!, buffer.count) == 0)
             }
         }
     }

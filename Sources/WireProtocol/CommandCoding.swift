@@ -85,7 +85,8 @@ extension Command: Codable {
         case .resendFrames(let from, let to):
             guard from <= to, to - from < Self.maxResendSpan else {
                 throw check.fail(
-                    "params", "must ask for 1 to \(Self.maxResendSpan) frames with from_seq <= to_seq, got \(from)...\(to)")
+                    "params",
+                    "must ask for 1 to \(Self.maxResendSpan) frames with from_seq <= to_seq, got \(from)...\(to)")
             }
         case .abort(let target):
             if let target { try check.name(target.rawValue, "params.command_id") }

@@ -22,7 +22,8 @@ struct FieldChecker: Sendable {
     }
 
     func name(_ value: String, _ path: String) throws(ProtocolError) {
-        guard !value.isEmpty, value.count <= 256, value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0 != "\u{7F}" })
+        guard !value.isEmpty, value.count <= 256,
+            value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0 != "\u{7F}" })
         else {
             throw fail(path, "must be a non-empty printable string of at most 256 characters, got '\(value)'")
         }

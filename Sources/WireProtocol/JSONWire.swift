@@ -3,7 +3,9 @@ import Foundation
 /// JSON encoding and decoding for headers and envelopes, with decoding failures turned into
 /// `ProtocolError`s that name the field by its dotted path.
 enum JSONWire {
-    static func decode<T: Decodable>(_ type: T.Type, from part: any ByteStorage, what: String) throws(ProtocolError) -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type, from part: any ByteStorage, what: String
+    ) throws(ProtocolError) -> T {
         let data = part.withUnsafeBytes { Data($0) }
         do {
             return try JSONDecoder().decode(T.self, from: data)

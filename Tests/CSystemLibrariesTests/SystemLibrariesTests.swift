@@ -40,7 +40,8 @@ struct SystemLibrariesTests {
 
     @Test("SQLite stores and reads back a row in WAL mode")
     func sqlite() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-\(UUID().uuidString).db").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-\(UUID().uuidString).db")
+            .path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         var db: OpaquePointer?
         #expect(sqlite3_open(path, &db) == SQLITE_OK)

@@ -13,7 +13,8 @@ struct InteropTests {
     static func startPythonDriver(_ arguments: [String] = []) async throws -> (PythonPeer, Endpoint, Endpoint, String) {
         let peer = try PythonPeer(
             script: "Drivers/python/scopepilot_adapter.py",
-            arguments: ["--feed", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "100"] + arguments)
+            arguments: ["--feed", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "100"]
+                + arguments)
         let endpoints = try await peer.nextJSON()
         let feed = try Endpoint(try #require(endpoints["feed"] as? String))
         let control = try Endpoint(try #require(endpoints["control"] as? String))
@@ -23,7 +24,10 @@ struct InteropTests {
     static func scan(_ id: String, x: Double = 0) -> Command {
         Command(
             id: CommandID(id), deadline: .seconds(5),
-            action: .scanRegion(ScanRequest(geometry: ScanGeometry(centerX: x, centerY: 0, fovX: 8, width: 64, height: 48, dwell: 2), channels: ["HAADF", "MAADF"])))
+            action: .scanRegion(
+                ScanRequest(
+                    geometry: ScanGeometry(centerX: x, centerY: 0, fovX: 8, width: 64, height: 48, dwell: 2),
+                    channels: ["HAADF", "MAADF"])))
     }
 
     /// Scans until a frame arrives on the feed (slow joiner), then drains.
@@ -77,13 +81,16 @@ struct InteropTests {
             return
         }
         let last = try #require(stateDone.readback.lastSeq)
-        let resend = try await client.execute(Command(id: "c-resend", deadline: .seconds(5), action: .resendFrames(from: last - 1, to: last)))
+        let resend = try await client.execute(
+            Command(id: "c-resend", deadline: .seconds(5), action: .resendFrames(from: last - 1, to: last)))
         #expect(resend.frames.map(\.header.seq) == [last - 1, last])
         #expect(resend.frames.allSatisfy { $0.header.resent == true })
 
         let tooBig = Command(
             id: "c-big", deadline: .seconds(5),
-            action: .scanRegion(ScanRequest(geometry: ScanGeometry(centerX: 0, centerY: 0, fovX: 1e9, width: 64, height: 64, dwell: 1))))
+            action: .scanRegion(
+                ScanRequest(geometry: ScanGeometry(centerX: 0, centerY: 0, fovX: 1e9, width: 64, height: 64, dwell: 1)))
+        )
         guard case .rejected(let reject) = try await client.execute(tooBig).outcome else {
             Issue.record("expected out_of_range")
             return
@@ -117,7 +124,9 @@ struct InteropTests {
             let result = try await client2.execute(Self.scan("w-\(attempt)"))
             guard case .done(let d) = result.outcome, let seq = d.readback.frames?.first else { return }
             lastSeq = seq
-            if let event = try? await feed2.next(timeout: subscribed ? .seconds(2) : .milliseconds(20)), case .frame = event {
+            if let event = try? await feed2.next(timeout: subscribed ? .seconds(2) : .milliseconds(20)),
+                case .frame = event
+            {
                 subscribed = true
             }
         }
@@ -142,7 +151,8 @@ struct InteropTests {
         let context = ZMQContext()
         var configuration = DriverRuntime.Configuration(feed: Self.loopback, control: Self.loopback)
         configuration.heartbeat = .milliseconds(100)
-        let driver = try await DriverRuntime(instrument: TestPatternInstrument(), configuration: configuration, context: context)
+        let driver = try await DriverRuntime(
+            instrument: TestPatternInstrument(), configuration: configuration, context: context)
         let task = Task { await driver.run() }
         defer { task.cancel() }
         let client = try PythonPeer(
@@ -156,7 +166,8 @@ struct InteropTests {
 
     @Test("CURVE works across languages: pyzmq client with keys from `scopepilot keys`, Swift CURVE driver")
     func curveInterop() async throws {
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-curve-\(UUID().uuidString)")
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scopepilot-curve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: keys) }
         let driverKeys = try CurveKeyPair.generate()
         let daemonKeys = try CurveKeyPair.generate()
@@ -169,19 +180,23 @@ struct InteropTests {
         var configuration = DriverRuntime.Configuration(feed: Self.loopback, control: Self.loopback)
         configuration.heartbeat = .milliseconds(100)
         configuration.security = .curveServer(keys: driverKeys, allowedClients: [daemonKeys.publicKey])
-        let driver = try await DriverRuntime(instrument: TestPatternInstrument(), configuration: configuration, context: context)
+        let driver = try await DriverRuntime(
+            instrument: TestPatternInstrument(), configuration: configuration, context: context)
         let task = Task { await driver.run() }
         defer { task.cancel() }
         let client = try PythonPeer(
             script: "Tests/InteropTests/python/protocol_client.py",
-            arguments: ["--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text, "--keys", keys.path])
+            arguments: [
+                "--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text, "--keys", keys.path,
+            ])
         let summary = try await client.nextJSON(timeout: .seconds(60))
         #expect(summary["ok"] as? Bool == true, "Python client over CURVE: \(summary)\n\(client.stderr)")
     }
 
     @Test("CURVE works across languages: Swift client, pyzmq CURVE driver with a ZAP allow-list")
     func curveInteropReverse() async throws {
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-curve-\(UUID().uuidString)")
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scopepilot-curve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: keys) }
         let driverKeys = try CurveKeyPair.generate()
         let daemonKeys = try CurveKeyPair.generate()
@@ -196,7 +211,8 @@ struct InteropTests {
             options.security = .curveClient(keys: own, serverPublicKey: driverKeys.publicKey)
             return options
         }
-        let client = try await CommandClient(connectingTo: controlEndpoint, context: context, options: options(daemonKeys))
+        let client = try await CommandClient(
+            connectingTo: controlEndpoint, context: context, options: options(daemonKeys))
         let welcome = try await client.hello(client: "interop-test", timeout: .seconds(10))
         #expect(welcome.driver.contains("python"))
         var feedOptions = FeedSubscriber.defaultOptions
@@ -204,8 +220,11 @@ struct InteropTests {
         let feed = try await FeedSubscriber(connectingTo: feedEndpoint, context: context, options: feedOptions)
         try await Self.waitForFeed(client, feed)
 
-        let intruder = try await CommandClient(connectingTo: controlEndpoint, context: context, options: options(stranger))
-        await #expect(throws: (any Error).self) { try await intruder.hello(client: "intruder", timeout: .milliseconds(500)) }
+        let intruder = try await CommandClient(
+            connectingTo: controlEndpoint, context: context, options: options(stranger))
+        await #expect(throws: (any Error).self) {
+            try await intruder.hello(client: "intruder", timeout: .milliseconds(500))
+        }
         await intruder.close()
         await client.close()
         await feed.close()

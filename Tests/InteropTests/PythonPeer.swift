@@ -39,7 +39,8 @@ final class PythonPeer: Sendable {
         process = Process()
         process.executableURL = try Self.python
         process.arguments = ["-u", Self.repository.appendingPathComponent(script).path] + arguments
-        stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-peer-\(UUID().uuidString).log")
+        stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scopepilot-peer-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         let pipe = Pipe()

@@ -9,7 +9,9 @@ struct CommandChannelTests {
     static func scan(_ id: String, fov: Double = 4, deadline: Duration = .seconds(5)) -> Command {
         Command(
             id: CommandID(id), deadline: deadline,
-            action: .scanRegion(ScanRequest(geometry: ScanGeometry(centerX: 1, centerY: 2, fovX: fov, width: 32, height: 16, dwell: 1))))
+            action: .scanRegion(
+                ScanRequest(geometry: ScanGeometry(centerX: 1, centerY: 2, fovX: fov, width: 32, height: 16, dwell: 1)))
+        )
     }
 
     @Test("HELLO, then a scan: ACK, DONE with readback, and the frame on the feed with the command's id")
@@ -92,7 +94,8 @@ struct CommandChannelTests {
         let client = rig.client
         let slow = Task { try await client.execute(Self.scan("c-slow", deadline: .seconds(10))) }
         try await Task.sleep(for: .milliseconds(100))
-        let abort = try await rig.client.execute(Command(id: "c-abort", deadline: .seconds(1), action: .abort("c-slow")))
+        let abort = try await rig.client.execute(
+            Command(id: "c-abort", deadline: .seconds(1), action: .abort("c-slow")))
         guard case .done = abort.outcome else {
             Issue.record("abort: \(abort.outcome)")
             return
@@ -111,7 +114,8 @@ struct CommandChannelTests {
         _ = try await rig.client.hello(client: "tests")
         let move = Command(id: "c-move", deadline: .seconds(5), action: .moveStage(StagePosition(x: 10, y: 20)))
         let first = try await rig.client.execute(move)
-        _ = try await rig.client.execute(Command(id: "c-move-2", deadline: .seconds(5), action: .moveStage(StagePosition(x: 99, y: 99))))
+        _ = try await rig.client.execute(
+            Command(id: "c-move-2", deadline: .seconds(5), action: .moveStage(StagePosition(x: 99, y: 99))))
         let again = try await rig.client.execute(move)
         guard case .done(let a) = first.outcome, case .done(let b) = again.outcome else {
             Issue.record("expected DONE twice")
@@ -190,7 +194,9 @@ struct CommandChannelTests {
     @Test("a HELLO in another major version is refused by the driver with protocol_version")
     func driverRefusesOtherMajor() async throws {
         let rig = try await LoopbackRig()
-        let hello: [String: Any] = ["protocol": "2.0", "type": "hello", "id": "hello-x", "client": "future", "heartbeat_ms": 1000]
+        let hello: [String: Any] = [
+            "protocol": "2.0", "type": "hello", "id": "hello-x", "client": "future", "heartbeat_ms": 1000,
+        ]
         try await rig.client.send(parts: [Array(try JSONSerialization.data(withJSONObject: hello))])
         for await event in rig.client.events {
             if case .stray(.reject(let reject)) = event {
@@ -213,11 +219,15 @@ struct CommandChannelTests {
             guard case .success(.hello(let hello)) = incoming.message else { return }
             let limits = InstrumentLimits(
                 stageX: 0...1, stageY: 0...1, fov: 1...2, dwell: 1...2, pixels: 16...32, detectors: ["HAADF"])
-            let encoded = try ControlCodec.encode(.welcome(Welcome(
-                id: hello.id, driver: "future", instrument: "x", session: "s", capabilities: [], limits: limits)))
+            let encoded = try ControlCodec.encode(
+                .welcome(
+                    Welcome(
+                        id: hello.id, driver: "future", instrument: "x", session: "s", capabilities: [], limits: limits)
+                ))
             var welcome = try JSONSerialization.jsonObject(with: Data(encoded[0].bytes)) as! [String: Any]
             welcome["protocol"] = "2.3"
-            try await server.send(parts: [Array(try JSONSerialization.data(withJSONObject: welcome))], to: incoming.peer)
+            try await server.send(
+                parts: [Array(try JSONSerialization.data(withJSONObject: welcome))], to: incoming.peer)
         }
         do {
             _ = try await client.hello(client: "tests", timeout: .seconds(5))
@@ -235,7 +245,10 @@ struct CommandChannelTests {
     func malformedCommands() async throws {
         let rig = try await LoopbackRig()
         _ = try await rig.client.hello(client: "tests")
-        let bad: [String: Any] = ["protocol": "1.0", "type": "command", "id": "c-bad", "deadline_ms": 1000, "action": "scan_region", "params": ["fov_x_nm": -1]]
+        let bad: [String: Any] = [
+            "protocol": "1.0", "type": "command", "id": "c-bad", "deadline_ms": 1000, "action": "scan_region",
+            "params": ["fov_x_nm": -1],
+        ]
         try await rig.client.send(parts: [Array(try JSONSerialization.data(withJSONObject: bad))])
         try await rig.client.send(parts: [Array("garbage".utf8)])
         var sawReject = false

@@ -5,14 +5,18 @@ import WireProtocol
 
 @Suite("CURVE authentication and endpoint policy")
 struct CurveTests {
-    static func server(_ context: ZMQContext, allowing clients: Set<String>) async throws -> (CommandServer, CurveKeyPair) {
+    static func server(
+        _ context: ZMQContext, allowing clients: Set<String>
+    ) async throws -> (CommandServer, CurveKeyPair) {
         let keys = try CurveKeyPair.generate()
         var options = CommandServer.defaultOptions
         options.security = .curveServer(keys: keys, allowedClients: clients)
         return (try await CommandServer(bindingTo: loopback, context: context, options: options), keys)
     }
 
-    static func client(_ context: ZMQContext, to server: CommandServer, serverKey: String, keys: CurveKeyPair) async throws -> CommandClient {
+    static func client(
+        _ context: ZMQContext, to server: CommandServer, serverKey: String, keys: CurveKeyPair
+    ) async throws -> CommandClient {
         var options = CommandClient.defaultOptions
         options.security = .curveClient(keys: keys, serverPublicKey: serverKey)
         return try await CommandClient(connectingTo: server.endpoint, context: context, options: options)
@@ -71,13 +75,15 @@ struct CurveTests {
         // With CURVE, a wildcard bind is allowed.
         var options = FeedPublisher.defaultOptions
         options.security = .curveServer(keys: try CurveKeyPair.generate(), allowedClients: [])
-        let publisher = try await FeedPublisher(bindingTo: try Endpoint("tcp://0.0.0.0:*"), context: context, options: options)
+        let publisher = try await FeedPublisher(
+            bindingTo: try Endpoint("tcp://0.0.0.0:*"), context: context, options: options)
         await publisher.close()
     }
 
     @Test("key files round-trip in ZeroMQ's certificate format and are refused when wrong")
     func keyFiles() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-keys-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scopepilot-keys-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let keys = try CurveKeyPair.generate()
         let (publicURL, secretURL) = try CurveCertificate.write(keys, name: "daemon", directory: directory)
@@ -87,7 +93,9 @@ struct CurveTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         #expect(throws: TransportError.self) { try CurveCertificate.write(keys, name: "daemon", directory: directory) }
         #expect(throws: TransportError.self) { try CurveCertificate.readKeyPair(publicURL) }
-        #expect(throws: TransportError.self) { try CurveCertificate.read(directory.appendingPathComponent("missing.key")) }
+        #expect(throws: TransportError.self) {
+            try CurveCertificate.read(directory.appendingPathComponent("missing.key"))
+        }
         let allowList = try CurveCertificate.readAllowList(directory)
         #expect(allowList == [keys.publicKey])
         #expect(throws: TransportError.self) {
@@ -95,17 +103,22 @@ struct CurveTests {
         }
     }
 
-    @Test("endpoints parse strictly and know whether they are local", arguments: [
-        ("tcp://127.0.0.1:5555", true), ("tcp://localhost:1", true), ("tcp://[::1]:5", true), ("tcp://127.8.9.1:*", true),
-        ("tcp://lo:5555", true), ("ipc:///tmp/x", true), ("inproc://x", true),
-        ("tcp://*:5555", false), ("tcp://0.0.0.0:1", false), ("tcp://10.0.0.2:1", false), ("tcp://eth0:9", false),
-        ("tcp://1270.0.0.1:1", false),
-    ])
+    @Test(
+        "endpoints parse strictly and know whether they are local",
+        arguments: [
+            ("tcp://127.0.0.1:5555", true), ("tcp://localhost:1", true), ("tcp://[::1]:5", true),
+            ("tcp://127.8.9.1:*", true),
+            ("tcp://lo:5555", true), ("ipc:///tmp/x", true), ("inproc://x", true),
+            ("tcp://*:5555", false), ("tcp://0.0.0.0:1", false), ("tcp://10.0.0.2:1", false), ("tcp://eth0:9", false),
+            ("tcp://1270.0.0.1:1", false),
+        ])
     func endpointLocality(text: String, local: Bool) throws {
         #expect(try Endpoint(text).isLocal == local)
     }
 
-    @Test("malformed endpoints are refused", arguments: ["127.0.0.1:5555", "tcp://127.0.0.1", "tcp://:5555", "udp://x:1", "tcp://h:port"])
+    @Test(
+        "malformed endpoints are refused",
+        arguments: ["127.0.0.1:5555", "tcp://127.0.0.1", "tcp://:5555", "udp://x:1", "tcp://h:port"])
     func badEndpoints(text: String) {
         #expect(throws: TransportError.self) { try Endpoint(text) }
     }
@@ -114,6 +127,6 @@ struct CurveTests {
 extension CommandClient {
     /// A heartbeat whose delivery may never complete (the server refuses the connection).
     func sendHeartbeatIgnoringTimeout() async throws {
-        do { try await sendHeartbeat() } catch where error.code == .timedOut {}
+        do { try await sendHeartbeat() } catch  where error.code == .timedOut {}
     }
 }

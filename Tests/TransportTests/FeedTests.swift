@@ -24,7 +24,8 @@ struct FeedTests {
             #expect(frame.channels[0].floats() == (0..<32).map(Float.init))
             observations.append(observation)
         }
-        #expect(observations == [.newSession(previous: "warm-up"), .next, .next, .gap(missing: 3...4), .next, .recovered])
+        #expect(
+            observations == [.newSession(previous: "warm-up"), .next, .next, .gap(missing: 3...4), .next, .recovered])
         #expect(await subscriber.tracker.missing == [4])
         await subscriber.close()
         await publisher.close()
@@ -45,7 +46,9 @@ struct FeedTests {
         nanParts[2] = poisoned.withUnsafeBytes { Array($0) }
         try await publisher.publish(parts: nanParts)
         // A frame whose header is not JSON at all.
-        try await publisher.publish(parts: [Array("frame".utf8), Array("not json".utf8), [UInt8](repeating: 0, count: 64)])
+        try await publisher.publish(parts: [
+            Array("frame".utf8), Array("not json".utf8), [UInt8](repeating: 0, count: 64),
+        ])
         try await publisher.publish(testFrame(seq: 2))
 
         guard case .frame(_, .newSession) = try await subscriber.next(timeout: .seconds(5)) else {
@@ -83,7 +86,8 @@ struct FeedTests {
         var subscriberOptions = FeedSubscriber.defaultOptions
         subscriberOptions.receiveHighWaterMark = 4
         let publisher = try await FeedPublisher(bindingTo: loopback, context: context, options: publisherOptions)
-        let subscriber = try await FeedSubscriber(connectingTo: publisher.endpoint, context: context, options: subscriberOptions)
+        let subscriber = try await FeedSubscriber(
+            connectingTo: publisher.endpoint, context: context, options: subscriberOptions)
         try await waitUntilSubscribed(publisher, subscriber)
         let sent = 300
         for seq in 0..<sent {

@@ -7,15 +7,19 @@ import WireProtocol
 let loopback = try! Endpoint("tcp://127.0.0.1:*")
 
 /// A small valid frame.
-func testFrame(session: String = "drv-test", seq: UInt64, dtype: PixelType = .uint16, width: Int = 8, height: Int = 4) -> Frame {
+func testFrame(
+    session: String = "drv-test", seq: UInt64, dtype: PixelType = .uint16, width: Int = 8, height: Int = 4
+) -> Frame {
     let header = FrameHeader(
         session: session, seq: seq, time: .init(start: 1, end: 2),
         scan: ScanGeometry(centerX: 0, centerY: 0, fovX: 4, width: width, height: height, dwell: 1),
         stage: StagePosition(x: 0, y: 0), channels: ["HAADF"], dtype: dtype)
     let buffer: PixelBuffer
     switch dtype {
-    case .uint16: buffer = try! PixelBuffer(uint16: (0..<(width * height)).map { UInt16($0) }, width: width, height: height)
-    case .float32: buffer = try! PixelBuffer(float32: (0..<(width * height)).map { Float($0) }, width: width, height: height)
+    case .uint16:
+        buffer = try! PixelBuffer(uint16: (0..<(width * height)).map { UInt16($0) }, width: width, height: height)
+    case .float32:
+        buffer = try! PixelBuffer(float32: (0..<(width * height)).map { Float($0) }, width: width, height: height)
     }
     return try! Frame(header: header, channels: [buffer])
 }
@@ -71,7 +75,9 @@ struct LoopbackRig {
     /// Scans probes until the feed delivers, so later frames are not lost to the slow joiner.
     func waitForFeed() async throws {
         for attempt in 0..<100 {
-            let command = Command(id: CommandID("warm-\(attempt)"), deadline: .seconds(5), action: .scanRegion(ScanRequest(geometry: Self.small)))
+            let command = Command(
+                id: CommandID("warm-\(attempt)"), deadline: .seconds(5),
+                action: .scanRegion(ScanRequest(geometry: Self.small)))
             _ = try await client.execute(command)
             if let event = try? await feed.next(timeout: .milliseconds(30)), case .frame = event {
                 while let _ = try? await feed.next(timeout: .milliseconds(30)) {}

@@ -4,18 +4,27 @@ import WireProtocol
 
 @Suite("Command-channel codec")
 struct ControlCodecTests {
-    static let geometry = ScanGeometry(centerX: 10, centerY: -5, fovX: 8, width: 256, height: 128, dwell: 4, rotation: 12)
+    static let geometry = ScanGeometry(
+        centerX: 10, centerY: -5, fovX: 8, width: 256, height: 128, dwell: 4, rotation: 12)
     static let limits = InstrumentLimits(
         stageX: -1000...1000, stageY: -1000...1000, fov: 0.5...5000, dwell: 0.1...1000, pixels: 16...4096,
         detectors: ["HAADF", "MAADF"])
 
     static let messages: [ControlMessage] = [
         .hello(Hello(id: "hello-1", client: "scopepilot/0.1.0", heartbeatMilliseconds: 1000)),
-        .welcome(Welcome(id: "hello-1", driver: "sim/0.1", instrument: "virtual", session: "drv-1",
-                         capabilities: CommandAction.allNames, limits: limits)),
-        .command(Command(id: "c-1", deadline: .milliseconds(5000), action: .scanRegion(ScanRequest(geometry: geometry, channels: ["HAADF"])))),
+        .welcome(
+            Welcome(
+                id: "hello-1", driver: "sim/0.1", instrument: "virtual", session: "drv-1",
+                capabilities: CommandAction.allNames, limits: limits)),
+        .command(
+            Command(
+                id: "c-1", deadline: .milliseconds(5000),
+                action: .scanRegion(ScanRequest(geometry: geometry, channels: ["HAADF"])))),
         .command(Command(id: "c-2", deadline: .seconds(30), action: .moveStage(StagePosition(x: 1, y: 2, z: 3)))),
-        .command(Command(id: "c-3", deadline: .seconds(60), action: .acquireReference(ReferenceRequest(scan: ScanRequest(geometry: geometry), count: 4)))),
+        .command(
+            Command(
+                id: "c-3", deadline: .seconds(60),
+                action: .acquireReference(ReferenceRequest(scan: ScanRequest(geometry: geometry), count: 4)))),
         .command(Command(id: "c-4", deadline: .seconds(1), action: .blankBeam)),
         .command(Command(id: "c-5", deadline: .seconds(1), action: .unblankBeam)),
         .command(Command(id: "c-6", deadline: .seconds(1), action: .getState)),
@@ -25,8 +34,13 @@ struct ControlCodecTests {
         .ack(Ack(id: "c-1")),
         .reject(Reject(id: "c-1", code: ReasonCode.outOfRange, reason: "fov too large")),
         .reject(Reject(id: nil, code: ReasonCode.malformed, reason: "no id")),
-        .done(Done(id: "c-1", readback: Readback(stage: StagePosition(x: 1, y: 2), scan: geometry, beamBlanked: false, frames: [3], lastSeq: 3))),
-        .failed(Failed(id: "c-1", code: ReasonCode.deadlineExceeded, reason: "late", readback: Readback(state: "idle"))),
+        .done(
+            Done(
+                id: "c-1",
+                readback: Readback(
+                    stage: StagePosition(x: 1, y: 2), scan: geometry, beamBlanked: false, frames: [3], lastSeq: 3))),
+        .failed(
+            Failed(id: "c-1", code: ReasonCode.deadlineExceeded, reason: "late", readback: Readback(state: "idle"))),
         .heartbeat(Heartbeat(sentAt: 1_763_710_201.5, lastSeq: 99)),
         .error(ErrorReport(code: "not_json", reason: "garbage")),
         .frame(inReplyTo: "c-7", Fixtures.frame(seq: 12)),
@@ -51,7 +65,9 @@ struct ControlCodecTests {
     @Test("a command's JSON has the documented shape")
     func commandShape() throws {
         let command = Command(id: "c-42", deadline: .milliseconds(2500), action: .resendFrames(from: 3, to: 5))
-        let object = try JSONSerialization.jsonObject(with: Data(try ControlCodec.encode(.command(command))[0].bytes)) as! [String: Any]
+        let object =
+            try JSONSerialization.jsonObject(with: Data(try ControlCodec.encode(.command(command))[0].bytes))
+            as! [String: Any]
         #expect(object["type"] as? String == "command")
         #expect(object["protocol"] as? String == "1.0")
         #expect(object["deadline_ms"] as? Int == 2500)
@@ -67,8 +83,8 @@ struct ControlCodecTests {
 
     static var scanParams: [String: Any] {
         [
-        "center_x_nm": 0, "center_y_nm": 0, "fov_x_nm": 8, "fov_y_nm": 8, "width": 64, "height": 64,
-        "dwell_us": 2, "rotation_deg": 0,
+            "center_x_nm": 0, "center_y_nm": 0, "fov_x_nm": 8, "fov_y_nm": 8, "width": 64, "height": 64,
+            "dwell_us": 2, "rotation_deg": 0,
         ]
     }
 
@@ -83,12 +99,16 @@ struct ControlCodecTests {
     static let rejections: [Rejection] = [
         Rejection(name: "no parts", code: .wrongPartCount, mentions: ["at least 1"]) { [] },
         Rejection(name: "not JSON", code: .notJSON, mentions: ["JSON"]) { [Array("hello".utf8)] },
-        Rejection(name: "no protocol", code: .missingField, mentions: ["'protocol'"]) { [Fixtures.json(["type": "ack", "id": "c-1"])] },
+        Rejection(name: "no protocol", code: .missingField, mentions: ["'protocol'"]) {
+            [Fixtures.json(["type": "ack", "id": "c-1"])]
+        },
         Rejection(name: "other major at HELLO", code: .incompatibleVersion, mentions: ["3.1", "major"]) {
             [Fixtures.json(["protocol": "3.1", "type": "hello", "id": "h", "client": "x", "heartbeat_ms": 1000])]
         },
         Rejection(name: "no type", code: .missingField, mentions: ["'type'"]) { envelope(["id": "c-1"]) },
-        Rejection(name: "unknown type", code: .unknownMessageType, mentions: ["'launch'", "known:"]) { envelope(["type": "launch"]) },
+        Rejection(name: "unknown type", code: .unknownMessageType, mentions: ["'launch'", "known:"]) {
+            envelope(["type": "launch"])
+        },
         Rejection(name: "extra part on a command", code: .wrongPartCount, mentions: ["expected 1"]) {
             envelope(["type": "ack", "id": "c-1"]) + [[UInt8]([1, 2, 3])]
         },
@@ -107,22 +127,34 @@ struct ControlCodecTests {
         Rejection(name: "scan with negative dwell", code: .invalidField, mentions: ["'params.dwell_us'"]) {
             var params = scanParams
             params["dwell_us"] = -1
-            return envelope(["type": "command", "id": "c-1", "deadline_ms": 1000, "action": "scan_region", "params": params])
+            return envelope([
+                "type": "command", "id": "c-1", "deadline_ms": 1000, "action": "scan_region", "params": params,
+            ])
         },
         Rejection(name: "too many reference frames", code: .invalidField, mentions: ["'params.count'"]) {
             var params = scanParams
             params["count"] = 1000
-            return envelope(["type": "command", "id": "c-1", "deadline_ms": 1000, "action": "acquire_reference", "params": params])
+            return envelope([
+                "type": "command", "id": "c-1", "deadline_ms": 1000, "action": "acquire_reference", "params": params,
+            ])
         },
         Rejection(name: "resend backwards", code: .invalidField, mentions: ["from_seq <= to_seq"]) {
-            envelope(["type": "command", "id": "c-1", "deadline_ms": 1000, "action": "resend_frames",
-                      "params": ["from_seq": 9, "to_seq": 3]])
+            envelope([
+                "type": "command", "id": "c-1", "deadline_ms": 1000, "action": "resend_frames",
+                "params": ["from_seq": 9, "to_seq": 3],
+            ])
         },
-        Rejection(name: "welcome with inverted limits", code: .invalidField, mentions: ["'limits.fov_nm'", "min <= max"]) {
-            envelope(["type": "welcome", "id": "h", "driver": "d", "instrument": "i", "session": "s",
-                      "capabilities": [String](), "heartbeat_ms": 1000, "watchdog_ms": 5000,
-                      "limits": ["stage_x_nm": [-1, 1], "stage_y_nm": [-1, 1], "fov_nm": [10, 1], "dwell_us": [1, 2],
-                                 "pixels": [16, 64], "detectors": ["HAADF"]]])
+        Rejection(
+            name: "welcome with inverted limits", code: .invalidField, mentions: ["'limits.fov_nm'", "min <= max"]
+        ) {
+            envelope([
+                "type": "welcome", "id": "h", "driver": "d", "instrument": "i", "session": "s",
+                "capabilities": [String](), "heartbeat_ms": 1000, "watchdog_ms": 5000,
+                "limits": [
+                    "stage_x_nm": [-1, 1], "stage_y_nm": [-1, 1], "fov_nm": [10, 1], "dwell_us": [1, 2],
+                    "pixels": [16, 64], "detectors": ["HAADF"],
+                ],
+            ])
         },
         Rejection(name: "heartbeat interval of zero", code: .invalidField, mentions: ["'heartbeat_ms'"]) {
             envelope(["type": "hello", "id": "h", "client": "x", "heartbeat_ms": 0])

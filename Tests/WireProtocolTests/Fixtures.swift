@@ -5,24 +5,32 @@ import WireProtocol
 enum Fixtures {
     static let session = "drv-test"
 
-    static func header(seq: UInt64 = 7, width: Int = 4, height: Int = 3, dtype: PixelType = .uint16,
-                       channels: [String] = ["HAADF"]) -> FrameHeader {
+    static func header(
+        seq: UInt64 = 7, width: Int = 4, height: Int = 3, dtype: PixelType = .uint16,
+        channels: [String] = ["HAADF"]
+    ) -> FrameHeader {
         FrameHeader(
             session: session, seq: seq, time: .init(start: 1_763_710_201.25, end: 1_763_710_201.5),
-            scan: ScanGeometry(centerX: 120, centerY: -40.5, fovX: 16, width: width, height: height, dwell: 2, rotation: 5),
+            scan: ScanGeometry(
+                centerX: 120, centerY: -40.5, fovX: 16, width: width, height: height, dwell: 2, rotation: 5),
             stage: StagePosition(x: 118.2, y: -41), channels: channels, dtype: dtype, commandID: "c-000017",
             purpose: .scan, optics: Optics(beamEnergy: 80, convergence: 25.2, defocus: 1.5, probeCurrent: 30))
     }
 
-    static func frame(seq: UInt64 = 7, width: Int = 4, height: Int = 3, dtype: PixelType = .uint16,
-                      channels: [String] = ["HAADF"]) -> Frame {
+    static func frame(
+        seq: UInt64 = 7, width: Int = 4, height: Int = 3, dtype: PixelType = .uint16,
+        channels: [String] = ["HAADF"]
+    ) -> Frame {
         let header = header(seq: seq, width: width, height: height, dtype: dtype, channels: channels)
         let buffers = channels.indices.map { channel -> PixelBuffer in
             switch dtype {
             case .uint16:
-                try! PixelBuffer(uint16: (0..<(width * height)).map { UInt16($0 * 3 + channel) }, width: width, height: height)
+                try! PixelBuffer(
+                    uint16: (0..<(width * height)).map { UInt16($0 * 3 + channel) }, width: width, height: height)
             case .float32:
-                try! PixelBuffer(float32: (0..<(width * height)).map { Float($0) * 0.5 + Float(channel) }, width: width, height: height)
+                try! PixelBuffer(
+                    float32: (0..<(width * height)).map { Float($0) * 0.5 + Float(channel) }, width: width,
+                    height: height)
             }
         }
         return try! Frame(header: header, channels: buffers)

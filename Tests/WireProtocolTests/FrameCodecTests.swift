@@ -4,9 +4,12 @@ import WireProtocol
 
 @Suite("Frame codec")
 struct FrameCodecTests {
-    @Test("uint16 and float32 frames with one or two channels survive a round trip", arguments: [
-        (PixelType.uint16, ["HAADF"]), (.uint16, ["HAADF", "MAADF"]), (.float32, ["HAADF"]), (.float32, ["BF", "HAADF"]),
-    ])
+    @Test(
+        "uint16 and float32 frames with one or two channels survive a round trip",
+        arguments: [
+            (PixelType.uint16, ["HAADF"]), (.uint16, ["HAADF", "MAADF"]), (.float32, ["HAADF"]),
+            (.float32, ["BF", "HAADF"]),
+        ])
     func roundTrip(dtype: PixelType, channels: [String]) throws {
         let frame = Fixtures.frame(width: 5, height: 3, dtype: dtype, channels: channels)
         let parts = try FrameCodec.encode(frame)
@@ -28,7 +31,9 @@ struct FrameCodecTests {
         #expect(object["shape"] as? [Int] == [3, 4])
         #expect(object["command_id"] as? String == "c-000017")
         let scan = try #require(object["scan"] as? [String: Any])
-        for key in ["center_x_nm", "center_y_nm", "fov_x_nm", "fov_y_nm", "width", "height", "dwell_us", "rotation_deg"] {
+        for key in [
+            "center_x_nm", "center_y_nm", "fov_x_nm", "fov_y_nm", "width", "height", "dwell_us", "rotation_deg",
+        ] {
             #expect(scan[key] != nil, "scan.\(key) missing")
         }
         let optics = try #require(object["optics"] as? [String: Any])
@@ -80,25 +85,53 @@ struct FrameCodecTests {
                 .replacingOccurrences(of: "\"dwell_us\":2", with: "\"dwell_us\":NaN")
             return [Array("frame".utf8), Array(text.utf8)] + pixels
         },
-        Rejection(name: "no protocol field", code: .missingField, mentions: ["'protocol'"], parts: edited("protocol", nil)),
-        Rejection(name: "unparseable version", code: .unparseableVersion, mentions: ["'one'", "MAJOR.MINOR"], parts: edited("protocol", "one")),
-        Rejection(name: "other major version", code: .incompatibleVersion, mentions: ["2.0", "major"], parts: edited("protocol", "2.0")),
+        Rejection(
+            name: "no protocol field", code: .missingField, mentions: ["'protocol'"], parts: edited("protocol", nil)),
+        Rejection(
+            name: "unparseable version", code: .unparseableVersion, mentions: ["'one'", "MAJOR.MINOR"],
+            parts: edited("protocol", "one")),
+        Rejection(
+            name: "other major version", code: .incompatibleVersion, mentions: ["2.0", "major"],
+            parts: edited("protocol", "2.0")),
         Rejection(name: "missing seq", code: .missingField, mentions: ["'seq'"], parts: edited("seq", nil)),
-        Rejection(name: "missing nested dwell", code: .missingField, mentions: ["'scan.dwell_us'"], parts: edited("scan.dwell_us", nil)),
-        Rejection(name: "seq of the wrong type", code: .invalidField, mentions: ["'seq'", "wrong type"], parts: edited("seq", "seven")),
+        Rejection(
+            name: "missing nested dwell", code: .missingField, mentions: ["'scan.dwell_us'"],
+            parts: edited("scan.dwell_us", nil)),
+        Rejection(
+            name: "seq of the wrong type", code: .invalidField, mentions: ["'seq'", "wrong type"],
+            parts: edited("seq", "seven")),
         Rejection(name: "negative seq", code: .invalidField, mentions: ["'seq'"], parts: edited("seq", -1)),
-        Rejection(name: "negative dwell", code: .invalidField, mentions: ["'scan.dwell_us'", "positive"], parts: edited("scan.dwell_us", -3)),
-        Rejection(name: "zero field of view", code: .invalidField, mentions: ["'scan.fov_x_nm'"], parts: edited("scan.fov_x_nm", 0)),
-        Rejection(name: "absurd width", code: .invalidField, mentions: ["'scan.width'"], parts: edited("scan.width", 1_000_000)),
-        Rejection(name: "unsupported dtype", code: .invalidField, mentions: ["'dtype'", "int8", "uint16"], parts: edited("dtype", "int8")),
-        Rejection(name: "shape disagrees with scan", code: .invalidField, mentions: ["'shape'"], parts: edited("shape", [3, 5])),
-        Rejection(name: "shape not 2-D", code: .invalidField, mentions: ["'shape'"], parts: edited("shape", [3, 4, 1])),
-        Rejection(name: "repeated channel", code: .invalidField, mentions: ["'channels'"], parts: edited("channels", ["HAADF", "HAADF"])),
-        Rejection(name: "no channels", code: .invalidField, mentions: ["channels"], parts: edited("channels", [String]())),
+        Rejection(
+            name: "negative dwell", code: .invalidField, mentions: ["'scan.dwell_us'", "positive"],
+            parts: edited("scan.dwell_us", -3)),
+        Rejection(
+            name: "zero field of view", code: .invalidField, mentions: ["'scan.fov_x_nm'"],
+            parts: edited("scan.fov_x_nm", 0)),
+        Rejection(
+            name: "absurd width", code: .invalidField, mentions: ["'scan.width'"],
+            parts: edited("scan.width", 1_000_000)),
+        Rejection(
+            name: "unsupported dtype", code: .invalidField, mentions: ["'dtype'", "int8", "uint16"],
+            parts: edited("dtype", "int8")),
+        Rejection(
+            name: "shape disagrees with scan", code: .invalidField, mentions: ["'shape'"],
+            parts: edited("shape", [3, 5])),
+        Rejection(
+            name: "shape not 2-D", code: .invalidField, mentions: ["'shape'"], parts: edited("shape", [3, 4, 1])),
+        Rejection(
+            name: "repeated channel", code: .invalidField, mentions: ["'channels'"],
+            parts: edited("channels", ["HAADF", "HAADF"])),
+        Rejection(
+            name: "no channels", code: .invalidField, mentions: ["channels"], parts: edited("channels", [String]())),
         Rejection(name: "empty session", code: .invalidField, mentions: ["'session'"], parts: edited("session", "")),
-        Rejection(name: "end before start", code: .invalidField, mentions: ["'time.end'"], parts: edited("time.end", 1.0)),
-        Rejection(name: "tilt out of range", code: .invalidField, mentions: ["'stage.alpha_deg'"], parts: edited("stage.alpha_deg", 400)),
-        Rejection(name: "absurd beam energy", code: .invalidField, mentions: ["'optics.beam_energy_kv'"], parts: edited("optics.beam_energy_kv", 0)),
+        Rejection(
+            name: "end before start", code: .invalidField, mentions: ["'time.end'"], parts: edited("time.end", 1.0)),
+        Rejection(
+            name: "tilt out of range", code: .invalidField, mentions: ["'stage.alpha_deg'"],
+            parts: edited("stage.alpha_deg", 400)),
+        Rejection(
+            name: "absurd beam energy", code: .invalidField, mentions: ["'optics.beam_energy_kv'"],
+            parts: edited("optics.beam_energy_kv", 0)),
         Rejection(name: "more pixel parts than channels", code: .wrongPartCount, mentions: ["one per channel"]) {
             Fixtures.parts(header: Fixtures.headerObject(), pixels: pixels + pixels)
         },
@@ -158,9 +191,11 @@ extension PixelBuffer {
 
 @Suite("Integer fields")
 struct IntegerFieldTests {
-    @Test("numbers that do not fit an integer field are refused naming the field", arguments: [
-        ("seq", -1.0), ("seq", 1.5), ("seq", 1e30), ("scan.width", 2.5), ("scan.height", 7.25),
-    ])
+    @Test(
+        "numbers that do not fit an integer field are refused naming the field",
+        arguments: [
+            ("seq", -1.0), ("seq", 1.5), ("seq", 1e30), ("scan.width", 2.5), ("scan.height", 7.25),
+        ])
     func outOfRange(path: String, value: Double) {
         let parts = Fixtures.parts(header: setting(Fixtures.headerObject(), path, value), pixels: Fixtures.pixelBytes())
         do {

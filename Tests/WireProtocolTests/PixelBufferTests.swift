@@ -34,7 +34,9 @@ struct PixelBufferTests {
     func versions() {
         #expect(ProtocolVersion("1.0") == ProtocolVersion(major: 1, minor: 0))
         #expect(ProtocolVersion("1.12")?.minor == 12)
-        for bad in ["1", "1.", ".1", "1.0.0", "a.b", "-1.0", "1.x", ""] { #expect(ProtocolVersion(bad) == nil, "\(bad)") }
+        for bad in ["1", "1.", ".1", "1.0.0", "a.b", "-1.0", "1.x", ""] {
+            #expect(ProtocolVersion(bad) == nil, "\(bad)")
+        }
         #expect(ProtocolVersion.current.isCompatible(with: ProtocolVersion(major: 1, minor: 9)))
         #expect(!ProtocolVersion.current.isCompatible(with: ProtocolVersion(major: 2, minor: 0)))
     }
