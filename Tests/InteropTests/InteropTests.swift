@@ -146,63 +146,51 @@ struct InteropTests {
         await feed2.close()
     }
 
-    @Test("the Python client, written from the document, checks the Swift driver")
-    func swiftDriverPythonDaemon() async throws {
-        let context = ZMQContext()
-        var configuration = DriverRuntime.Configuration(feed: Self.loopback, control: Self.loopback)
+    /// Serves a test-pattern instrument from the Swift driver runtime and runs the Python client
+    /// against it; returns the client's summary line.
+    static func runPythonClient(
+        security: SocketSecurity = .plain, arguments: [String] = []
+    ) async throws
+        -> [String: Any]
+    {
+        var configuration = DriverRuntime.Configuration(feed: loopback, control: loopback)
         configuration.heartbeat = .milliseconds(100)
+        configuration.security = security
         let driver = try await DriverRuntime(
-            instrument: TestPatternInstrument(), configuration: configuration, context: context)
+            instrument: TestPatternInstrument(), configuration: configuration, context: ZMQContext())
         let task = Task { await driver.run() }
         defer { task.cancel() }
         let client = try PythonPeer(
             script: "Tests/InteropTests/python/protocol_client.py",
-            arguments: ["--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text])
+            arguments: ["--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text] + arguments)
         let summary = try await client.nextJSON(timeout: .seconds(60))
         #expect(summary["ok"] as? Bool == true, "Python client: \(summary)\n\(client.stderr)")
-        #expect(summary["frames"] as? Int == 3)
         #expect(try await client.exitStatus() == 0)
+        return summary
+    }
+
+    @Test("the Python client, written from the document, checks the Swift driver")
+    func swiftDriverPythonDaemon() async throws {
+        let summary = try await Self.runPythonClient()
+        #expect(summary["frames"] as? Int == 3)
     }
 
     @Test("CURVE works across languages: pyzmq client with keys from `scopepilot keys`, Swift CURVE driver")
     func curveInterop() async throws {
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "scopepilot-curve-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: keys) }
-        let driverKeys = try CurveKeyPair.generate()
-        let daemonKeys = try CurveKeyPair.generate()
-        try CurveCertificate.write(driverKeys, name: "driver", directory: keys)
-        try CurveCertificate.write(daemonKeys, name: "daemon", directory: keys)
-        let allowed = try CurveCertificate.readAllowList(keys)  // driver.key and daemon.key
-        #expect(allowed.contains(daemonKeys.publicKey))
-
-        let context = ZMQContext()
-        var configuration = DriverRuntime.Configuration(feed: Self.loopback, control: Self.loopback)
-        configuration.heartbeat = .milliseconds(100)
-        configuration.security = .curveServer(keys: driverKeys, allowedClients: [daemonKeys.publicKey])
-        let driver = try await DriverRuntime(
-            instrument: TestPatternInstrument(), configuration: configuration, context: context)
-        let task = Task { await driver.run() }
-        defer { task.cancel() }
-        let client = try PythonPeer(
-            script: "Tests/InteropTests/python/protocol_client.py",
-            arguments: [
-                "--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text, "--keys", keys.path,
-            ])
-        let summary = try await client.nextJSON(timeout: .seconds(60))
-        #expect(summary["ok"] as? Bool == true, "Python client over CURVE: \(summary)\n\(client.stderr)")
+        let keys = try KeyFolder()
+        let summary = try await Self.runPythonClient(
+            security: .curveServer(keys: keys.driver, allowedClients: [keys.daemon.publicKey]),
+            arguments: ["--keys", keys.url.path])
+        #expect(summary["frames"] as? Int == 3)
     }
 
     @Test("CURVE works across languages: Swift client, pyzmq CURVE driver with a ZAP allow-list")
     func curveInteropReverse() async throws {
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "scopepilot-curve-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: keys) }
-        let driverKeys = try CurveKeyPair.generate()
-        let daemonKeys = try CurveKeyPair.generate()
+        let folder = try KeyFolder()
+        let keys = folder.url
+        let driverKeys = folder.driver
+        let daemonKeys = folder.daemon
         let stranger = try CurveKeyPair.generate()
-        try CurveCertificate.write(driverKeys, name: "driver", directory: keys)
-        try CurveCertificate.write(daemonKeys, name: "daemon", directory: keys.appendingPathComponent("authorized"))
         let (peer, feedEndpoint, controlEndpoint, _) = try await Self.startPythonDriver(["--keys", keys.path])
         _ = peer
         let context = ZMQContext()
@@ -229,4 +217,22 @@ struct InteropTests {
         await client.close()
         await feed.close()
     }
+}
+
+/// A temporary key folder in the layout README.md documents: driver and daemon key pairs, and the
+/// daemon's public key in `authorized/`, the driver's allow-list.
+final class KeyFolder {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-keys-\(UUID().uuidString)")
+    let driver: CurveKeyPair
+    let daemon: CurveKeyPair
+
+    init() throws {
+        driver = try CurveKeyPair.generate()
+        daemon = try CurveKeyPair.generate()
+        try CurveCertificate.write(driver, name: "driver", directory: url)
+        try CurveCertificate.write(daemon, name: "daemon", directory: url)
+        try CurveCertificate.write(daemon, name: "daemon", directory: url.appendingPathComponent("authorized"))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import WireProtocol
 
 /// Frames and messages the tests start from.
@@ -78,5 +79,37 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// One way a message can be wrong: the code it must be refused with, and words the refusal must
+/// contain (the field's path, the offending value).
+struct RejectionCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let code: ProtocolError.Code
+    let mentions: [String]
+    let parts: @Sendable () -> [any ByteStorage]
+    var testDescription: String { name }
+
+    init(
+        name: String, code: ProtocolError.Code, mentions: [String], parts: @escaping @Sendable () -> [any ByteStorage]
+    ) {
+        self.name = name
+        self.code = code
+        self.mentions = mentions
+        self.parts = parts
+    }
+
+    /// Records an issue unless `decode` refuses the parts as expected.
+    func expectRefused(by decode: ([any ByteStorage]) throws(ProtocolError) -> Void) {
+        do {
+            try decode(parts())
+            Issue.record("\(name): decoded, but must be refused")
+        } catch {
+            #expect(error.code == code, "\(name): \(error.message)")
+            for word in mentions {
+                #expect(error.message.contains(word), "\(name): '\(error.message)' should mention '\(word)'")
+            }
+        }
     }
 }
