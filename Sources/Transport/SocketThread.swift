@@ -93,10 +93,11 @@ final class SocketThread: SerialExecutor, @unchecked Sendable {
             let started = DispatchSemaphore(value: 0)
             let thread = Thread { [self] in
                 threadID = pthread_self()
+                // Visible in `top -H`, gdb and /proc; Linux keeps the first 15 bytes.
+                scopepilot_name_this_thread(name)
                 started.signal()
                 run()
             }
-            thread.name = name
             thread.stackSize = 1 << 20
             thread.start()
             started.wait()

@@ -99,3 +99,35 @@ struct SocketTests {
         await router.close()
     }
 }
+
+@Suite("Socket resources")
+struct SocketResourceTests {
+    /// Threads of this process whose name starts with `prefix` (Linux truncates names to 15 bytes).
+    static func threads(named prefix: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let name = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+            return name.hasPrefix(prefix)
+        }.count
+    }
+
+    @Test("sockets that are closed and dropped give their threads back")
+    func threadsAreReleased() async throws {
+        let context = ZMQContext()
+        var peak = 0
+        for index in 0..<100 {
+            let socket = try ZMQSocket(.dealer, context: context, name: "churn\(index)")
+            try await socket.connect(try Endpoint("tcp://127.0.0.1:1"))
+            await #expect(throws: TransportError.self) { try await socket.receive(timeout: .milliseconds(1)) }
+            peak = max(peak, Self.threads(named: "zmq-churn"))
+            await socket.close()
+        }
+        #expect(peak >= 1, "the socket threads should be visible while the sockets live")
+        var left = Self.threads(named: "zmq-churn")
+        for _ in 0..<100 where left > 0 {
+            try await Task.sleep(for: .milliseconds(20))
+            left = Self.threads(named: "zmq-churn")
+        }
+        #expect(left == 0, "\(left) socket threads still running after their sockets were dropped")
+    }
+}
