@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "WireProtocol", targets: ["WireProtocol"]),
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "InstrumentDriver", targets: ["InstrumentDriver"]),
+        .library(name: "Simulator", targets: ["Simulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,6 +29,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CFFTW3", path: "Sources/CFFTW3"),
         .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3"),
+
+        // Images and the FFTW and BLAS wrappers that own their plans and buffers.
+        .target(name: "Numerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
 
         // The wire protocol: message types, encoding, validation. No socket code.
         .target(name: "WireProtocol", swiftSettings: strictSettings),
@@ -41,6 +45,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+
+        // The virtual microscope: sample, image formation, dose, ground truth.
+        .target(
+            name: "Simulator", dependencies: ["Numerics", "WireProtocol"], path: "Simulator",
+            exclude: ["README.md"], swiftSettings: strictSettings),
 
         // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
         .target(
@@ -73,6 +82,10 @@ let package = Package(
         ),
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SimulatorTests", dependencies: ["Simulator", "Numerics", "WireProtocol"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "TransportTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "CZeroMQ"],
             swiftSettings: strictSettings),
