@@ -33,6 +33,9 @@ let package = Package(
         // Images and the FFTW and BLAS wrappers that own their plans and buffers.
         .target(name: "Numerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
 
+        // Image files: NumPy .npy, TIFF, PNG.
+        .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
+
         // The wire protocol: message types, encoding, validation. No socket code.
         .target(name: "WireProtocol", swiftSettings: strictSettings),
 
@@ -62,7 +65,8 @@ let package = Package(
         .executableTarget(
             name: "scopepilot",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "COpenBLAS", "CFFTW3", "CSQLite3",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "ImageIO", "Numerics",
+                "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,6 +87,7 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Numerics"], swiftSettings: strictSettings),
         .testTarget(
             name: "SimulatorTests", dependencies: ["Simulator", "Numerics", "WireProtocol"],
             swiftSettings: strictSettings),

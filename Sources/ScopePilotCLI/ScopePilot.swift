@@ -12,6 +12,6 @@ struct ScopePilot: AsyncParsableCommand {
             docs/PROTOCOL.md.
             """,
         version: BuildInfo.version,
-        subcommands: [VersionCommand.self, KeysCommand.self, DemoCommand.self]
+        subcommands: [VersionCommand.self, KeysCommand.self, SimCommand.self, DemoCommand.self]
     )
 }

@@ -1,0 +1,137 @@
+public import Foundation
+public import Numerics
+
+/// NumPy `.npy` files (format 1.0-3.0): 2-D, C order, float32, float64 or uint16 read; float32 or
+/// uint16 written.
+public enum NumpyFile {
+    /// Element types that can be written.
+    public enum StoredType: String, Sendable {
+        /// `<f4`
+        case float32 = "<f4"
+        /// `<u2`, values rounded and clamped to 0 ... 65535.
+        case uint16 = "<u2"
+    }
+
+    /// Reads a 2-D array as an image.
+    public static func read(_ url: URL) throws(ImageFileError) -> Image {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ImageFileError(path: url.path, problem: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try decode(data, path: url.path)
+    }
+
+    /// Decodes `.npy` bytes.
+    public static func decode(_ data: Data, path: String = "<data>") throws(ImageFileError) -> Image {
+        func fail(_ problem: String) -> ImageFileError { ImageFileError(path: path, problem: problem) }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
+            throw fail("not a NumPy .npy file (no \\x93NUMPY magic)")
+        }
+        let major = bytes[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw fail("truncated header") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw fail("unsupported .npy format version \(major)")
+        }
+        guard bytes.count >= headerStart + headerLength else { throw fail("truncated header") }
+        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
+        guard let descr = field(header, "descr") else { throw fail("header has no 'descr'") }
+        if field(header, "fortran_order") == "True" {
+            throw fail("the array is in Fortran order; save it with np.ascontiguousarray first")
+        }
+        guard let shapeText = field(header, "shape") else { throw fail("header has no 'shape'") }
+        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()"))
+            .split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard shape.count == 2 else {
+            throw fail(
+                "the array has shape (\(shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")))); an image must be 2-D (rows, columns)"
+            )
+        }
+        let (height, width) = (shape[0], shape[1])
+        guard height > 0, width > 0 else { throw fail("the array is empty (shape \(height) x \(width))") }
+        let size: Int
+        switch descr {
+        case "<f4", "=f4", "f4": size = 4
+        case "<f8", "=f8", "f8": size = 8
+        case "<u2", "=u2", "u2": size = 2
+        default:
+            throw fail("unsupported dtype '\(descr)'; use float32, float64 or uint16 (little-endian)")
+        }
+        let start = headerStart + headerLength
+        guard bytes.count - start == width * height * size else {
+            throw fail(
+                "expected \(width * height * size) bytes of data for \(height) x \(width) \(descr), found \(bytes.count - start)"
+            )
+        }
+        var pixels = [Float](repeating: 0, count: width * height)
+        bytes.withUnsafeBytes { raw in
+            for i in 0..<(width * height) {
+                let offset = start + i * size
+                switch size {
+                case 4:
+                    pixels[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                case 8:
+                    pixels[i] = Float(
+                        Double(
+                            bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                        ))
+                default:
+                    pixels[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+                }
+            }
+        }
+        return Image(width: width, height: height, pixels: pixels)
+    }
+
+    /// Writes `image` as a 2-D `.npy` array of `type`.
+    public static func write(_ image: Image, as type: StoredType, to url: URL) throws(ImageFileError) {
+        var header =
+            "{'descr': '\(type.rawValue)', 'fortran_order': False, 'shape': (\(image.height), \(image.width)), }"
+        // Pad with spaces so that the data starts on a 64-byte boundary; end with a newline.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        switch type {
+        case .float32:
+            for value in image.pixels {
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+            }
+        case .uint16:
+            for value in image.pixels {
+                withUnsafeBytes(of: UInt16(clamping: Int(value.rounded())).littleEndian) { data.append(contentsOf: $0) }
+            }
+        }
+        do { try data.write(to: url) } catch {
+            throw ImageFileError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// The value of `key` in a Python dict literal header, e.g. `'<f4'` -> `<f4`.
+    private static func field(_ header: String, _ key: String) -> String? {
+        guard let keyRange = header.range(of: "'\(key)'") else { return nil }
+        var rest = header[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
+        if rest.first == "(" {
+            guard let close = rest.firstIndex(of: ")") else { return nil }
+            return String(rest[...close])
+        }
+        if rest.first == "'" || rest.first == "\"" {
+            let quote = rest.first!
+            rest = rest.dropFirst()
+            return rest.firstIndex(of: quote).map { String(rest[..<$0]) }
+        }
+        return String(rest.prefix { $0 != "," && $0 != "}" }).trimmingCharacters(in: .whitespaces)
+    }
+}

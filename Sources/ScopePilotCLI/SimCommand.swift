@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import ImageIO
+import Numerics
+import Simulator
+import WireProtocol
+
+/// `scopepilot sim`: the virtual microscope.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim", abstract: "The virtual microscope: render frames with ground truth.",
+        subcommands: [Render.self])
+
+    /// `scopepilot sim render`.
+    struct Render: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Render one frame of the virtual microscope, with its ground truth, into a folder.",
+            discussion: """
+                Writes, for each channel, CHANNEL.npy (float32 ADU), CHANNEL.tif (16-bit) and CHANNEL.png \
+                (a stretched preview); labels.json (pixel size, atom columns and defects in pixel \
+                coordinates, x = column, y = row, origin top-left); and regions.png (the region map, colour-coded).
+                Pixels of 0.5 Å or less render atoms; larger pixels render the region map's mass-thickness contrast.
+                """)
+
+        @Option(parsing: .unconditional, help: "Scan centre x, nm (stage coordinates).") var x: Double = 0
+        @Option(parsing: .unconditional, help: "Scan centre y, nm.") var y: Double = 0
+        @Option(help: "Field of view, nm.") var fov: Double = 8
+        @Option(help: "Pixels per side.") var pixels: Int = 512
+        @Option(help: "Dwell per pixel, us.") var dwell: Double = 20
+        @Option(parsing: .unconditional, help: "Scan rotation, degrees.") var rotation: Double = 0
+        @Option(help: "Probe current, pA.") var current: Double = 30
+        @Option(parsing: .unconditional, help: "Defocus, nm.") var defocus: Double = 0
+        @Option(help: "Sample seed.") var seed: UInt64 = 1
+        @Option(help: "Noise seed.") var noiseSeed: UInt64 = 1
+        @Option(parsing: .upToNextOption, help: "Detectors.") var channels: [String] = ["HAADF", "MAADF"]
+        @Option(help: "Output folder (created if missing).") var out: String
+
+        func validate() throws {
+            guard fov > 0, fov.isFinite, fov <= 5000 else {
+                throw ValidationError("--fov must be between 0 and 5000 nm")
+            }
+            guard (16...4096).contains(pixels) else { throw ValidationError("--pixels must be 16 to 4096") }
+            guard dwell > 0, dwell <= 10_000 else { throw ValidationError("--dwell must be between 0 and 10000 us") }
+            guard current > 0, current <= 10_000 else {
+                throw ValidationError("--current must be between 0 and 10000 pA")
+            }
+            let known = Set([Detector.haadf.name, Detector.maadf.name])
+            if let unknown = channels.first(where: { !known.contains($0) }) {
+                throw ValidationError(
+                    "unknown detector '\(unknown)'; the virtual microscope has \(known.sorted().joined(separator: ", "))"
+                )
+            }
+        }
+
+        func run() throws {
+            var optics = ProbeOptics()
+            optics.current = current
+            optics.defocus = defocus
+            let scope = VirtualMicroscope(
+                sample: Sample(layout: .standard(seed: seed)), optics: optics, noiseSeed: noiseSeed)
+            let scan = ScanGeometry(
+                centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: dwell, rotation: rotation)
+            let start = ContinuousClock.now
+            let frame = scope.acquire(scan, channels: channels)
+            let elapsed = ContinuousClock.now - start
+            let folder = URL(fileURLWithPath: out, isDirectory: true)
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("cannot create \(out): \(error.localizedDescription)")
+            }
+            for name in channels {
+                guard let image = frame.channels[name] else { continue }
+                try NumpyFile.write(image, as: .float32, to: folder.appendingPathComponent("\(name).npy"))
+                try TIFFFile.write(image, as: .uint16, to: folder.appendingPathComponent("\(name).tif"))
+                try PNGFile.writeStretched(image, to: folder.appendingPathComponent("\(name).png"))
+            }
+            try RegionPalette.write(frame.truth, to: folder.appendingPathComponent("regions.png"))
+            try Labels(frame: frame, scan: scan, seed: seed).write(to: folder.appendingPathComponent("labels.json"))
+            let counts = Dictionary(grouping: frame.truth.defects, by: \.kind).mapValues(\.count)
+            print(
+                "rendered \(pixels)x\(pixels), \(String(format: "%.3f", scan.pixelSizeX * 10)) Å/px,"
+                    + " \(String(format: "%.0f", frame.electronsPerPixel)) e/px, in \(elapsed)")
+            print(
+                "defects: "
+                    + PointDefect.Kind.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
+            print(
+                "wrote \(channels.map { "\($0).npy/.tif/.png" }.joined(separator: ", ")), labels.json, regions.png into \(out)"
+            )
+        }
+    }
+}
+
+/// Colours of the region map, by `RegionKind`.
+enum RegionPalette {
+    static let colours: [RegionKind: [UInt8]] = [
+        .vacuum: [0, 0, 0], .pristine: [70, 130, 180], .vacancyRich: [240, 200, 40], .damaged: [220, 60, 50],
+        .contaminated: [120, 190, 90], .edge: [200, 120, 220],
+    ]
+
+    static func write(_ truth: GroundTruth, to url: URL) throws {
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(truth.regions.count * 3)
+        for label in truth.regions {
+            pixels += colours[RegionKind(rawValue: Int(label)) ?? .vacuum] ?? [0, 0, 0]
+        }
+        try PNGFile.write(width: truth.width, height: truth.height, channels: 3, pixels: pixels, to: url)
+    }
+}
+
+/// labels.json.
+struct Labels: Encodable {
+    struct Point: Encodable {
+        let x: Double
+        let y: Double
+        let type: String
+    }
+
+    struct Region: Encodable {
+        let label: Int
+        let name: String
+        let colour: [UInt8]
+        let pixels: Int
+    }
+
+    let pixelSizeAngstrom: Double
+    let width: Int
+    let height: Int
+    let scan: ScanGeometry
+    let sampleSeed: UInt64
+    let electronsPerPixel: Double
+    let defects: [Point]
+    let columns: [Point]
+    let regions: [Region]
+
+    enum CodingKeys: String, CodingKey {
+        case pixelSizeAngstrom = "pixel_size_angstrom", width, height, scan, sampleSeed = "sample_seed"
+        case electronsPerPixel = "electrons_per_pixel", defects, columns, regions
+    }
+
+    init(frame: SimulatedFrame, scan: ScanGeometry, seed: UInt64) {
+        let truth = frame.truth
+        pixelSizeAngstrom = truth.pixelSize
+        width = truth.width
+        height = truth.height
+        self.scan = scan
+        sampleSeed = seed
+        electronsPerPixel = frame.electronsPerPixel
+        defects = truth.defects.map { Point(x: $0.x, y: $0.y, type: $0.kind.rawValue) }
+        columns = truth.columns.map { Point(x: $0.x, y: $0.y, type: $0.kind.rawValue) }
+        let counts = Dictionary(grouping: truth.regions, by: { $0 }).mapValues(\.count)
+        regions = RegionKind.allCases.map {
+            Region(
+                label: $0.rawValue, name: $0.description, colour: RegionPalette.colours[$0] ?? [],
+                pixels: counts[UInt8($0.rawValue)] ?? 0)
+        }
+    }
+
+    func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(self).write(to: url)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import ImageIO
+import Numerics
+import Testing
+
+/// Runs a short Python program with numpy (the interop tests' interpreter).
+func python(_ program: String) throws -> String {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let interpreter =
+        ProcessInfo.processInfo.environment["SCOPEPILOT_PYTHON"]
+        ?? repository.appendingPathComponent(".venv/bin/python").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: interpreter)
+    process.arguments = ["-c", program]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "python failed: \(program)")
+    return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func temporary(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-\(UUID().uuidString)-\(name)")
+}
+
+@Suite("Image files")
+struct ImageFileTests {
+    @Test("NumPy files written by numpy are read exactly", arguments: ["float32", "float64", "uint16"])
+    func readsNumpy(dtype: String) throws {
+        let url = temporary("a.npy")
+        defer { try? FileManager.default.removeItem(at: url) }
+        _ = try python(
+            "import numpy as np; np.save('\(url.path)', (np.arange(12).reshape(3, 4) * 3 + 1).astype('\(dtype)'))")
+        let image = try NumpyFile.read(url)
+        #expect(image.width == 4 && image.height == 3)
+        let expected: [Float] = (0..<12).map { Float($0 * 3 + 1) }
+        #expect(image.pixels == expected)
+    }
+
+    @Test("NumPy files written here load in numpy with the right dtype, shape and values")
+    func writesNumpy() throws {
+        let image = Image(width: 5, height: 2, pixels: (0..<10).map { Float($0) * 1.5 })
+        for (type, expected) in [(NumpyFile.StoredType.float32, "float32 (2, 5) 67.5"), (.uint16, "uint16 (2, 5) 70")] {
+            let url = temporary("b.npy")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try NumpyFile.write(image, as: type, to: url)
+            let report = try python("import numpy as np; a = np.load('\(url.path)'); print(a.dtype, a.shape, a.sum())")
+            #expect(report == expected)
+            #expect(try NumpyFile.read(url).width == 5)
+        }
+    }
+
+    @Test(
+        "unusable NumPy files are refused with the reason",
+        arguments: [
+            ("np.zeros((2, 3, 4), 'float32')", "must be 2-D"),
+            ("np.zeros((2, 3), 'int32')", "unsupported dtype"),
+            ("np.asfortranarray(np.zeros((2, 3), 'float32'))", "Fortran order"),
+            ("np.zeros((2, 3), '>f4')", "unsupported dtype"),
+        ])
+    func refusesNumpy(array: String, reason: String) throws {
+        let url = temporary("c.npy")
+        defer { try? FileManager.default.removeItem(at: url) }
+        _ = try python("import numpy as np; np.save('\(url.path)', \(array))")
+        #expect {
+            try NumpyFile.read(url)
+        } throws: { error in
+            (error as? ImageFileError)?.problem.contains(reason) == true
+        }
+    }
+
+    @Test("truncated and foreign files are refused")
+    func refusesGarbage() throws {
+        #expect(throws: ImageFileError.self) { try NumpyFile.decode(Data("hello".utf8)) }
+        #expect(throws: ImageFileError.self) { try TIFFFile.decode(Array("hello world".utf8)) }
+        #expect(throws: ImageFileError.self) { try NumpyFile.read(URL(fileURLWithPath: "/nonexistent/x.npy")) }
+        let url = temporary("d.npy")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try NumpyFile.write(Image(width: 4, height: 4), as: .float32, to: url)
+        let data = try Data(contentsOf: url)
+        #expect(throws: ImageFileError.self) { try NumpyFile.decode(data.dropLast(5)) }
+    }
+
+    @Test("TIFF round trips in 16-bit and float32")
+    func tiffRoundTrip() throws {
+        let image = Image(width: 7, height: 3, pixels: (0..<21).map { Float($0 * 1000) })
+        for type in [TIFFFile.StoredType.uint16, .float32] {
+            let url = temporary("e.tif")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try TIFFFile.write(image, as: type, to: url)
+            #expect(try TIFFFile.read(url) == image)
+        }
+    }
+
+    @Test("big-endian 8-bit TIFF is read; compressed TIFF is refused with the reason")
+    func tiffVariants() throws {
+        // A 2 x 1 big-endian 8-bit image: header, one IFD with 7 entries, then the pixels.
+        func entry(_ tag: UInt16, _ type: UInt16, _ value: UInt32) -> [UInt8] {
+            let v: [UInt8] =
+                type == 3
+                ? [UInt8(value >> 8), UInt8(value & 0xFF), 0, 0]
+                : [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+            return [UInt8(tag >> 8), UInt8(tag & 0xFF), UInt8(type >> 8), UInt8(type & 0xFF), 0, 0, 0, 1] + v
+        }
+        func tiff(compression: UInt32) -> [UInt8] {
+            let entries: [[UInt8]] = [
+                entry(256, 3, 2), entry(257, 3, 1), entry(258, 3, 8), entry(259, 3, compression), entry(262, 3, 1),
+                entry(273, 4, 8 + 2 + 7 * 12 + 4), entry(279, 4, 2),
+            ]
+            return [0x4D, 0x4D, 0, 42, 0, 0, 0, 8, 0, 7] + entries.flatMap { $0 } + [0, 0, 0, 0] + [17, 200]
+        }
+        #expect(try TIFFFile.decode(tiff(compression: 1)).pixels == [17, 200])
+        #expect {
+            try TIFFFile.decode(tiff(compression: 5))
+        } throws: { error in
+            (error as? ImageFileError)?.problem.contains("compressed") == true
+        }
+    }
+
+    @Test("PNG files are valid: numpy-free check of signature, size and checksum")
+    func png() throws {
+        let url = temporary("f.png")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try PNGFile.write(width: 3, height: 2, channels: 3, pixels: (0..<18).map { UInt8($0 * 10) }, to: url)
+        let report = try python(
+            """
+            import zlib, struct
+            b = open('\(url.path)', 'rb').read()
+            assert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
+            w, h = struct.unpack('>II', b[16:24])
+            pos, data = 8, b''
+            while pos < len(b):
+                n = struct.unpack('>I', b[pos:pos+4])[0]; t = b[pos+4:pos+8]; body = b[pos+8:pos+8+n]
+                assert struct.unpack('>I', b[pos+8+n:pos+12+n])[0] == zlib.crc32(t + body)
+                if t == b'IDAT': data += body
+                pos += 12 + n
+            raw = zlib.decompress(data)
+            print(w, h, len(raw), raw[1 + 3 * 3 - 1])
+            """)
+        #expect(report == "3 2 20 80")
+    }
+}
