@@ -8,13 +8,22 @@ public struct SimulatedFrame: Sendable {
     public var channels: [String: Image]
     /// Expected counts before noise, by channel name.
     public var expected: [String: Image]
-    /// What is really there.
+    /// What is really there, where it appears in this frame.
     public var truth: GroundTruth
     /// Electrons per pixel (probe current x dwell).
     public var electronsPerPixel: Double
+    /// Simulated time of the first and last pixel, s since the session began.
+    public var start: Double
+    /// Simulated time of the last pixel, s.
+    public var end: Double
+    /// Stage position as reported (with readback error), nm.
+    public var stageReadback: (x: Double, y: Double)
+    /// How far the sample had drifted at the first pixel, nm.
+    public var drift: (x: Double, y: Double)
 }
 
-/// The virtual microscope: a sample, the probe, detectors and the dose the sample has received.
+/// The virtual microscope: a sample, the probe, detectors, the scan and stage with their
+/// imperfections, simulated time, and the dose the sample has received.
 ///
 /// Not thread safe; the simulated driver owns one.
 public final class VirtualMicroscope {
@@ -24,32 +33,98 @@ public final class VirtualMicroscope {
     public var optics: ProbeOptics
     /// The detectors, by name.
     public var detectors: [String: Detector]
+    /// Scan imperfections and drift.
+    public var distortion: ScanDistortion
+    /// Stage behaviour.
+    public var stageModel: StageModel
     /// Dose received so far.
     public private(set) var dose = DoseMap()
+    /// Simulated time, s since the session began.
+    public private(set) var clock = 0.0
+    private var drift: DriftState
+    private var stage = StageState()
     private let formation = ImageFormation()
     private var noise: NoiseGenerator
 
     /// A microscope over `sample`, with HAADF and MAADF detectors.
     public init(
         sample: Sample = Sample(), optics: ProbeOptics = ProbeOptics(),
-        detectors: [Detector] = [.haadf, .maadf], noiseSeed: UInt64 = 1
+        detectors: [Detector] = [.haadf, .maadf], distortion: ScanDistortion = ScanDistortion(),
+        stageModel: StageModel = StageModel(), noiseSeed: UInt64 = 1
     ) {
         self.sample = sample
         self.optics = optics
         self.detectors = Dictionary(uniqueKeysWithValues: detectors.map { ($0.name, $0) })
+        self.distortion = distortion
+        self.stageModel = stageModel
+        drift = DriftState(distortion)
         noise = NoiseGenerator(seed: noiseSeed)
     }
 
-    /// Scans `scan` with the named detectors (all when nil): returns the frame with noise and its
-    /// ground truth, then adds the frame's dose to the sample (so the next visit costs something).
+    /// Where the stage reports itself, nm (true position plus readback error).
+    public var stageReadback: (x: Double, y: Double) {
+        (
+            stage.actualX + stageModel.readbackError * noise.gaussian(),
+            stage.actualY + stageModel.readbackError * noise.gaussian()
+        )
+    }
+
+    /// Moves the stage (taking simulated time) and returns the reported position.
+    public func moveStage(toX x: Double, y: Double) -> (x: Double, y: Double) {
+        let duration = stage.move(to: x, y, model: stageModel, noise: &noise)
+        advance(by: duration)
+        return stageReadback
+    }
+
+    /// Lets simulated time pass (e.g. while the beam is blanked).
+    public func advance(by seconds: Double) {
+        guard seconds > 0 else { return }
+        clock += seconds
+        drift.advance(to: clock, walk: distortion.driftWalk, noise: &noise)
+    }
+
+    /// Scans `scan` with the named detectors (all when nil): the stage moves first when the scan
+    /// lies beyond beam-shift range, every pixel samples where the beam really was, and the frame's
+    /// dose is added to the sample afterwards (so the next visit costs something).
     public func acquire(_ scan: ScanGeometry, channels: [String]? = nil, deposit: Bool = true) -> SimulatedFrame {
+        if abs(scan.centerX - stage.targetX) > stageModel.beamShiftRange
+            || abs(scan.centerY - stage.targetY) > stageModel.beamShiftRange
+        {
+            _ = moveStage(toX: scan.centerX, y: scan.centerY)
+        }
         let names = channels ?? detectors.keys.sorted()
+        let start = clock
+        let lineTime = (Double(scan.width) * scan.dwell + distortion.flybackTime) * 1e-6
+        let duration = lineTime * Double(scan.height)
+        // The sample point under a requested position: off by the stage's error and the drift so far.
+        let offsetX = (stage.actualX - stage.targetX) + drift.offsetX
+        let offsetY = (stage.actualY - stage.targetY) + drift.offsetY
+        var ideal = scan
+        ideal.centerX -= offsetX
+        ideal.centerY -= offsetY
+        let frame = ScanFrame(ideal)
+        let shifts = pixelShifts(scan, frame: frame, lineTime: lineTime)
+        let margin = Int(shifts.map { max(abs($0.u), abs($0.v)) }.max()!.rounded(.up)) + 2
+        var padded = ideal
+        padded.width += 2 * margin
+        padded.height += 2 * margin
+        padded.fovX = frame.pixelX * Double(padded.width)
+        padded.fovY = frame.pixelY * Double(padded.height)
+
         var output: [String: Image] = [:]
         var expected: [String: Image] = [:]
         for name in names {
             guard let detector = detectors[name] else { continue }
-            let mean = formation.expectedCounts(
-                scan: scan, sample: sample, dose: dose, optics: optics, detector: detector)
+            let grid = formation.expectedCounts(
+                scan: padded, sample: sample, dose: dose, optics: optics, detector: detector)
+            var mean = Image(width: scan.width, height: scan.height)
+            for row in 0..<scan.height {
+                for column in 0..<scan.width {
+                    let shift = shifts[row * scan.width + column]
+                    mean[column, row] = grid.sample(
+                        x: Float(Double(column + margin) + shift.u), y: Float(Double(row + margin) + shift.v))
+                }
+            }
             var adu = mean
             for i in adu.pixels.indices {
                 let counts = noise.poisson(Double(mean.pixels[i]))
@@ -59,43 +134,93 @@ public final class VirtualMicroscope {
             output[name] = adu
             expected[name] = mean
         }
-        let truth = groundTruth(scan)
+        let truth = groundTruth(frame: frame, width: scan.width, height: scan.height, shifts: shifts)
         let electrons = optics.electrons(dwell: scan.dwell)
         if deposit {
-            let frame = ScanFrame(scan)
             let bounds = frame.bounds(margin: 0)
             dose.add(electrons / (frame.pixelX * frame.pixelY), x: bounds.x, y: bounds.y, contains: frame.contains)
         }
-        return SimulatedFrame(channels: output, expected: expected, truth: truth, electronsPerPixel: electrons)
+        let readback = stageReadback
+        let driftAtStart = (drift.offsetX, drift.offsetY)
+        advance(by: duration)
+        return SimulatedFrame(
+            channels: output, expected: expected, truth: truth, electronsPerPixel: electrons, start: start,
+            end: start + duration, stageReadback: readback, drift: driftAtStart)
     }
 
-    /// Atom columns, defects and region labels of the frame, in pixel coordinates.
-    public func groundTruth(_ scan: ScanGeometry) -> GroundTruth {
-        let frame = ScanFrame(scan)
-        var regions = [UInt8](repeating: 0, count: scan.width * scan.height)
+    /// For every pixel, where the beam really sampled, in pixels of the scan's own axes, relative
+    /// to the nominal raster: drift since the first pixel, line jitter, flyback lag, mains wobble.
+    private func pixelShifts(_ scan: ScanGeometry, frame: ScanFrame, lineTime: Double) -> [(u: Double, v: Double)] {
+        let cosR = cos(scan.rotation * .pi / 180)
+        let sinR = sin(scan.rotation * .pi / 180)
+        let d = distortion
+        let phase = 2 * Double.pi * noise.uniform()
+        var shifts = [(u: Double, v: Double)](repeating: (0, 0), count: scan.width * scan.height)
         for row in 0..<scan.height {
+            let jitter = d.lineJitter * noise.gaussian()
             for column in 0..<scan.width {
-                let p = frame.stage(column: Double(column), row: Double(row))
-                regions[row * scan.width + column] = UInt8(sample.region(atX: p.x, y: p.y).rawValue)
+                let t = Double(row) * lineTime + Double(column) * scan.dwell * 1e-6
+                // The sample moves with the drift, so the beam meets the point drift behind it.
+                let dx = -drift.velocityX * t
+                let dy = -drift.velocityY * t
+                let flyback = d.flybackAmplitude * exp(-Double(column) / max(d.flybackDecay, 1e-9))
+                let mains = d.mainsAmplitude * sin(2 * .pi * d.mainsFrequency * (clock + t) + phase) / frame.pixelX
+                shifts[row * scan.width + column] = (
+                    u: (cosR * dx + sinR * dy) / frame.pixelX + jitter + flyback + mains,
+                    v: (-sinR * dx + cosR * dy) / frame.pixelY
+                )
             }
+        }
+        return shifts
+    }
+
+    /// Ground truth of a scan without distortion, for analysis of a known area.
+    public func groundTruth(_ scan: ScanGeometry) -> GroundTruth {
+        groundTruth(
+            frame: ScanFrame(scan), width: scan.width, height: scan.height,
+            shifts: [(u: Double, v: Double)](repeating: (0, 0), count: scan.width * scan.height))
+    }
+
+    /// Atom columns, defects and region labels, where they appear in the distorted frame.
+    private func groundTruth(frame: ScanFrame, width: Int, height: Int, shifts: [(u: Double, v: Double)]) -> GroundTruth
+    {
+        var regions = [UInt8](repeating: 0, count: width * height)
+        for row in 0..<height {
+            for column in 0..<width {
+                let shift = shifts[row * width + column]
+                let p = frame.stage(column: Double(column) + shift.u, row: Double(row) + shift.v)
+                regions[row * width + column] = UInt8(sample.region(atX: p.x, y: p.y).rawValue)
+            }
+        }
+        // A feature at ideal pixel p appears where the beam met it: p minus that pixel's shift.
+        func apparent(_ x: Double, _ y: Double) -> (x: Double, y: Double)? {
+            let p = frame.pixel(x: x, y: y)
+            let column = min(max(Int(p.column.rounded()), 0), width - 1)
+            let row = min(max(Int(p.row.rounded()), 0), height - 1)
+            let shift = shifts[row * width + column]
+            let q = (x: p.column - shift.u, y: p.row - shift.v)
+            guard q.x >= -0.5, q.x <= Double(width) - 0.5, q.y >= -0.5, q.y <= Double(height) - 0.5 else { return nil }
+            return q
         }
         var columns: [GroundTruth.Column] = []
         var defects: [GroundTruth.Defect] = []
         // Atom positions matter only at atomic resolution; a survey frame would list millions.
         if frame.pixelX <= ImageFormation.surveyPixel {
-            let bounds = frame.bounds(margin: 0)
+            let bounds = frame.bounds(margin: 8)
             let contents = sample.contents(x: bounds.x, y: bounds.y, dose: dose)
-            for column in contents.columns where column.kind != .carbon && frame.contains(x: column.x, y: column.y) {
-                let p = frame.pixel(x: column.x, y: column.y)
-                columns.append(GroundTruth.Column(x: p.column, y: p.row, kind: column.kind))
+            for column in contents.columns where column.kind != .carbon {
+                if let p = apparent(column.x, column.y) {
+                    columns.append(GroundTruth.Column(x: p.x, y: p.y, kind: column.kind))
+                }
             }
-            for defect in contents.defects where frame.contains(x: defect.x, y: defect.y) {
-                let p = frame.pixel(x: defect.x, y: defect.y)
-                defects.append(GroundTruth.Defect(x: p.column, y: p.row, kind: defect.kind))
+            for defect in contents.defects {
+                if let p = apparent(defect.x, defect.y) {
+                    defects.append(GroundTruth.Defect(x: p.x, y: p.y, kind: defect.kind))
+                }
             }
         }
         return GroundTruth(
-            pixelSize: frame.pixelX * 10, columns: columns, defects: defects, regions: regions, width: scan.width,
-            height: scan.height)
+            pixelSize: frame.pixelX * 10, columns: columns, defects: defects, regions: regions, width: width,
+            height: height)
     }
 }
