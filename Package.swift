@@ -61,11 +61,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The simulated driver: the virtual microscope as an Instrument.
+        .target(
+            name: "SimulatedDriver",
+            dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "Numerics", "WireProtocol"],
+            path: "Drivers/SimulatedDriver", swiftSettings: strictSettings),
+
         // The one executable.
         .executableTarget(
             name: "scopepilot",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "ImageIO", "Numerics",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
                 "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,13 +95,17 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Numerics"], swiftSettings: strictSettings),
         .testTarget(
-            name: "SimulatorTests", dependencies: ["Simulator", "Numerics", "WireProtocol"],
+            name: "SimulatorTests",
+            dependencies: [
+                "Simulator", "SimulatedDriver", "InstrumentDriver", "Transport", "Numerics", "WireProtocol",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "TransportTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "CZeroMQ"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "InteropTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver"],
+            name: "InteropTests",
+            dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator"],
             exclude: ["python"], swiftSettings: strictSettings),
         .testTarget(
             name: "CSystemLibrariesTests", dependencies: ["COpenBLAS", "CFFTW3", "CSQLite3", "CZeroMQ"],

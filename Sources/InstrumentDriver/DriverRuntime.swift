@@ -271,6 +271,7 @@ public actor DriverRuntime {
         let frame = try Frame(header: header, channels: acquired.buffers)
         try await publisher.publish(frame)
         ring.append(frame)
+        await instrument.published(acquired, seq: seq, session: session)
         return seq
     }
 

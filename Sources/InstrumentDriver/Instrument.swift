@@ -28,12 +28,16 @@ public struct AcquiredFrame: Sendable {
     public var time: FrameHeader.AcquisitionTime
     /// Optics at acquisition, when known.
     public var optics: Optics?
+    /// The instrument's own number for this acquisition, handed back in
+    /// ``Instrument/published(_:seq:session:)``.
+    public var tag: UInt64?
 
     /// Creates an acquired frame.
     public init(
         scan: ScanGeometry, stage: StagePosition, channels: [String], buffers: [PixelBuffer],
-        time: FrameHeader.AcquisitionTime, optics: Optics? = nil
+        time: FrameHeader.AcquisitionTime, optics: Optics? = nil, tag: UInt64? = nil
     ) {
+        self.tag = tag
         self.scan = scan
         self.stage = stage
         self.channels = channels
@@ -95,4 +99,10 @@ public protocol Instrument: Sendable {
     func setBeamBlanked(_ blanked: Bool) async throws
     /// The current state.
     func state() async -> InstrumentState
+    /// Called after a frame was published under `seq` (e.g. to file its ground truth). Optional.
+    func published(_ frame: AcquiredFrame, seq: UInt64, session: String) async
+}
+
+extension Instrument {
+    public func published(_ frame: AcquiredFrame, seq: UInt64, session: String) async {}
 }

@@ -1,25 +1,33 @@
 import ArgumentParser
 import Foundation
 import InstrumentDriver
+import SimulatedDriver
+import Simulator
 import Transport
 import WireProtocol
 
 /// `scopepilot demo`: the end-to-end demonstration.
 ///
-/// This build has the wire protocol, the ZeroMQ transport and the driver runtime; the virtual
-/// microscope and the daemon's analysis loop are not in it yet. So the demo runs what exists: a
-/// driver serving a test-pattern instrument and a client, talking over loopback ZeroMQ exactly as
-/// in production, and it says so.
+/// This build has the wire protocol, the ZeroMQ transport, the driver runtime and the virtual
+/// microscope; the daemon's analysis loop is not in it yet. So the demo runs what exists: the
+/// simulated driver and a client, talking over loopback ZeroMQ exactly as in production, and it
+/// says so.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a driver and a client over loopback ZeroMQ and print what happened.")
+        abstract: "Run the virtual microscope and a client over loopback ZeroMQ and print what happened.")
 
     @Option(name: .long, help: "Frames to scan.")
     var frames = 10
 
     @Option(name: .long, help: "Pixels per side of each frame.")
     var pixels = 256
+
+    @Option(name: .long, help: "Field of view of each frame, nm.")
+    var fov = 5.0
+
+    @Option(name: .long, help: "Folder for the simulator's ground truth (default: a temporary folder).")
+    var truth: String?
 
     func validate() throws {
         guard (1...10_000).contains(frames) else { throw ValidationError("--frames must be 1 to 10000") }
@@ -30,17 +38,23 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             """
             ScopePilot demo \(BuildInfo.version)
-            This build has the wire protocol, the ZeroMQ transport and the driver runtime. The virtual
-            microscope and the daemon's analysis loop are not in it yet, so this demo runs what exists:
-            a driver serving a test-pattern instrument, and a client, over loopback ZeroMQ as in production.
+            This build has the wire protocol, the ZeroMQ transport, the driver runtime and the virtual
+            microscope. The daemon's analysis loop (detection, segmentation, policies, the decision log) is
+            not in it yet, so this demo runs what exists: the simulated driver serving a WSe2 sample, and a
+            client, over loopback ZeroMQ as in production. Defect counts below are the simulator's ground truth.
 
             """)
         FrameBufferReuse.enable()
         let context = ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
+        let truthFolder = URL(
+            fileURLWithPath: truth
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "scopepilot-demo-truth-\(ProcessInfo.processInfo.processIdentifier)"
+                ).path, isDirectory: true)
         let driver = try await DriverRuntime(
-            instrument: TestPatternInstrument(), configuration: .init(feed: loopback, control: loopback),
-            context: context)
+            instrument: SimulatedInstrument(scope: VirtualMicroscope(), truthDirectory: truthFolder),
+            configuration: .init(feed: loopback, control: loopback), context: context)
         let driverTask = Task { await driver.run() }
         defer { driverTask.cancel() }
         print("driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint), session \(driver.session)")
@@ -53,12 +67,13 @@ struct DemoCommand: AsyncParsableCommand {
         try await demo.waitForFeed()
 
         var roundTrips: [Double] = []
-        var frameLatencies: [Double] = []
         var received: [UInt64] = []
+        var present: [String: Int] = [:]
         for index in 0..<frames {
-            let x = Double(index % 5) * 20
-            let y = Double(index / 5) * 20
-            let geometry = ScanGeometry(centerX: x, centerY: y, fovX: 16, width: pixels, height: pixels, dwell: 2)
+            // A raster across the edge of the vacancy-rich zone west of the sample's centre.
+            let x = -120 + Double(index % 5) * 40
+            let y = 60 + Double(index / 5) * 40
+            let geometry = ScanGeometry(centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: 20)
             let result = try await demo.run(.scanRegion(ScanRequest(geometry: geometry, channels: ["HAADF", "MAADF"])))
             guard case .done(let done) = result.outcome, let seq = done.readback.frames?.first else {
                 print("  scan \(index + 1) did not complete: \(result.outcome)")
@@ -66,15 +81,15 @@ struct DemoCommand: AsyncParsableCommand {
             }
             let frame = try await demo.frame(seq: seq)
             roundTrips.append((result.finishedAt - result.sentAt) * 1000)
-            frameLatencies.append((Date().timeIntervalSince1970 - frame.header.time.end) * 1000)
             received.append(seq)
-            let mean = frame.channels[0].floats().reduce(0, +) / Float(frame.channels[0].count)
+            let defects = Self.groundTruthDefects(truthFolder, session: driver.session, seq: seq)
+            for (kind, count) in defects { present[kind, default: 0] += count }
+            let listed = defects.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            let place = String(format: "(%6.1f, %5.1f) nm, %.0f nm, %dx%d", x, y, fov, pixels, pixels)
             print(
-                String(
-                    format:
-                        "[%2d/%d] scan_region (%5.1f, %5.1f) nm, 16 nm, %dx%d -> frame seq %llu, %@, mean HAADF %.0f",
-                    index + 1, frames, x, y, pixels, pixels, seq, frame.header.channels.joined(separator: "+"),
-                    mean))
+                "[\(index + 1)/\(frames)] scan_region \(place) -> frame seq \(seq),"
+                    + " \(frame.header.channels.joined(separator: "+")); ground truth: \(listed.isEmpty ? "no defects" : listed)"
+            )
         }
 
         let move = try await demo.run(.moveStage(StagePosition(x: 250, y: -125)))
@@ -96,13 +111,23 @@ struct DemoCommand: AsyncParsableCommand {
 
             Summary
               frames received      \(received.count) of \(frames), lost on the feed: \(tracker.totalMissed)
+              defects present      \(present.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")) (ground truth in \(truthFolder.path))
               command round trip   p50 \(Self.format(Self.percentile(roundTrips, 50))) ms, p99 \(Self.format(Self.percentile(roundTrips, 99))) ms (send -> DONE, includes the scan)
-              frame latency        p50 \(Self.format(Self.percentile(frameLatencies, 50))) ms (end of scan -> decoded by the client)
               protocol             \(ProtocolVersion.current), libzmq \(ZMQContext.libraryVersion)
-            Next: the virtual microscope and the daemon will run here end to end.
+            Next: the daemon will detect these defects itself, decide where to look, and log why.
             """)
         await control.close()
         await feed.close()
+    }
+
+    /// Defect counts by type from the simulator's ground truth for frame `seq`.
+    static func groundTruthDefects(_ folder: URL, session: String, seq: UInt64) -> [String: Int] {
+        let url = folder.appendingPathComponent(session).appendingPathComponent("\(seq).json")
+        guard let data = try? Data(contentsOf: url),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let defects = object["defects"] as? [[String: Any]]
+        else { return [:] }
+        return Dictionary(grouping: defects.compactMap { $0["type"] as? String }, by: { $0 }).mapValues(\.count)
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -1,15 +1,67 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import InstrumentDriver
 import Numerics
+import SimulatedDriver
 import Simulator
+import Transport
 import WireProtocol
 
 /// `scopepilot sim`: the virtual microscope.
-struct SimCommand: ParsableCommand {
+struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sim", abstract: "The virtual microscope: render frames with ground truth.",
-        subcommands: [Render.self])
+        commandName: "sim", abstract: "The virtual microscope: serve it as a driver, or render single frames.",
+        subcommands: [Serve.self, Render.self], defaultSubcommand: Serve.self)
+
+    /// `scopepilot sim [serve]`.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve the virtual microscope over the wire protocol, as a driver adapter would.",
+            discussion: """
+                Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR,                 each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon                 never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
+                """)
+
+        @Option(help: "Frame feed endpoint to bind.") var feed = "tcp://127.0.0.1:5555"
+        @Option(help: "Command endpoint to bind.") var control = "tcp://127.0.0.1:5556"
+        @Option(help: "Sample seed.") var seed: UInt64 = 1
+        @Option(help: "Noise seed.") var noiseSeed: UInt64 = 1
+        @Option(help: "Folder for ground truth (not written when absent).") var truth: String?
+        @Flag(help: "Take as long per scan as the instrument would (default: as fast as possible).")
+        var realtime = false
+        @Option(help: "Folder with driver.key_secret and authorized/*.key: CURVE on both sockets.") var keys: String?
+        @Option(help: "Heartbeat interval, ms.") var heartbeatMs = 1000
+        @Option(help: "Blank the beam after this long without word from the daemon, ms.") var watchdogMs = 5000
+
+        func run() async throws {
+            let scope = VirtualMicroscope(sample: Sample(layout: .standard(seed: seed)), noiseSeed: noiseSeed)
+            let instrument = SimulatedInstrument(
+                scope: scope, truthDirectory: truth.map { URL(fileURLWithPath: $0, isDirectory: true) },
+                realtime: realtime)
+            var configuration = DriverRuntime.Configuration(feed: try Endpoint(feed), control: try Endpoint(control))
+            configuration.heartbeat = .milliseconds(heartbeatMs)
+            configuration.watchdog = .milliseconds(watchdogMs)
+            if let keys {
+                let folder = URL(fileURLWithPath: keys, isDirectory: true)
+                configuration.security = .curveServer(
+                    keys: try CurveCertificate.readKeyPair(folder.appendingPathComponent("driver.key_secret")),
+                    allowedClients: try CurveCertificate.readAllowList(folder.appendingPathComponent("authorized")))
+            }
+            FrameBufferReuse.enable()
+            let context = ZMQContext()
+            let runtime = try await DriverRuntime(
+                instrument: instrument, configuration: configuration, context: context)
+            print(
+                "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(runtime.session)"
+            )
+            let serving = Task { await runtime.run() }
+            await SignalWaiter.waitForTermination()
+            print("stopping: blanking the beam")
+            try? await instrument.setBeamBlanked(true)
+            serving.cancel()
+            await serving.value
+        }
+    }
 
     /// `scopepilot sim render`.
     struct Render: ParsableCommand {

@@ -1,5 +1,7 @@
 import Foundation
 import InstrumentDriver
+import SimulatedDriver
+import Simulator
 import Testing
 import Transport
 import WireProtocol
@@ -149,15 +151,14 @@ struct InteropTests {
     /// Serves a test-pattern instrument from the Swift driver runtime and runs the Python client
     /// against it; returns the client's summary line.
     static func runPythonClient(
-        security: SocketSecurity = .plain, arguments: [String] = []
-    ) async throws
-        -> [String: Any]
-    {
+        instrument: any Instrument = TestPatternInstrument(), security: SocketSecurity = .plain,
+        arguments: [String] = []
+    ) async throws -> [String: Any] {
         var configuration = DriverRuntime.Configuration(feed: loopback, control: loopback)
         configuration.heartbeat = .milliseconds(100)
         configuration.security = security
         let driver = try await DriverRuntime(
-            instrument: TestPatternInstrument(), configuration: configuration, context: ZMQContext())
+            instrument: instrument, configuration: configuration, context: ZMQContext())
         let task = Task { await driver.run() }
         defer { task.cancel() }
         let client = try PythonPeer(
@@ -172,6 +173,12 @@ struct InteropTests {
     @Test("the Python client, written from the document, checks the Swift driver")
     func swiftDriverPythonDaemon() async throws {
         let summary = try await Self.runPythonClient()
+        #expect(summary["frames"] as? Int == 3)
+    }
+
+    @Test("the simulated driver passes the same checks: every command, every refusal, over loopback")
+    func simulatedDriverConformance() async throws {
+        let summary = try await Self.runPythonClient(instrument: SimulatedInstrument(scope: VirtualMicroscope()))
         #expect(summary["frames"] as? Int == 3)
     }
 
