@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "scopepilot-bench",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ScopePilotBench",

@@ -21,9 +21,29 @@ final class ImageFormation {
 
     private var transfers: [TransferKey: (FourierTransform2D, [Float])] = [:]
 
-    /// Expected counts per pixel (noise-free) for one detector.
+    /// Pixels of room the probe's tails need around an atomic-resolution frame: a corrected probe
+    /// fades within about 0.6 nm; defocus widens it by C1 x alpha.
+    static func probePadding(pixel: Double, optics: ProbeOptics) -> Int {
+        let reach = 0.6 + 1.5 * abs(optics.defocus) * optics.convergence * 1e-3 + 0.5 * optics.sourceSize
+        return max(16, Int((reach / pixel).rounded(.up)))
+    }
+
+    /// The atom columns an atomic-resolution frame needs (its area plus the probe padding).
+    static func columns(
+        for scan: ScanGeometry, sample: Sample, dose: DoseMap, optics: ProbeOptics
+    ) -> (
+        columns: [AtomColumn], defects: [PointDefect]
+    ) {
+        let frame = ScanFrame(scan)
+        let bounds = frame.bounds(margin: probePadding(pixel: frame.pixelX, optics: optics))
+        return sample.contents(x: bounds.x, y: bounds.y, dose: dose)
+    }
+
+    /// Expected counts per pixel (noise-free) for one detector. At atomic resolution `columns`
+    /// must come from ``columns(for:sample:dose:optics:)`` for the same scan.
     func expectedCounts(
-        scan: ScanGeometry, sample: Sample, dose: DoseMap, optics: ProbeOptics, detector: Detector
+        scan: ScanGeometry, sample: Sample, columns: [AtomColumn], dose: DoseMap, optics: ProbeOptics,
+        detector: Detector
     ) -> Image {
         let frame = ScanFrame(scan)
         let scale = optics.electrons(dwell: scan.dwell) * detector.efficiency
@@ -31,25 +51,19 @@ final class ImageFormation {
         if frame.pixelX > Self.surveyPixel {
             image = survey(frame, sample: sample, dose: dose, detector: detector)
         } else {
-            image = atomic(frame, sample: sample, dose: dose, optics: optics, detector: detector)
+            image = atomic(frame, columns: columns, optics: optics, detector: detector)
         }
         for i in image.pixels.indices { image.pixels[i] = max(0, image.pixels[i]) * Float(scale) }
         return image
     }
 
     /// Scattered fraction per pixel at atomic resolution.
-    private func atomic(
-        _ frame: ScanFrame, sample: Sample, dose: DoseMap, optics: ProbeOptics, detector: Detector
-    )
-        -> Image
-    {
+    private func atomic(_ frame: ScanFrame, columns: [AtomColumn], optics: ProbeOptics, detector: Detector) -> Image {
         let g = frame.geometry
         // Room for the probe's tails: atoms outside the frame still scatter into its border.
-        let pad = max(16, Int((1.2 / frame.pixelX).rounded(.up)))
+        let pad = Self.probePadding(pixel: frame.pixelX, optics: optics)
         let width = (g.width + 2 * pad + 15) / 16 * 16
         let height = (g.height + 2 * pad + 15) / 16 * 16
-        let bounds = frame.bounds(margin: pad)
-        let columns = sample.contents(x: bounds.x, y: bounds.y, dose: dose).columns
         var grid = [Float](repeating: 0, count: width * height)
         for column in columns {
             let p = frame.pixel(x: column.x, y: column.y)
@@ -79,22 +93,26 @@ final class ImageFormation {
         return image
     }
 
-    /// Scattered fraction per pixel from the mean scattering density (2 x 2 samples per pixel).
+    /// Scattered fraction per pixel from the mean scattering density: interpolated inside uniform
+    /// tiles, averaged over 2 x 2 samples per pixel where regions meet.
     private func survey(_ frame: ScanFrame, sample: Sample, dose: DoseMap, detector: Detector) -> Image {
         let g = frame.geometry
-        var image = Image(width: g.width, height: g.height)
-        let offsets = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
-        for row in 0..<g.height {
-            for column in 0..<g.width {
-                var total = 0.0
-                for (dx, dy) in offsets {
-                    let p = frame.stage(column: Double(column) + dx, row: Double(row) + dy)
-                    total += sample.scatteringDensity(p.x, p.y, dose: dose, sigma: detector.crossSection)
-                }
-                image[column, row] = Float(total / 4)
-            }
+        func density(_ column: Double, _ row: Double) -> (label: UInt8, value: Float) {
+            let p = frame.stage(column: column, row: row)
+            let region = sample.layout.region(p.x, p.y)
+            return (
+                UInt8(region.kind.rawValue),
+                Float(sample.scatteringDensity(region, p.x, p.y, dose: dose, sigma: detector.crossSection))
+            )
         }
-        return image
+        let offsets = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
+        let pixels = BlockRaster.field(
+            width: g.width, height: g.height, block: 8,
+            corner: { density(Double($0), Double($1)) },
+            exact: { column, row in
+                offsets.reduce(0) { $0 + density(Double(column) + $1.0, Double(row) + $1.1).value } / 4
+            })
+        return Image(width: g.width, height: g.height, pixels: pixels)
     }
 
     private func transferFunction(
@@ -105,7 +123,8 @@ final class ImageFormation {
         let key = TransferKey(width: width, height: height, pixel: pixel, optics: optics)
         if let cached = transfers[key] { return cached }
         if transfers.count > 8 { transfers.removeAll() }
-        let fft = FourierTransform2D(width: width, height: height)
+        // Measured plans: the simulator renders many frames of few sizes, and FFTW keeps the wisdom.
+        let fft = FourierTransform2D(width: width, height: height, measure: true)
         let entry = (fft, optics.transfer(using: fft, pixel: pixel))
         transfers[key] = entry
         return entry

@@ -154,8 +154,11 @@ public struct Sample: Sendable {
 
     /// Mean scattering per nm² at (x, y) for a detector with cross-section `sigma(Z)`, for survey
     /// rendering where atoms are far below a pixel.
-    func scatteringDensity(_ x: Double, _ y: Double, dose: DoseMap, sigma: (Int) -> Double) -> Double {
-        let region = layout.region(x, y)
+    func scatteringDensity(
+        _ region: RegionSample, _ x: Double, _ y: Double, dose: DoseMap, sigma: (Int) -> Double
+    )
+        -> Double
+    {
         guard region.kind != .vacuum else { return 0 }
         let rates = region.vacancyRich ? layout.richVacancies : layout.pristineVacancies
         let loss = 0.3 * region.disorder

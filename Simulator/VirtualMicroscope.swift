@@ -104,19 +104,23 @@ public final class VirtualMicroscope {
         ideal.centerY -= offsetY
         let frame = ScanFrame(ideal)
         let shifts = pixelShifts(scan, frame: frame, lineTime: lineTime)
-        let margin = Int(shifts.map { max(abs($0.u), abs($0.v)) }.max()!.rounded(.up)) + 2
+        let margin = Self.margin(shifts)
         var padded = ideal
         padded.width += 2 * margin
         padded.height += 2 * margin
         padded.fovX = frame.pixelX * Double(padded.width)
         padded.fovY = frame.pixelY * Double(padded.height)
 
+        // The atoms, once for every channel and the ground truth (none listed for survey frames).
+        let atomic = frame.pixelX <= ImageFormation.surveyPixel
+        let contents: (columns: [AtomColumn], defects: [PointDefect]) =
+            atomic ? ImageFormation.columns(for: padded, sample: sample, dose: dose, optics: optics) : ([], [])
         var output: [String: Image] = [:]
         var expected: [String: Image] = [:]
         for name in names {
             guard let detector = detectors[name] else { continue }
             let grid = formation.expectedCounts(
-                scan: padded, sample: sample, dose: dose, optics: optics, detector: detector)
+                scan: padded, sample: sample, columns: contents.columns, dose: dose, optics: optics, detector: detector)
             var mean = Image(width: scan.width, height: scan.height)
             for row in 0..<scan.height {
                 for column in 0..<scan.width {
@@ -126,15 +130,23 @@ public final class VirtualMicroscope {
                 }
             }
             var adu = mean
+            // A local copy: mutating a class's stored property per pixel costs an exclusivity check.
+            var rng = noise
+            let quantiles = NoiseGenerator.normalQuantiles
             for i in adu.pixels.indices {
-                let counts = noise.poisson(Double(mean.pixels[i]))
-                let value = detector.gain * counts + detector.offset + detector.readNoise * noise.gaussian()
-                adu.pixels[i] = Float(min(65535, max(0, value.rounded())))
+                let counts = rng.poisson(Double(mean.pixels[i]))
+                let value =
+                    detector.gain * counts + detector.offset + detector.readNoise * rng.tabulatedGaussian(quantiles)
+                // Clamped first, so truncating value + 0.5 rounds.
+                adu.pixels[i] = Float(Int(min(65535, max(0, value)) + 0.5))
             }
+            noise = rng
             output[name] = adu
             expected[name] = mean
         }
-        let truth = groundTruth(frame: frame, width: scan.width, height: scan.height, shifts: shifts)
+        let truth = groundTruth(
+            frame: frame, width: scan.width, height: scan.height, shifts: shifts, margin: margin,
+            contents: contents)
         let electrons = optics.electrons(dwell: scan.dwell)
         if deposit {
             let bounds = frame.bounds(margin: 0)
@@ -154,42 +166,81 @@ public final class VirtualMicroscope {
         let cosR = cos(scan.rotation * .pi / 180)
         let sinR = sin(scan.rotation * .pi / 180)
         let d = distortion
+        let dwell = scan.dwell * 1e-6
+        // Every term is a function of the row plus a function of the column, except the mains
+        // wobble, sin(a_row + b_column), which angle addition splits into two tables.
+        let omega = 2 * Double.pi * d.mainsFrequency
         let phase = 2 * Double.pi * noise.uniform()
+        let mains = d.mainsAmplitude / frame.pixelX
+        let columns = (0..<scan.width).map { column -> (u: Double, v: Double, sin: Double, cos: Double) in
+            let t = Double(column) * dwell
+            let dx = -drift.velocityX * t
+            let dy = -drift.velocityY * t
+            let flyback = d.flybackAmplitude * exp(-Double(column) / max(d.flybackDecay, 1e-9))
+            return (
+                (cosR * dx + sinR * dy) / frame.pixelX + flyback, (-sinR * dx + cosR * dy) / frame.pixelY,
+                sin(omega * t), cos(omega * t)
+            )
+        }
         var shifts = [(u: Double, v: Double)](repeating: (0, 0), count: scan.width * scan.height)
+        var rng = noise
+        defer { noise = rng }
         for row in 0..<scan.height {
-            let jitter = d.lineJitter * noise.gaussian()
-            for column in 0..<scan.width {
-                let t = Double(row) * lineTime + Double(column) * scan.dwell * 1e-6
-                // The sample moves with the drift, so the beam meets the point drift behind it.
-                let dx = -drift.velocityX * t
-                let dy = -drift.velocityY * t
-                let flyback = d.flybackAmplitude * exp(-Double(column) / max(d.flybackDecay, 1e-9))
-                let mains = d.mainsAmplitude * sin(2 * .pi * d.mainsFrequency * (clock + t) + phase) / frame.pixelX
-                shifts[row * scan.width + column] = (
-                    u: (cosR * dx + sinR * dy) / frame.pixelX + jitter + flyback + mains,
-                    v: (-sinR * dx + cosR * dy) / frame.pixelY
-                )
+            let t = Double(row) * lineTime
+            let dx = -drift.velocityX * t
+            let dy = -drift.velocityY * t
+            let u = (cosR * dx + sinR * dy) / frame.pixelX + d.lineJitter * rng.gaussian()
+            let v = (-sinR * dx + cosR * dy) / frame.pixelY
+            let angle = omega * (clock + t) + phase
+            let (sinA, cosA) = (sin(angle) * mains, cos(angle) * mains)
+            for (column, c) in columns.enumerated() {
+                shifts[row * scan.width + column] = (u + c.u + sinA * c.cos + cosA * c.sin, v + c.v)
             }
         }
         return shifts
     }
 
+    /// Pixels of room around a frame that every shift fits in.
+    private static func margin(_ shifts: [(u: Double, v: Double)]) -> Int {
+        var largest = 0.0
+        for shift in shifts { largest = max(largest, abs(shift.u), abs(shift.v)) }
+        return Int(largest.rounded(.up)) + 2
+    }
+
     /// Ground truth of a scan without distortion, for analysis of a known area.
     public func groundTruth(_ scan: ScanGeometry) -> GroundTruth {
-        groundTruth(
-            frame: ScanFrame(scan), width: scan.width, height: scan.height,
-            shifts: [(u: Double, v: Double)](repeating: (0, 0), count: scan.width * scan.height))
+        let frame = ScanFrame(scan)
+        let bounds = frame.bounds(margin: 2)
+        return groundTruth(
+            frame: frame, width: scan.width, height: scan.height,
+            shifts: [(u: Double, v: Double)](repeating: (0, 0), count: scan.width * scan.height), margin: 2,
+            contents: frame.pixelX <= ImageFormation.surveyPixel
+                ? sample.contents(x: bounds.x, y: bounds.y, dose: dose) : ([], []))
     }
 
     /// Atom columns, defects and region labels, where they appear in the distorted frame.
-    private func groundTruth(frame: ScanFrame, width: Int, height: Int, shifts: [(u: Double, v: Double)]) -> GroundTruth
-    {
+    private func groundTruth(
+        frame: ScanFrame, width: Int, height: Int, shifts: [(u: Double, v: Double)], margin: Int,
+        contents: (columns: [AtomColumn], defects: [PointDefect])
+    ) -> GroundTruth {
+        // Labels on the undistorted grid (with room for the shifts), then looked up where each
+        // pixel really sampled.
+        let gridWidth = width + 2 * margin
+        let ideal = BlockRaster.labels(
+            width: gridWidth, height: height + 2 * margin,
+            block: frame.pixelX <= ImageFormation.surveyPixel ? 16 : 8
+        ) { column, row in
+            let p = frame.stage(column: Double(column - margin), row: Double(row - margin))
+            return UInt8(sample.region(atX: p.x, y: p.y).rawValue)
+        }
         var regions = [UInt8](repeating: 0, count: width * height)
         for row in 0..<height {
             for column in 0..<width {
                 let shift = shifts[row * width + column]
-                let p = frame.stage(column: Double(column) + shift.u, row: Double(row) + shift.v)
-                regions[row * width + column] = UInt8(sample.region(atX: p.x, y: p.y).rawValue)
+                // margin exceeds every shift, so the sums are positive and truncating x + 0.5 rounds.
+                let x = min(Int(Double(column + margin) + shift.u + 0.5), gridWidth - 1)
+                let y = min(Int(Double(row + margin) + shift.v + 0.5), height + 2 * margin - 1)
+                regions[row * width + column] = ideal[y * gridWidth + x]
             }
         }
         // A feature at ideal pixel p appears where the beam met it: p minus that pixel's shift.
@@ -205,9 +256,7 @@ public final class VirtualMicroscope {
         var columns: [GroundTruth.Column] = []
         var defects: [GroundTruth.Defect] = []
         // Atom positions matter only at atomic resolution; a survey frame would list millions.
-        if frame.pixelX <= ImageFormation.surveyPixel {
-            let bounds = frame.bounds(margin: 8)
-            let contents = sample.contents(x: bounds.x, y: bounds.y, dose: dose)
+        do {
             for column in contents.columns where column.kind != .carbon {
                 if let p = apparent(column.x, column.y) {
                     columns.append(GroundTruth.Column(x: p.x, y: p.y, kind: column.kind))

@@ -7,7 +7,9 @@ import CFFTW3
 /// unnormalised, as FFTW's: forward then inverse multiplies by `width * height`.
 ///
 /// Not thread safe: one instance per actor or task. Plans are made with FFTW_ESTIMATE, which
-/// costs microseconds, so an instance can be made per frame size.
+/// costs microseconds, unless `measure` asks for FFTW_MEASURE: about twice as fast to execute,
+/// hundreds of milliseconds to plan the first time a size is seen in a process (FFTW keeps the
+/// wisdom), so worth it only for sizes used many times.
 public final class FourierTransform2D {
     /// Columns of the real image.
     public let width: Int
@@ -22,7 +24,7 @@ public final class FourierTransform2D {
     private let inversePlan: fftwf_plan
 
     /// Plans transforms for `width` x `height` images.
-    public init(width: Int, height: Int) {
+    public init(width: Int, height: Int, measure: Bool = false) {
         precondition(width > 0 && height > 0, "transform size must be positive")
         self.width = width
         self.height = height
@@ -30,7 +32,7 @@ public final class FourierTransform2D {
         realBuffer = fftwf_alloc_real(width * height)!
         complexBuffer = fftwf_alloc_complex(spectrumWidth * height)!
         let (real, complex) = (realBuffer, complexBuffer)
-        let flags = UInt32(FFTW_ESTIMATE | FFTW_DESTROY_INPUT)
+        let flags = UInt32((measure ? FFTW_MEASURE : FFTW_ESTIMATE) | FFTW_DESTROY_INPUT)
         (forwardPlan, inversePlan) = FFTWPlanner.withLock {
             (
                 fftwf_plan_dft_r2c_2d(Int32(height), Int32(width), real, complex, flags)!,

@@ -198,14 +198,18 @@ struct CommandChannelTests {
             "protocol": "2.0", "type": "hello", "id": "hello-x", "client": "future", "heartbeat_ms": 1000,
         ]
         try await rig.client.send(parts: [Array(try JSONSerialization.data(withJSONObject: hello))])
-        for await event in rig.client.events {
-            if case .stray(.reject(let reject)) = event {
-                #expect(reject.id == "hello-x")
-                #expect(reject.code == ReasonCode.protocolVersion)
-                #expect(reject.reason.contains("2.0"))
-                break
-            }
+        let event = await firstEvent(from: rig.client) {
+            if case .stray(.reject) = $0 { return true }
+            return false
         }
+        guard case .stray(.reject(let reject)) = event else {
+            Issue.record("no REJECT for the HELLO of another major version")
+            await rig.shutdown()
+            return
+        }
+        #expect(reject.id == "hello-x")
+        #expect(reject.code == ReasonCode.protocolVersion)
+        #expect(reject.reason.contains("2.0"))
         await rig.shutdown()
     }
 
@@ -251,37 +255,48 @@ struct CommandChannelTests {
         ]
         try await rig.client.send(parts: [Array(try JSONSerialization.data(withJSONObject: bad))])
         try await rig.client.send(parts: [Array("garbage".utf8)])
-        var sawReject = false
-        var sawError = false
-        for await event in rig.client.events {
-            switch event {
-            case .stray(.reject(let reject)) where reject.id == "c-bad":
-                #expect(reject.code == ReasonCode.malformed)
-                #expect(reject.reason.contains("params"))
-                sawReject = true
-            case .error(let report):
-                #expect(report.code == "not_json")
-                sawError = true
-            default: break
-            }
-            if sawReject && sawError { break }
+        let reject = await firstEvent(from: rig.client) {
+            if case .stray(.reject(let reject)) = $0, reject.id == "c-bad" { return true }
+            return false
         }
+        guard case .stray(.reject(let rejected)) = reject else {
+            Issue.record("no REJECT for the malformed command")
+            await rig.shutdown()
+            return
+        }
+        #expect(rejected.code == ReasonCode.malformed)
+        #expect(rejected.reason.contains("params"))
+        let error = await firstEvent(from: rig.client) {
+            if case .error = $0 { return true }
+            return false
+        }
+        guard case .error(let report) = error else {
+            Issue.record("no error reply for the garbage message")
+            await rig.shutdown()
+            return
+        }
+        #expect(report.code == "not_json")
         await rig.shutdown()
     }
 
     @Test("the driver blanks the beam when the daemon falls silent")
     func watchdog() async throws {
-        let rig = try await LoopbackRig(heartbeat: .milliseconds(50), watchdog: .milliseconds(200))
+        // Generous margins: on a loaded machine a heartbeat can be late by a few hundred ms.
+        let rig = try await LoopbackRig(heartbeat: .milliseconds(50), watchdog: .milliseconds(800))
         _ = try await rig.client.hello(client: "tests")
         #expect(await rig.instrument.isBlanked == false)
         // Heartbeats keep it from tripping...
         await rig.client.startHeartbeats(every: .milliseconds(50))
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .seconds(1))
         #expect(await rig.instrument.isBlanked == false)
         // ...and silence trips it.
         await rig.client.close()
-        try await Task.sleep(for: .milliseconds(600))
-        #expect(await rig.instrument.isBlanked == true)
+        var blanked = false
+        for _ in 0..<100 where !blanked {
+            try await Task.sleep(for: .milliseconds(50))
+            blanked = await rig.instrument.isBlanked
+        }
+        #expect(blanked, "the beam should be blanked after the daemon fell silent")
         await rig.feed.close()
         rig.driverTask.cancel()
     }
@@ -290,12 +305,16 @@ struct CommandChannelTests {
     func heartbeatsFromDriver() async throws {
         let rig = try await LoopbackRig(heartbeat: .milliseconds(50))
         _ = try await rig.client.hello(client: "tests")
-        for await event in rig.client.events {
-            if case .heartbeat(let beat) = event {
-                #expect(beat.sentAt > 0)
-                break
-            }
+        let event = await firstEvent(from: rig.client) {
+            if case .heartbeat = $0 { return true }
+            return false
         }
+        guard case .heartbeat(let beat) = event else {
+            Issue.record("no heartbeat from the driver")
+            await rig.shutdown()
+            return
+        }
+        #expect(beat.sentAt > 0)
         #expect(await rig.client.lastHeard != nil)
         await rig.shutdown()
     }

@@ -87,3 +87,24 @@ struct LoopbackRig {
         Issue.record("the feed never delivered a frame")
     }
 }
+
+/// The first event from `client` that `match` accepts, or nil after `limit`: a missing reply fails
+/// the test instead of hanging it.
+func firstEvent(
+    from client: CommandClient, within limit: Duration = .seconds(10),
+    where match: @escaping @Sendable (ControlEvent) -> Bool
+) async -> ControlEvent? {
+    await withTaskGroup(of: ControlEvent?.self) { group in
+        group.addTask {
+            for await event in client.events where match(event) { return event }
+            return nil
+        }
+        group.addTask {
+            try? await Task.sleep(for: limit)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Simulator
+import WireProtocol
+
+/// `scopepilot-bench sim`: time to render virtual-microscope frames with noise, beside
+/// nionswift-usim's image generator on the same frame sizes in the same run.
+struct SimulatorBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim", abstract: "Virtual-microscope render time beside nionswift-usim.")
+
+    @Option(help: "Repetitions per case; the best is reported.") var repeats = 5
+    @Option(help: "Python with nionswift-usim for the peer (default: .venv/bin/python).") var python =
+        ".venv/bin/python"
+
+    struct Case {
+        let name: String
+        let geometry: ScanGeometry
+    }
+
+    func run() async throws {
+        let cases = [
+            Case(
+                name: "atomic 512x512 (0.2 Å/px)",
+                geometry: ScanGeometry(centerX: -120, centerY: 60, fovX: 10.24, width: 512, height: 512, dwell: 20)),
+            Case(
+                name: "atomic 1024x1024 (0.2 Å/px)",
+                geometry: ScanGeometry(centerX: -120, centerY: 60, fovX: 20.48, width: 1024, height: 1024, dwell: 20)),
+            Case(
+                name: "survey 1024x1024 (1 nm/px)",
+                geometry: ScanGeometry(centerX: 0, centerY: 0, fovX: 1024, width: 1024, height: 1024, dwell: 20)),
+        ]
+        print(
+            "Virtual microscope: one HAADF frame with drift, scan distortion, Poisson and read noise, and ground truth;"
+        )
+        print("best of \(repeats) on this machine (one core of floating point).\n")
+        let scope = VirtualMicroscope()
+        var ours: [String: Double] = [:]
+        for entry in cases {
+            _ = scope.acquire(entry.geometry, channels: ["HAADF"], deposit: false)
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = ContinuousClock.now
+                _ = scope.acquire(entry.geometry, channels: ["HAADF"], deposit: false)
+                let (s, atto) = (ContinuousClock.now - start).components
+                best = min(best, Double(s) + Double(atto) * 1e-18)
+            }
+            ours[entry.name] = best * 1000
+            print(String(format: "%-30@ %8.1f ms", entry.name as NSString, best * 1000))
+        }
+        print(
+            String(
+                format: "target: 512x512 atomic in at most 30 ms: %@",
+                (ours[cases[0].name]! <= 30 ? "met" : "NOT met") as NSString))
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("peers/usim_render.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, "--repeats", "\(repeats)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print("\nPeer, same run:\n" + output)
+    }
+}
