@@ -65,5 +65,17 @@ struct SimulatorBenchmark: AsyncParsableCommand {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         print("\nPeer, same run:\n" + output)
+        print(
+            """
+            How the physics differs. nionswift-usim draws features (a flake, gold balls, an amorphous
+            background) as smooth shapes with noise whose signal-to-noise ratio does not depend on dwell
+            or current; its HAADF image ignores focus, its drift is switched off, and it has no ground
+            truth. ScopePilot's virtual microscope places every W and Se
+            column of the WSe2 lattice (with vacancies, damage and contamination) on the grid, convolves
+            them with the probe intensity computed from the aberration function (defocus, astigmatism,
+            coma, Cs) and a source blur, samples each pixel where drift and the scan's distortions put the
+            beam, draws Poisson counts from the dose, adds detector gain, offset and read noise, and
+            returns the ground truth; that is where its extra time goes.
+            """)
     }
 }
