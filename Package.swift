@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C system libraries, each behind a small shim header.
@@ -35,6 +36,11 @@ let package = Package(
 
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
+
+        // YAML configuration files (scenarios, policies) with errors that point at key and line.
+        .target(
+            name: "YAMLConfig", dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings),
 
         // The wire protocol: message types, encoding, validation. No socket code.
         .target(name: "WireProtocol", swiftSettings: strictSettings),
@@ -51,8 +57,8 @@ let package = Package(
 
         // The virtual microscope: sample, image formation, dose, ground truth.
         .target(
-            name: "Simulator", dependencies: ["Numerics", "WireProtocol"], path: "Simulator",
-            exclude: ["README.md"], swiftSettings: strictSettings),
+            name: "Simulator", dependencies: ["Numerics", "WireProtocol", "YAMLConfig"], path: "Simulator",
+            exclude: ["README.md", "scenarios"], swiftSettings: strictSettings),
 
         // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
         .target(

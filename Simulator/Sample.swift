@@ -57,11 +57,21 @@ public struct Sample: Sendable {
     public var knockOnCrossSection: Double
     /// Number density of the amorphous hydrocarbon, atoms per nm³.
     public var carbonDensity = 100.0
+    /// Hydrocarbon that the beam cracks onto the sample: nm of thickness per electron per nm².
+    public var contaminationGrowth: Double
 
     /// A sample with the given layout.
-    public init(layout: SampleLayout = .standard(), knockOnCrossSection: Double = 1e-12) {
+    public init(
+        layout: SampleLayout = .standard(), knockOnCrossSection: Double = 3e-11, contaminationGrowth: Double = 0
+    ) {
         self.layout = layout
         self.knockOnCrossSection = knockOnCrossSection
+        self.contaminationGrowth = contaminationGrowth
+    }
+
+    /// Hydrocarbon thickness at (x, y): the layout's patches plus what the dose has grown, nm.
+    func carbonThickness(_ region: RegionSample, _ x: Double, _ y: Double, dose: DoseMap) -> Double {
+        region.kind == .vacuum ? 0 : region.carbonThickness + contaminationGrowth * dose.dose(atX: x, y: y)
     }
 
     /// The kind of area at (x, y), nm.
@@ -126,19 +136,19 @@ public struct Sample: Sendable {
                 }
             }
         }
-        columns += carbon(x: x, y: y)
+        columns += carbon(x: x, y: y, dose: dose)
         return (columns, defects)
     }
 
     /// Amorphous carbon atoms of the contamination in the rectangle: per 0.5 nm cell, a hashed
     /// number of atoms (density x thickness x area) at hashed positions.
-    private func carbon(x: ClosedRange<Double>, y: ClosedRange<Double>) -> [AtomColumn] {
+    private func carbon(x: ClosedRange<Double>, y: ClosedRange<Double>, dose: DoseMap) -> [AtomColumn] {
         let cell = 0.5
         var atoms: [AtomColumn] = []
         for cy in Int(floor(y.lowerBound / cell))...Int(floor(y.upperBound / cell)) {
             for cx in Int(floor(x.lowerBound / cell))...Int(floor(x.upperBound / cell)) {
                 let centre = ((Double(cx) + 0.5) * cell, (Double(cy) + 0.5) * cell)
-                let thickness = layout.region(centre.0, centre.1).carbonThickness
+                let thickness = carbonThickness(layout.region(centre.0, centre.1), centre.0, centre.1, dose: dose)
                 guard thickness > 0 else { continue }
                 let expected = carbonDensity * thickness * cell * cell
                 let n = Int(expected + SampleHash.uniform(layout.seed, cx, cy, 30))
@@ -167,6 +177,6 @@ public struct Sample: Sendable {
         let lattice =
             ((1 - rates.w - loss) * sigma(WSe2Lattice.tungsten) + max(0, seleniumPerCell) * sigma(WSe2Lattice.selenium))
             / WSe2Lattice.cellArea
-        return lattice + carbonDensity * region.carbonThickness * sigma(WSe2Lattice.carbon)
+        return lattice + carbonDensity * carbonThickness(region, x, y, dose: dose) * sigma(WSe2Lattice.carbon)
     }
 }

@@ -20,6 +20,8 @@ public struct SimulatedFrame: Sendable {
     public var stageReadback: (x: Double, y: Double)
     /// How far the sample had drifted at the first pixel, nm.
     public var drift: (x: Double, y: Double)
+    /// The scenario's condition set in force, if any.
+    public var conditions: String?
 }
 
 /// The virtual microscope: a sample, the probe, detectors, the scan and stage with their
@@ -41,6 +43,11 @@ public final class VirtualMicroscope {
     public private(set) var dose = DoseMap()
     /// Simulated time, s since the session began.
     public private(set) var clock = 0.0
+    /// Condition sets over simulated time (from a scenario), applied before each acquisition.
+    public var schedule: [ConditionSet] = []
+    private var baseOptics: ProbeOptics
+    private var baseDetectors: [String: Detector]
+    private var appliedConditions: String?
     private var drift: DriftState
     private var stage = StageState()
     private let formation = ImageFormation()
@@ -57,8 +64,53 @@ public final class VirtualMicroscope {
         self.detectors = Dictionary(uniqueKeysWithValues: detectors.map { ($0.name, $0) })
         self.distortion = distortion
         self.stageModel = stageModel
+        baseOptics = optics
+        baseDetectors = self.detectors
         drift = DriftState(distortion)
         noise = NoiseGenerator(seed: noiseSeed)
+    }
+
+    /// A microscope for `scenario`: its sample and its condition sets.
+    public convenience init(scenario: Scenario, noiseSeed: UInt64 = 1) {
+        self.init(
+            sample: Sample(
+                layout: scenario.layout, knockOnCrossSection: scenario.knockOnCrossSection,
+                contaminationGrowth: scenario.contaminationGrowth),
+            noiseSeed: noiseSeed)
+        schedule = scenario.conditions
+    }
+
+    /// The condition set in force now, applied: optics, detectors and drift follow the schedule.
+    /// Returns its name.
+    @discardableResult
+    public func applyConditions() -> String? {
+        let active = schedule.filter { $0.start <= clock }
+        guard let current = active.last else { return nil }
+        if current.name == appliedConditions { return current.name }
+        var optics = baseOptics
+        var detectors = baseDetectors
+        for set in active {
+            optics.beamEnergy = set.beamEnergy ?? optics.beamEnergy
+            optics.convergence = set.convergence ?? optics.convergence
+            optics.defocus = set.defocus ?? optics.defocus
+            optics.astigmatism = set.astigmatism ?? optics.astigmatism
+            optics.astigmatismAngle = set.astigmatismAngle ?? optics.astigmatismAngle
+            optics.coma = set.coma ?? optics.coma
+            optics.comaAngle = set.comaAngle ?? optics.comaAngle
+            optics.sphericalAberration = set.sphericalAberration ?? optics.sphericalAberration
+            optics.sourceSize = set.sourceSize ?? optics.sourceSize
+            optics.current = set.current ?? optics.current
+            for name in detectors.keys {
+                detectors[name]!.readNoise = set.readNoise ?? detectors[name]!.readNoise
+                detectors[name]!.gain = set.gain ?? detectors[name]!.gain
+                if name == Detector.haadf.name { detectors[name]!.exponent = set.exponent ?? detectors[name]!.exponent }
+            }
+        }
+        if let velocity = current.drift { (drift.velocityX, drift.velocityY) = (velocity.x, velocity.y) }
+        self.optics = optics
+        self.detectors = detectors
+        appliedConditions = current.name
+        return current.name
     }
 
     /// Where the stage reports itself, nm (true position plus readback error).
@@ -87,6 +139,7 @@ public final class VirtualMicroscope {
     /// lies beyond beam-shift range, every pixel samples where the beam really was, and the frame's
     /// dose is added to the sample afterwards (so the next visit costs something).
     public func acquire(_ scan: ScanGeometry, channels: [String]? = nil, deposit: Bool = true) -> SimulatedFrame {
+        let conditions = applyConditions()
         if abs(scan.centerX - stage.targetX) > stageModel.beamShiftRange
             || abs(scan.centerY - stage.targetY) > stageModel.beamShiftRange
         {
@@ -157,7 +210,7 @@ public final class VirtualMicroscope {
         advance(by: duration)
         return SimulatedFrame(
             channels: output, expected: expected, truth: truth, electronsPerPixel: electrons, start: start,
-            end: start + duration, stageReadback: readback, drift: driftAtStart)
+            end: start + duration, stageReadback: readback, drift: driftAtStart, conditions: conditions)
     }
 
     /// For every pixel, where the beam really sampled, in pixels of the scan's own axes, relative

@@ -80,3 +80,17 @@ public actor SimulatedInstrument: Instrument {
     /// Whether the beam is blanked.
     public var isBlanked: Bool { blanked }
 }
+
+extension FaultPlan {
+    /// The driver faults a scenario asks for.
+    public init(_ faults: ScenarioFaults) {
+        self.init()
+        dropFrames = faults.dropFrames
+        duplicateFrames = faults.duplicateFrames
+        delayFrames = faults.delayFrames
+        nanFrames = faults.nanFrames
+        restartAfterFrames = faults.restartAfterFrames
+        slowReplyEvery = faults.slowReplyEvery
+        slowReplyDelay = .milliseconds(faults.slowReplyDelayMilliseconds)
+    }
+}

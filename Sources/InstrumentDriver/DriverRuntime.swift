@@ -34,6 +34,8 @@ public actor DriverRuntime {
         public var session = "drv-" + UUID().uuidString.prefix(8).lowercased()
         /// Block instead of dropping frames for slow subscribers (tests and benchmarks only).
         public var lossless = false
+        /// Faults to inject on purpose.
+        public var faults = FaultPlan()
 
         /// Creates a configuration.
         public init(feed: Endpoint, control: Endpoint) {
@@ -49,8 +51,12 @@ public actor DriverRuntime {
 
     private let instrument: any Instrument
     private let configuration: Configuration
-    private let publisher: FeedPublisher
-    private let server: CommandServer
+    private var publisher: FeedPublisher
+    private var server: CommandServer
+    private let context: ZMQContext
+    private var heldFrame: Frame?
+    private var donesSent = 0
+    private var restarting = false
     private let logger: Logger
     private var nextSeq: UInt64 = 0
     private var ring: FrameRing
@@ -65,8 +71,10 @@ public actor DriverRuntime {
     public nonisolated let feedEndpoint: Endpoint
     /// The command endpoint actually bound.
     public nonisolated let controlEndpoint: Endpoint
-    /// The session id frames carry.
-    public nonisolated let session: String
+    /// The session id frames carry; a new one after every (injected) restart.
+    public private(set) var session: String
+    /// How many times the driver restarted (injected faults).
+    public private(set) var restarts = 0
 
     /// Binds the feed and command sockets.
     public init(
@@ -82,6 +90,7 @@ public actor DriverRuntime {
         server = try await CommandServer(bindingTo: configuration.control, context: context, options: controlOptions)
         self.instrument = instrument
         self.configuration = configuration
+        self.context = context
         self.logger = logger
         ring = FrameRing(capacity: configuration.ringCapacity)
         feedEndpoint = publisher.endpoint
@@ -93,10 +102,16 @@ public actor DriverRuntime {
     public func run() async {
         let keeper = Task { await self.keepAlive() }
         while !Task.isCancelled {
+            let current = server
             do {
-                let incoming = try await server.next()
+                let incoming = try await current.next()
                 await handle(incoming)
             } catch {
+                // An injected restart closes the server under this loop: carry on with the new one.
+                if restarting || current !== server {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
                 if error.code == .cancelled || error.code == .closed { break }
                 logger.error("command channel: \(error)")
             }
@@ -269,10 +284,71 @@ public actor DriverRuntime {
             channels: acquired.channels, dtype: acquired.buffers.first?.dtype ?? .uint16, commandID: commandID,
             purpose: purpose, optics: acquired.optics)
         let frame = try Frame(header: header, channels: acquired.buffers)
-        try await publisher.publish(frame)
         ring.append(frame)
+        try await publishWithFaults(frame)
         await instrument.published(acquired, seq: seq, session: session)
+        if let restartAfter = configuration.faults.restartAfterFrames, nextSeq == UInt64(restartAfter) {
+            await restart()
+        }
         return seq
+    }
+
+    /// Publishes `frame`, dropping, doubling, delaying or poisoning it as the fault plan says.
+    private func publishWithFaults(_ frame: Frame) async throws {
+        let faults = configuration.faults
+        let seq = frame.header.seq
+        if faults.dropFrames.contains(seq) {
+            logger.warning("fault injection: frame \(seq) not published")
+            return
+        }
+        if faults.delayFrames.contains(seq) {
+            logger.warning("fault injection: frame \(seq) held back until after the next")
+            heldFrame = frame
+            return
+        }
+        let outgoing = faults.nanFrames.contains(seq) ? try FaultPlan.poisoned(frame) : frame
+        try await publisher.publish(outgoing)
+        if faults.duplicateFrames.contains(seq) { try await publisher.publish(outgoing) }
+        if let held = heldFrame {
+            heldFrame = nil
+            try await publisher.publish(held)
+        }
+    }
+
+    /// An injected restart: both sockets closed and bound again, a new session, seq from 0, every
+    /// daemon forgotten (so each must say HELLO again), the ring and the ledger emptied.
+    private func restart() async {
+        logger.warning("fault injection: driver restart")
+        restarting = true
+        defer { restarting = false }
+        await server.close()
+        await publisher.close()
+        var feedOptions = FeedPublisher.defaultOptions
+        feedOptions.security = configuration.security
+        feedOptions.noDrop = configuration.lossless
+        var controlOptions = CommandServer.defaultOptions
+        controlOptions.security = configuration.security
+        // The ports may stay busy for a moment after closing; keep trying for two seconds.
+        for _ in 0..<100 {
+            try? await Task.sleep(for: .milliseconds(20))
+            guard
+                let newPublisher = try? await FeedPublisher(
+                    bindingTo: feedEndpoint, context: context, options: feedOptions),
+                let newServer = try? await CommandServer(
+                    bindingTo: controlEndpoint, context: context, options: controlOptions)
+            else { continue }
+            publisher = newPublisher
+            server = newServer
+            break
+        }
+        restarts += 1
+        session = "drv-" + UUID().uuidString.prefix(8).lowercased()
+        nextSeq = 0
+        ring.removeAll()
+        ledger = CommandLedger()
+        peers.removeAll()
+        heldFrame = nil
+        logger.warning("restarted as session \(session)")
     }
 
     private func limitsProblem(_ action: CommandAction) -> String? {
@@ -319,6 +395,14 @@ public actor DriverRuntime {
 
     private func reply(_ message: ControlMessage, to peer: PeerID, id: CommandID?) async {
         if let id { ledger.record(message, for: id) }
+        if case .done = message, let every = configuration.faults.slowReplyEvery {
+            donesSent += 1
+            if donesSent % every == 0 {
+                logger.warning(
+                    "fault injection: DONE \(id?.rawValue ?? "") sent \(configuration.faults.slowReplyDelay) late")
+                try? await Task.sleep(for: configuration.faults.slowReplyDelay)
+            }
+        }
         do {
             try await server.send(message, to: peer)
         } catch let error as TransportError where error.code == .unreachable {

@@ -57,7 +57,8 @@ struct DemoCommand: AsyncParsableCommand {
             configuration: .init(feed: loopback, control: loopback), context: context)
         let driverTask = Task { await driver.run() }
         defer { driverTask.cancel() }
-        print("driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint), session \(driver.session)")
+        let session = await driver.session
+        print("driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint), session \(session)")
 
         let feed = try await FeedSubscriber(connectingTo: driver.feedEndpoint, context: context)
         let control = try await CommandClient(connectingTo: driver.controlEndpoint, context: context)
@@ -82,7 +83,7 @@ struct DemoCommand: AsyncParsableCommand {
             let frame = try await demo.frame(seq: seq)
             roundTrips.append((result.finishedAt - result.sentAt) * 1000)
             received.append(seq)
-            let defects = Self.groundTruthDefects(truthFolder, session: driver.session, seq: seq)
+            let defects = Self.groundTruthDefects(truthFolder, session: session, seq: seq)
             for (kind, count) in defects { present[kind, default: 0] += count }
             let listed = defects.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             let place = String(format: "(%6.1f, %5.1f) nm, %.0f nm, %dx%d", x, y, fov, pixels, pixels)

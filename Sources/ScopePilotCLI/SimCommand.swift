@@ -22,9 +22,11 @@ struct SimCommand: AsyncParsableCommand {
                 Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR,                 each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon                 never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
                 """)
 
+        @Option(help: "Scenario file (YAML; see Simulator/scenarios/). Default: the standard sample, no faults.")
+        var scenario: String?
         @Option(help: "Frame feed endpoint to bind.") var feed = "tcp://127.0.0.1:5555"
         @Option(help: "Command endpoint to bind.") var control = "tcp://127.0.0.1:5556"
-        @Option(help: "Sample seed.") var seed: UInt64 = 1
+        @Option(help: "Sample seed (when no scenario gives one).") var seed: UInt64 = 1
         @Option(help: "Noise seed.") var noiseSeed: UInt64 = 1
         @Option(help: "Folder for ground truth (not written when absent).") var truth: String?
         @Flag(help: "Take as long per scan as the instrument would (default: as fast as possible).")
@@ -34,13 +36,15 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Blank the beam after this long without word from the daemon, ms.") var watchdogMs = 5000
 
         func run() async throws {
-            let scope = VirtualMicroscope(sample: Sample(layout: .standard(seed: seed)), noiseSeed: noiseSeed)
+            let loaded = try scenario.map { try Scenario.load(URL(fileURLWithPath: $0)) } ?? .standard(seed: seed)
+            let scope = VirtualMicroscope(scenario: loaded, noiseSeed: noiseSeed)
             let instrument = SimulatedInstrument(
                 scope: scope, truthDirectory: truth.map { URL(fileURLWithPath: $0, isDirectory: true) },
                 realtime: realtime)
             var configuration = DriverRuntime.Configuration(feed: try Endpoint(feed), control: try Endpoint(control))
             configuration.heartbeat = .milliseconds(heartbeatMs)
             configuration.watchdog = .milliseconds(watchdogMs)
+            configuration.faults = FaultPlan(loaded.faults)
             if let keys {
                 let folder = URL(fileURLWithPath: keys, isDirectory: true)
                 configuration.security = .curveServer(
@@ -52,7 +56,7 @@ struct SimCommand: AsyncParsableCommand {
             let runtime = try await DriverRuntime(
                 instrument: instrument, configuration: configuration, context: context)
             print(
-                "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(runtime.session)"
+                "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
             )
             let serving = Task { await runtime.run() }
             await SignalWaiter.waitForTermination()
@@ -74,14 +78,16 @@ struct SimCommand: AsyncParsableCommand {
                 Pixels of 0.5 Å or less render atoms; larger pixels render the region map's mass-thickness contrast.
                 """)
 
+        @Option(help: "Scenario file (YAML). Default: the standard sample.") var scenario: String?
+        @Option(help: "Simulated minutes into the scenario (its conditions at that time apply).") var minute: Double = 0
         @Option(parsing: .unconditional, help: "Scan centre x, nm (stage coordinates).") var x: Double = 0
         @Option(parsing: .unconditional, help: "Scan centre y, nm.") var y: Double = 0
         @Option(help: "Field of view, nm.") var fov: Double = 8
         @Option(help: "Pixels per side.") var pixels: Int = 512
         @Option(help: "Dwell per pixel, us.") var dwell: Double = 20
         @Option(parsing: .unconditional, help: "Scan rotation, degrees.") var rotation: Double = 0
-        @Option(help: "Probe current, pA.") var current: Double = 30
-        @Option(parsing: .unconditional, help: "Defocus, nm.") var defocus: Double = 0
+        @Option(help: "Probe current, pA (default: the scenario's, else 30).") var current: Double?
+        @Option(parsing: .unconditional, help: "Defocus, nm (default: the scenario's, else 0).") var defocus: Double?
         @Option(help: "Sample seed.") var seed: UInt64 = 1
         @Option(help: "Noise seed.") var noiseSeed: UInt64 = 1
         @Option(parsing: .upToNextOption, help: "Detectors.") var channels: [String] = ["HAADF", "MAADF"]
@@ -93,9 +99,10 @@ struct SimCommand: AsyncParsableCommand {
             }
             guard (16...4096).contains(pixels) else { throw ValidationError("--pixels must be 16 to 4096") }
             guard dwell > 0, dwell <= 10_000 else { throw ValidationError("--dwell must be between 0 and 10000 us") }
-            guard current > 0, current <= 10_000 else {
+            if let current, !(current > 0 && current <= 10_000) {
                 throw ValidationError("--current must be between 0 and 10000 pA")
             }
+            guard minute >= 0, minute.isFinite else { throw ValidationError("--minute must be 0 or more") }
             let known = Set([Detector.haadf.name, Detector.maadf.name])
             if let unknown = channels.first(where: { !known.contains($0) }) {
                 throw ValidationError(
@@ -105,11 +112,15 @@ struct SimCommand: AsyncParsableCommand {
         }
 
         func run() throws {
-            var optics = ProbeOptics()
-            optics.current = current
-            optics.defocus = defocus
-            let scope = VirtualMicroscope(
-                sample: Sample(layout: .standard(seed: seed)), optics: optics, noiseSeed: noiseSeed)
+            let loaded = try scenario.map { try Scenario.load(URL(fileURLWithPath: $0)) } ?? .standard(seed: seed)
+            let scope = VirtualMicroscope(scenario: loaded, noiseSeed: noiseSeed)
+            // Options given on the command line win over the scenario's conditions at that time.
+            var overrides = ConditionSet(name: "command line", start: minute * 60)
+            overrides.current = current
+            overrides.defocus = defocus
+            scope.schedule.insert(
+                overrides, at: scope.schedule.lastIndex { $0.start <= minute * 60 }.map { $0 + 1 } ?? 0)
+            scope.advance(by: minute * 60)
             let scan = ScanGeometry(
                 centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: dwell, rotation: rotation)
             let start = ContinuousClock.now

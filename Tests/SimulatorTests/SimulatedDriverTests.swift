@@ -49,7 +49,8 @@ struct SimulatedDriverTests {
         #expect(haadf.max()! > 150, "atoms should stand out above the detector offset")
 
         // Ground truth for exactly that frame, filed under its seq.
-        let record = truth.appendingPathComponent(driver.session).appendingPathComponent("\(received.header.seq).json")
+        let record = truth.appendingPathComponent(await driver.session).appendingPathComponent(
+            "\(received.header.seq).json")
         let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: record)) as! [String: Any]
         #expect((object["seq"] as? Int) == Int(received.header.seq))
         #expect(((object["columns"] as? [Any])?.count ?? 0) > 500)

@@ -18,7 +18,7 @@ struct CommandChannelTests {
     func helloAndScan() async throws {
         let rig = try await LoopbackRig()
         let welcome = try await rig.client.hello(client: "tests")
-        #expect(welcome.session == rig.driver.session)
+        #expect(await welcome.session == rig.driver.session)
         #expect(welcome.capabilities.contains("resend_frames"))
         #expect(welcome.limits.detectors == ["HAADF", "MAADF"])
         try await rig.waitForFeed()
