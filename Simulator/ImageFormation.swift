@@ -28,6 +28,8 @@ final class ImageFormation {
         return max(16, Int((reach / pixel).rounded(.up)))
     }
 
+    static func fastSize(_ n: Int) -> Int { ImageFormationSizes.fastSize(n) }
+
     /// The atom columns an atomic-resolution frame needs (its area plus the probe padding).
     static func columns(
         for scan: ScanGeometry, sample: Sample, dose: DoseMap, optics: ProbeOptics
@@ -62,8 +64,8 @@ final class ImageFormation {
         let g = frame.geometry
         // Room for the probe's tails: atoms outside the frame still scatter into its border.
         let pad = Self.probePadding(pixel: frame.pixelX, optics: optics)
-        let width = (g.width + 2 * pad + 15) / 16 * 16
-        let height = (g.height + 2 * pad + 15) / 16 * 16
+        let width = Self.fastSize(g.width + 2 * pad)
+        let height = Self.fastSize(g.height + 2 * pad)
         var grid = [Float](repeating: 0, count: width * height)
         for column in columns {
             let p = frame.pixel(x: column.x, y: column.y)
@@ -128,5 +130,20 @@ final class ImageFormation {
         let entry = (fft, optics.transfer(using: fft, pixel: pixel))
         transfers[key] = entry
         return entry
+    }
+}
+
+/// Sizes of the convolution grid.
+public enum ImageFormationSizes {
+    /// The smallest even size at least `n` whose only prime factors are 2, 3, 5 and 7: FFTW is
+    /// several times slower on sizes with a large prime factor (592 = 16 x 37, say).
+    public static func fastSize(_ n: Int) -> Int {
+        var size = n + n % 2
+        while true {
+            var m = size
+            for p in [2, 3, 5, 7] { while m % p == 0 { m /= p } }
+            if m == 1 { return size }
+            size += 2
+        }
     }
 }

@@ -174,14 +174,7 @@ public final class VirtualMicroscope {
             guard let detector = detectors[name] else { continue }
             let grid = formation.expectedCounts(
                 scan: padded, sample: sample, columns: contents.columns, dose: dose, optics: optics, detector: detector)
-            var mean = Image(width: scan.width, height: scan.height)
-            for row in 0..<scan.height {
-                for column in 0..<scan.width {
-                    let shift = shifts[row * scan.width + column]
-                    mean[column, row] = grid.sample(
-                        x: Float(Double(column + margin) + shift.u), y: Float(Double(row + margin) + shift.v))
-                }
-            }
+            let mean = Self.resample(grid, width: scan.width, height: scan.height, margin: margin, shifts: shifts)
             var adu = mean
             // A local copy: mutating a class's stored property per pixel costs an exclusivity check.
             var rng = noise
@@ -251,6 +244,40 @@ public final class VirtualMicroscope {
             }
         }
         return shifts
+    }
+
+    /// Bilinear samples of `grid` at each pixel's shifted position. The margin exceeds every shift,
+    /// so every position lies inside the grid (clamped all the same, for safety).
+    private static func resample(
+        _ grid: Image, width: Int, height: Int, margin: Int, shifts: [(u: Double, v: Double)]
+    ) -> Image {
+        var out = [Float](repeating: 0, count: width * height)
+        let gridWidth = grid.width
+        let maxX = Double(grid.width - 2)
+        let maxY = Double(grid.height - 2)
+        grid.pixels.withUnsafeBufferPointer { source in
+            shifts.withUnsafeBufferPointer { shift in
+                out.withUnsafeMutableBufferPointer { target in
+                    for row in 0..<height {
+                        for column in 0..<width {
+                            let i = row * width + column
+                            let x = min(max(Double(column + margin) + shift[i].u, 0), maxX)
+                            let y = min(max(Double(row + margin) + shift[i].v, 0), maxY)
+                            let x0 = Int(x)
+                            let y0 = Int(y)
+                            let fx = Float(x - Double(x0))
+                            let fy = Float(y - Double(y0))
+                            let p = y0 * gridWidth + x0
+                            let top = source[p] + (source[p + 1] - source[p]) * fx
+                            let bottom =
+                                source[p + gridWidth] + (source[p + gridWidth + 1] - source[p + gridWidth]) * fx
+                            target[i] = top + (bottom - top) * fy
+                        }
+                    }
+                }
+            }
+        }
+        return Image(width: width, height: height, pixels: out)
     }
 
     /// Pixels of room around a frame that every shift fits in.

@@ -215,3 +215,18 @@ struct PhysicsTests {
         #expect(scope.clock >= 2 * model.settleTime)
     }
 }
+
+@Suite("Render grid sizes")
+struct RenderGridTests {
+    @Test("convolution grids have only small prime factors, and are never smaller than asked")
+    func fastSizes() {
+        for n in [16, 100, 577, 592, 1000, 1090, 2049] {
+            let size = ImageFormationSizes.fastSize(n)
+            #expect(size >= n && size % 2 == 0)
+            var m = size
+            for p in [2, 3, 5, 7] { while m % p == 0 { m /= p } }
+            #expect(m == 1, "\(size) for \(n)")
+            #expect(size - n < n / 8 + 16, "\(size) is much larger than \(n)")
+        }
+    }
+}
