@@ -18,7 +18,7 @@ public actor SimulatedInstrument: Instrument {
     private let epoch = Date().timeIntervalSince1970
     private var blanked = false
     private var acquisitions: UInt64 = 0
-    private var pending: [UInt64: GroundTruth] = [:]
+    private var pending: [UInt64: (truth: GroundTruth, conditions: String?)] = [:]
 
     /// Serves `scope`. With `truthDirectory`, writes each frame's ground truth there; with
     /// `realtime`, a scan takes as long as it would on the instrument.
@@ -49,7 +49,7 @@ public actor SimulatedInstrument: Instrument {
                 try PixelBuffer(uint16: pixels, width: request.geometry.width, height: request.geometry.height))
         }
         acquisitions += 1
-        pending[acquisitions] = frame.truth
+        pending[acquisitions] = (frame.truth, frame.conditions)
         let optics = scope.optics
         return AcquiredFrame(
             scan: request.geometry, stage: StagePosition(x: frame.stageReadback.x, y: frame.stageReadback.y),
@@ -61,8 +61,8 @@ public actor SimulatedInstrument: Instrument {
     }
 
     public func published(_ frame: AcquiredFrame, seq: UInt64, session: String) async {
-        guard let tag = frame.tag, let truth = pending.removeValue(forKey: tag) else { return }
-        self.truth?.write(truth, seq: seq, session: session, scan: frame.scan)
+        guard let tag = frame.tag, let entry = pending.removeValue(forKey: tag) else { return }
+        truth?.write(entry.truth, seq: seq, session: session, scan: frame.scan, conditions: entry.conditions)
     }
 
     public func moveStage(to position: StagePosition) async throws -> StagePosition {

@@ -118,8 +118,10 @@ struct SimCommand: AsyncParsableCommand {
             var overrides = ConditionSet(name: "command line", start: minute * 60)
             overrides.current = current
             overrides.defocus = defocus
-            scope.schedule.insert(
-                overrides, at: scope.schedule.lastIndex { $0.start <= minute * 60 }.map { $0 + 1 } ?? 0)
+            if current != nil || defocus != nil {
+                scope.schedule.insert(
+                    overrides, at: scope.schedule.lastIndex { $0.start <= minute * 60 }.map { $0 + 1 } ?? 0)
+            }
             scope.advance(by: minute * 60)
             let scan = ScanGeometry(
                 centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: dwell, rotation: rotation)
@@ -139,7 +141,8 @@ struct SimCommand: AsyncParsableCommand {
                 try PNGFile.writeStretched(image, to: folder.appendingPathComponent("\(name).png"))
             }
             try RegionPalette.write(frame.truth, to: folder.appendingPathComponent("regions.png"))
-            try Labels(frame: frame, scan: scan, seed: seed).write(to: folder.appendingPathComponent("labels.json"))
+            try GroundTruthRecord(frame.truth, scan: scan, conditions: frame.conditions).json()
+                .write(to: folder.appendingPathComponent("labels.json"))
             let counts = Dictionary(grouping: frame.truth.defects, by: \.kind).mapValues(\.count)
             print(
                 "rendered \(pixels)x\(pixels), \(String(format: "%.3f", scan.pixelSizeX * 10)) Å/px,"
@@ -168,60 +171,5 @@ enum RegionPalette {
             pixels += colours[RegionKind(rawValue: Int(label)) ?? .vacuum] ?? [0, 0, 0]
         }
         try PNGFile.write(width: truth.width, height: truth.height, channels: 3, pixels: pixels, to: url)
-    }
-}
-
-/// labels.json.
-struct Labels: Encodable {
-    struct Point: Encodable {
-        let x: Double
-        let y: Double
-        let type: String
-    }
-
-    struct Region: Encodable {
-        let label: Int
-        let name: String
-        let colour: [UInt8]
-        let pixels: Int
-    }
-
-    let pixelSizeAngstrom: Double
-    let width: Int
-    let height: Int
-    let scan: ScanGeometry
-    let sampleSeed: UInt64
-    let electronsPerPixel: Double
-    let defects: [Point]
-    let columns: [Point]
-    let regions: [Region]
-
-    enum CodingKeys: String, CodingKey {
-        case pixelSizeAngstrom = "pixel_size_angstrom", width, height, scan, sampleSeed = "sample_seed"
-        case electronsPerPixel = "electrons_per_pixel", defects, columns, regions
-    }
-
-    init(frame: SimulatedFrame, scan: ScanGeometry, seed: UInt64) {
-        let truth = frame.truth
-        pixelSizeAngstrom = truth.pixelSize
-        width = truth.width
-        height = truth.height
-        self.scan = scan
-        sampleSeed = seed
-        electronsPerPixel = frame.electronsPerPixel
-        defects = truth.defects.map { Point(x: $0.x, y: $0.y, type: $0.kind.rawValue) }
-        columns = truth.columns.map { Point(x: $0.x, y: $0.y, type: $0.kind.rawValue) }
-        let counts = Dictionary(grouping: truth.regions, by: { $0 }).mapValues(\.count)
-        regions = RegionKind.allCases.map {
-            Region(
-                label: $0.rawValue, name: $0.description, colour: RegionPalette.colours[$0] ?? [],
-                pixels: counts[UInt8($0.rawValue)] ?? 0)
-        }
-    }
-
-    func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(self).write(to: url)
     }
 }
