@@ -194,6 +194,25 @@ def run(client):
     check(done["readback"]["frames"] == seqs and done["readback"]["missing"] == [], "resend readback")
     checks.append("resend_frames")
 
+    params = scan_params(width=32, height=32)
+    params["count"] = 2
+    _, done, _ = client.command("acquire_reference", params)
+    check(done["type"] == "done" and len(done["readback"]["frames"]) == 2, "acquire_reference readback")
+    for seq in done["readback"]["frames"]:
+        header, _ = client.frame()
+        check(header["seq"] == seq and header.get("purpose") == "reference", "reference frame on the feed")
+    checks.append("acquire_reference")
+
+    _, done, _ = client.command("blank_beam", {})
+    check(done["readback"]["beam_blanked"] is True, "blank_beam readback")
+    _, done, _ = client.command("get_state", {})
+    check(done["readback"]["beam_blanked"] is True, "get_state after blank_beam")
+    _, done, _ = client.command("unblank_beam", {})
+    check(done["readback"]["beam_blanked"] is False, "unblank_beam readback")
+    _, done, _ = client.command("abort", {})
+    check(done["type"] == "done", "abort with nothing running")
+    checks.append("blank+unblank+abort")
+
     reject, _, _ = client.command("scan_region", scan_params(fov=1e9))
     check(reject["type"] == "reject" and reject["code"] == "out_of_range", "out_of_range reject")
     bad = scan_params()
