@@ -34,6 +34,9 @@ let package = Package(
         // Images and the FFTW and BLAS wrappers that own their plans and buffers.
         .target(name: "Numerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
 
+        // The neural-network engine the detector needs, on OpenBLAS.
+        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Numerics"], swiftSettings: strictSettings),
+
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
 
@@ -99,6 +102,9 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "ImageIO", "Numerics"],
+            swiftSettings: strictSettings),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Numerics"], swiftSettings: strictSettings),
         .testTarget(
             name: "SimulatorTests",
