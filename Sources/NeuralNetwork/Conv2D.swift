@@ -14,13 +14,9 @@ public final class Conv2D {
     /// Zero padding on every side.
     public let padding: Int
     /// `[out, in, k, k]`.
-    public var weight: [Float]
+    public let weight: Parameter
     /// `[out]`.
-    public var bias: [Float]
-    /// Gradient of the loss with respect to `weight`, accumulated by ``backward(_:)``.
-    public var weightGradient: [Float]
-    /// Gradient with respect to `bias`.
-    public var biasGradient: [Float]
+    public let bias: Parameter
 
     private var input: Tensor?
     private var columns: [Float] = []
@@ -38,10 +34,10 @@ public final class Conv2D {
         let fanIn = inChannels * kernel * kernel
         var random = Initialiser(seed: seed)
         let scale = (2 / Float(fanIn)).squareRoot()
-        weight = (0..<(outChannels * fanIn)).map { _ in random.gaussian() * scale }
-        bias = [Float](repeating: 0, count: outChannels)
-        weightGradient = [Float](repeating: 0, count: weight.count)
-        biasGradient = [Float](repeating: 0, count: outChannels)
+        weight = Parameter(
+            shape: [outChannels, inChannels, kernel, kernel],
+            value: (0..<(outChannels * fanIn)).map { _ in random.gaussian() * scale })
+        bias = Parameter(shape: [outChannels], value: [Float](repeating: 0, count: outChannels))
     }
 
     /// Output size along one axis for an input of `size`.
@@ -59,7 +55,7 @@ public final class Conv2D {
         var y = Tensor(batch: x.batch, channels: outChannels, height: outHeight, width: outWidth)
         x.data.withUnsafeBufferPointer { input in
             columns.withUnsafeMutableBufferPointer { cols in
-                weight.withUnsafeBufferPointer { w in
+                weight.value.withUnsafeBufferPointer { w in
                     y.data.withUnsafeMutableBufferPointer { out in
                         for n in 0..<x.batch {
                             let col = cols.baseAddress! + n * rows * plane
@@ -68,7 +64,9 @@ public final class Conv2D {
                                 width: x.width, kernel: kernel, stride: stride, padding: padding, outHeight: outHeight,
                                 outWidth: outWidth, into: col)
                             let target = out.baseAddress! + n * outChannels * plane
-                            for o in 0..<outChannels { (target + o * plane).update(repeating: bias[o], count: plane) }
+                            for o in 0..<outChannels {
+                                (target + o * plane).update(repeating: bias.value[o], count: plane)
+                            }
                             sgemm(
                                 transposeA: false, transposeB: false, m: outChannels, n: plane, k: rows, w.baseAddress!,
                                 col, beta: 1, target)
@@ -91,8 +89,8 @@ public final class Conv2D {
         var dColumns = [Float](repeating: 0, count: rows * plane)
         dy.data.withUnsafeBufferPointer { grad in
             columns.withUnsafeBufferPointer { cols in
-                weight.withUnsafeBufferPointer { w in
-                    weightGradient.withUnsafeMutableBufferPointer { dw in
+                weight.value.withUnsafeBufferPointer { w in
+                    weight.gradient.withUnsafeMutableBufferPointer { dw in
                         dColumns.withUnsafeMutableBufferPointer { dcol in
                             dx.data.withUnsafeMutableBufferPointer { dinput in
                                 for n in 0..<dy.batch {
@@ -112,7 +110,7 @@ public final class Conv2D {
                                     for o in 0..<outChannels {
                                         var sum: Float = 0
                                         for i in 0..<plane { sum += g[o * plane + i] }
-                                        biasGradient[o] += sum
+                                        bias.gradient[o] += sum
                                     }
                                 }
                             }
@@ -124,11 +122,8 @@ public final class Conv2D {
         return dx
     }
 
-    /// Sets the accumulated gradients to zero.
-    public func zeroGradients() {
-        for i in weightGradient.indices { weightGradient[i] = 0 }
-        for i in biasGradient.indices { biasGradient[i] = 0 }
-    }
+    /// The learnable parameters.
+    public var parameters: [Parameter] { [weight, bias] }
 }
 
 /// Deterministic initial weights.

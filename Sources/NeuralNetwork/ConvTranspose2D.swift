@@ -15,13 +15,9 @@ public final class ConvTranspose2D {
     /// Extra rows and columns at the bottom and right of the output.
     public let outputPadding: Int
     /// `[in, out, k, k]`.
-    public var weight: [Float]
+    public let weight: Parameter
     /// `[out]`.
-    public var bias: [Float]
-    /// Gradient with respect to `weight`.
-    public var weightGradient: [Float]
-    /// Gradient with respect to `bias`.
-    public var biasGradient: [Float]
+    public let bias: Parameter
 
     private var input: Tensor?
 
@@ -40,10 +36,10 @@ public final class ConvTranspose2D {
         self.outputPadding = outputPadding
         var random = Initialiser(seed: seed)
         let scale = (2 / Float(inChannels * kernel * kernel)).squareRoot()
-        weight = (0..<(inChannels * outChannels * kernel * kernel)).map { _ in random.gaussian() * scale }
-        bias = [Float](repeating: 0, count: outChannels)
-        weightGradient = [Float](repeating: 0, count: weight.count)
-        biasGradient = [Float](repeating: 0, count: outChannels)
+        weight = Parameter(
+            shape: [inChannels, outChannels, kernel, kernel],
+            value: (0..<(inChannels * outChannels * kernel * kernel)).map { _ in random.gaussian() * scale })
+        bias = Parameter(shape: [outChannels], value: [Float](repeating: 0, count: outChannels))
     }
 
     /// Output size along one axis.
@@ -58,7 +54,7 @@ public final class ConvTranspose2D {
         var columns = [Float](repeating: 0, count: rows * x.planeSize)
         var y = Tensor(batch: x.batch, channels: outChannels, height: outHeight, width: outWidth)
         x.data.withUnsafeBufferPointer { input in
-            weight.withUnsafeBufferPointer { w in
+            weight.value.withUnsafeBufferPointer { w in
                 columns.withUnsafeMutableBufferPointer { cols in
                     y.data.withUnsafeMutableBufferPointer { out in
                         for n in 0..<x.batch {
@@ -74,7 +70,7 @@ public final class ConvTranspose2D {
                                 into: target)
                             for o in 0..<outChannels {
                                 let plane = target + o * outHeight * outWidth
-                                for i in 0..<(outHeight * outWidth) { plane[i] += bias[o] }
+                                for i in 0..<(outHeight * outWidth) { plane[i] += bias.value[o] }
                             }
                         }
                     }
@@ -93,8 +89,8 @@ public final class ConvTranspose2D {
         var dx = x.zerosLike()
         dy.data.withUnsafeBufferPointer { grad in
             x.data.withUnsafeBufferPointer { input in
-                weight.withUnsafeBufferPointer { w in
-                    weightGradient.withUnsafeMutableBufferPointer { dw in
+                weight.value.withUnsafeBufferPointer { w in
+                    weight.gradient.withUnsafeMutableBufferPointer { dw in
                         columns.withUnsafeMutableBufferPointer { cols in
                             dx.data.withUnsafeMutableBufferPointer { dinput in
                                 for n in 0..<dy.batch {
@@ -115,7 +111,7 @@ public final class ConvTranspose2D {
                                     for o in 0..<outChannels {
                                         var sum: Float = 0
                                         for i in 0..<dy.planeSize { sum += g[o * dy.planeSize + i] }
-                                        biasGradient[o] += sum
+                                        bias.gradient[o] += sum
                                     }
                                 }
                             }
@@ -127,9 +123,6 @@ public final class ConvTranspose2D {
         return dx
     }
 
-    /// Sets the accumulated gradients to zero.
-    public func zeroGradients() {
-        for i in weightGradient.indices { weightGradient[i] = 0 }
-        for i in biasGradient.indices { biasGradient[i] = 0 }
-    }
+    /// The learnable parameters.
+    public var parameters: [Parameter] { [weight, bias] }
 }

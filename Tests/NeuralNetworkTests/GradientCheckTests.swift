@@ -47,28 +47,28 @@ struct GradientCheckTests {
     func convolution(kernel: Int, stride: Int, padding: Int) {
         var random = TestRandom(seed: 11)
         let conv = Conv2D(inChannels: 3, outChannels: 4, kernel: kernel, stride: stride, padding: padding, seed: 5)
-        for i in conv.bias.indices { conv.bias[i] = random.next() }
+        for i in conv.bias.value.indices { conv.bias.value[i] = random.next() }
         let x = random.tensor(2, 3, 7, 6)
         let y = conv.forward(x)
         let r = (0..<y.data.count).map { _ in random.next() }
         let dx = conv.backward(Tensor(batch: y.batch, channels: y.channels, height: y.height, width: y.width, data: r))
         func loss(input: [Float]? = nil, weight: [Float]? = nil, bias: [Float]? = nil) -> Float {
             let probe = Conv2D(inChannels: 3, outChannels: 4, kernel: kernel, stride: stride, padding: padding)
-            probe.weight = weight ?? conv.weight
-            probe.bias = bias ?? conv.bias
+            probe.weight.value = weight ?? conv.weight.value
+            probe.bias.value = bias ?? conv.bias.value
             let out = probe.forward(Tensor(batch: 2, channels: 3, height: 7, width: 6, data: input ?? x.data))
             return weightedSum(out, r)
         }
         expectGradient("dx", analytic: dx.data, at: x.data) { loss(input: $0) }
-        expectGradient("dW", analytic: conv.weightGradient, at: conv.weight) { loss(weight: $0) }
-        expectGradient("db", analytic: conv.biasGradient, at: conv.bias) { loss(bias: $0) }
+        expectGradient("dW", analytic: conv.weight.gradient, at: conv.weight.value) { loss(weight: $0) }
+        expectGradient("db", analytic: conv.bias.gradient, at: conv.bias.value) { loss(bias: $0) }
     }
 
     @Test("ConvTranspose2D doubles the size, with correct input, weight and bias gradients")
     func transposedConvolution() {
         var random = TestRandom(seed: 12)
         let up = ConvTranspose2D(inChannels: 3, outChannels: 2, seed: 6)
-        for i in up.bias.indices { up.bias[i] = random.next() }
+        for i in up.bias.value.indices { up.bias.value[i] = random.next() }
         let x = random.tensor(2, 3, 4, 5)
         let y = up.forward(x)
         #expect(y.height == 8 && y.width == 10)
@@ -76,14 +76,14 @@ struct GradientCheckTests {
         let dx = up.backward(Tensor(batch: y.batch, channels: y.channels, height: y.height, width: y.width, data: r))
         func loss(input: [Float]? = nil, weight: [Float]? = nil, bias: [Float]? = nil) -> Float {
             let probe = ConvTranspose2D(inChannels: 3, outChannels: 2)
-            probe.weight = weight ?? up.weight
-            probe.bias = bias ?? up.bias
+            probe.weight.value = weight ?? up.weight.value
+            probe.bias.value = bias ?? up.bias.value
             return weightedSum(
                 probe.forward(Tensor(batch: 2, channels: 3, height: 4, width: 5, data: input ?? x.data)), r)
         }
         expectGradient("dx", analytic: dx.data, at: x.data) { loss(input: $0) }
-        expectGradient("dW", analytic: up.weightGradient, at: up.weight) { loss(weight: $0) }
-        expectGradient("db", analytic: up.biasGradient, at: up.bias) { loss(bias: $0) }
+        expectGradient("dW", analytic: up.weight.gradient, at: up.weight.value) { loss(weight: $0) }
+        expectGradient("db", analytic: up.bias.gradient, at: up.bias.value) { loss(bias: $0) }
     }
 
     @Test("ReLU and MaxPool2D route gradients where the forward pass took its values")

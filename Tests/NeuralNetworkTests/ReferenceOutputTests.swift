@@ -41,9 +41,9 @@ struct ReferenceOutputTests {
         var random = TestRandom(seed: 21)
         let x = random.tensor(2, 3, 9, 8)
         let conv = Conv2D(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: 1, seed: 3)
-        for i in conv.bias.indices { conv.bias[i] = random.next() }
+        for i in conv.bias.value.indices { conv.bias.value[i] = random.next() }
         let up = ConvTranspose2D(inChannels: 4, outChannels: 2, seed: 4)
-        for i in up.bias.indices { up.bias[i] = random.next() }
+        for i in up.bias.value.indices { up.bias.value[i] = random.next() }
         let convolved = conv.forward(x)
         let upsampled = up.forward(convolved)
         let pooled = MaxPool2D().forward(x)
@@ -51,10 +51,10 @@ struct ReferenceOutputTests {
         let (loss, _) = SoftmaxCrossEntropy.evaluate(logits: upsampled, labels: labels, weights: [0.5, 2])
 
         try Self.save(x.data, rows: 2 * 3 * 9, to: URL(fileURLWithPath: path("x.npy")))
-        try Self.save(conv.weight, rows: 4 * 3 * 3, to: URL(fileURLWithPath: path("w.npy")))
-        try Self.save(conv.bias, rows: 1, to: URL(fileURLWithPath: path("b.npy")))
-        try Self.save(up.weight, rows: 4 * 2 * 3, to: URL(fileURLWithPath: path("wt.npy")))
-        try Self.save(up.bias, rows: 1, to: URL(fileURLWithPath: path("bt.npy")))
+        try Self.save(conv.weight.value, rows: 4 * 3 * 3, to: URL(fileURLWithPath: path("w.npy")))
+        try Self.save(conv.bias.value, rows: 1, to: URL(fileURLWithPath: path("b.npy")))
+        try Self.save(up.weight.value, rows: 4 * 2 * 3, to: URL(fileURLWithPath: path("wt.npy")))
+        try Self.save(up.bias.value, rows: 1, to: URL(fileURLWithPath: path("bt.npy")))
         try Self.runNumpy(
             """
             import numpy as np
