@@ -37,7 +37,7 @@ system-deps:
 
 # The Python the interop tests need (pyzmq, numpy), in a virtual environment git ignores.
 python-deps: system-deps
-	@$(PYTHON) -c "import zmq, numpy" 2>/dev/null || { \
+	@$(PYTHON) -c "import zmq, numpy, safetensors" 2>/dev/null || { \
 		echo "Creating $(VENV) with the interop tests' Python packages"; \
 		python3 -m venv $(VENV) && $(PYTHON) -m pip install -q --upgrade pip && \
 		$(PYTHON) -m pip install -q -r Tests/requirements.txt; }
