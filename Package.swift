@@ -37,6 +37,11 @@ let package = Package(
         // The neural-network engine the detector needs, on OpenBLAS.
         .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Numerics"], swiftSettings: strictSettings),
 
+        // Single-atom defect detection: the network's use, training data, peaks, scores.
+        .target(
+            name: "DefectDetection", dependencies: ["NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
+            swiftSettings: strictSettings),
+
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
 
@@ -102,6 +107,10 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "DefectDetectionTests",
+            dependencies: ["DefectDetection", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "ImageIO", "Numerics"],
             swiftSettings: strictSettings),
