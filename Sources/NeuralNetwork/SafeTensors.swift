@@ -7,6 +7,12 @@ public struct SafeTensorsError: Error, Sendable, Hashable, CustomStringConvertib
     /// What is wrong.
     public let problem: String
 
+    /// Creates an error.
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+
     public var description: String { "\(path): \(problem)" }
 }
 
