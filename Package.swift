@@ -86,6 +86,7 @@ let package = Package(
             name: "scopepilot",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
+                "NeuralNetwork", "DefectDetection",
                 "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,6 +108,9 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CLITests", dependencies: ["DefectDetection", "NeuralNetwork", "scopepilot"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "DefectDetectionTests",
             dependencies: ["DefectDetection", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],

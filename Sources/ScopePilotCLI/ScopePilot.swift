@@ -12,6 +12,9 @@ struct ScopePilot: AsyncParsableCommand {
             docs/PROTOCOL.md.
             """,
         version: BuildInfo.version,
-        subcommands: [VersionCommand.self, KeysCommand.self, SimCommand.self, DemoCommand.self]
+        subcommands: [
+            VersionCommand.self, KeysCommand.self, SimCommand.self, TrainCommand.self, DetectCommand.self,
+            DemoCommand.self,
+        ]
     )
 }

@@ -1,0 +1,109 @@
+import DefectDetection
+import Foundation
+import NeuralNetwork
+import Testing
+
+/// Runs the built `scopepilot` executable, as a user would.
+struct CLI {
+    static let binary: URL = {
+        // The test bundle and the executables are built into the same folder.
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = here.deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("scopepilot").path),
+            folder.path != "/"
+        {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder.appendingPathComponent("scopepilot")
+    }()
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
+    }
+}
+
+@Suite("The scopepilot command line", .serialized)
+struct CLITests {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "scopepilot-cli-\(UUID().uuidString)")
+
+    @Test("--help lists the commands")
+    func help() throws {
+        let result = try CLI.run(["--help"])
+        #expect(result.status == 0)
+        for command in ["version", "keys", "sim", "train", "detect", "demo"] {
+            #expect(result.stdout.contains(command))
+        }
+    }
+
+    @Test("sim render writes a frame with its labels, and detect reads it and reports defects as JSON")
+    func renderThenDetect() throws {
+        let frames = Self.folder.appendingPathComponent("frames")
+        let render = try CLI.run([
+            "sim", "render", "--x=-120", "--y", "60", "--fov", "6", "--pixels", "256", "--out", frames.path,
+        ])
+        #expect(render.status == 0, "\(render.stderr)")
+        for name in ["HAADF.npy", "HAADF.tif", "HAADF.png", "MAADF.npy", "labels.json", "regions.png"] {
+            #expect(FileManager.default.fileExists(atPath: frames.appendingPathComponent(name).path), "\(name) missing")
+        }
+        // Any model will do to check the plumbing: an untrained one, saved as `scopepilot train` would.
+        let model = Self.folder.appendingPathComponent("model.safetensors")
+        try DefectDetector(architecture: .init(classes: 2, width: 4, depth: 2), pixelSize: 0.2).save(to: model)
+        let detect = try CLI.run([
+            "detect", frames.appendingPathComponent("HAADF.npy").path, frames.appendingPathComponent("HAADF.tif").path,
+            "--pixel-size", "0.234", "--model", model.path, "--threshold", "0.3",
+        ])
+        #expect(detect.status == 0, "\(detect.stderr)")
+        let lines = detect.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect(object["pixel_size_angstrom"] as? Double == 0.234)
+            #expect(object["defects"] is [Any])
+        }
+    }
+
+    @Test(
+        "detect refuses bad inputs one by one, with reasons, and goes on with the rest",
+        arguments: [
+            (["--pixel-size", "0"], "not plausible"),
+            (["--pixel-size", "0.2", "--model", "/nonexistent.safetensors"], "cannot load the model"),
+        ])
+    func refusals(arguments: [String], reason: String) throws {
+        let result = try CLI.run(
+            ["detect", "/nonexistent.npy"] + arguments + (arguments.contains("--model") ? [] : ["--model", "x"]))
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(reason), "\(result.stderr)")
+    }
+
+    @Test("unreadable, 3-D and foreign files each get their own error; good files are still processed")
+    func badFiles() throws {
+        let model = Self.folder.appendingPathComponent("model2.safetensors")
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        try DefectDetector(architecture: .init(classes: 2, width: 4, depth: 2), pixelSize: 0.2).save(to: model)
+        let text = Self.folder.appendingPathComponent("notes.txt")
+        try Data("hello".utf8).write(to: text)
+        let small = Self.folder.appendingPathComponent("small.tif")
+        try Data([0x49, 0x49, 42, 0]).write(to: small)
+        let result = try CLI.run([
+            "detect", "/nonexistent.npy", text.path, small.path, "--pixel-size", "0.2", "--model", model.path,
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("/nonexistent.npy: cannot read the file"), "\(result.stderr)")
+        #expect(result.stderr.contains("unsupported file type '.txt'"))
+        #expect(result.stderr.contains("small.tif"))
+    }
+}
