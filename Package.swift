@@ -40,7 +40,7 @@ let package = Package(
         // Single-atom defect detection: the network's use, training data, peaks, scores.
         .target(
             name: "DefectDetection", dependencies: ["NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
-            swiftSettings: strictSettings),
+            resources: [.copy("Models")], swiftSettings: strictSettings),
 
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),

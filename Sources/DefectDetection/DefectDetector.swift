@@ -46,6 +46,12 @@ public final class DefectDetector {
             trainingConditions: ConditionRanges(), dataSeed: 0, metrics: [:], recipe: "")
     }
 
+    /// The detector shipped with ScopePilot (Se1, trained on the virtual microscope; the exact
+    /// command is in its metadata's `recipe`), if this build has it.
+    public static var bundledModel: URL? {
+        Bundle.module.url(forResource: "detector-se1", withExtension: "safetensors", subdirectory: "Models")
+    }
+
     /// Loads `NAME.safetensors` and `NAME.json`.
     public init(contentsOf url: URL) throws {
         let metadataURL = url.deletingPathExtension().appendingPathExtension("json")

@@ -18,7 +18,9 @@ struct DetectCommand: ParsableCommand {
 
     @Argument(help: "Image files.") var files: [String]
     @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
-    @Option(help: "Model (.safetensors with its .json beside it), from scopepilot train.") var model: String
+    @Option(
+        help: "Model (.safetensors with its .json beside it) from scopepilot train; default: the shipped Se1 model.")
+    var model: String?
     @Option(help: "Folder for STEM.json (and STEM-overlay.png); stdout when absent.") var out: String?
     @Flag(help: "Also write STEM-overlay.png with the detections marked.") var overlay = false
     @Option(help: "Probability a pixel needs to count as a defect.") var threshold: Float = 0.6
@@ -49,9 +51,14 @@ struct DetectCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? DefectDetector.bundledModel else {
+            throw ValidationError(
+                "this build ships no model; pass --model PATH (train one with `scopepilot train --out PATH`)")
+        }
+        let model = modelURL.path
         let detector: DefectDetector
         do {
-            detector = try DefectDetector(contentsOf: URL(fileURLWithPath: model))
+            detector = try DefectDetector(contentsOf: modelURL)
         } catch {
             throw ValidationError("cannot load the model: \(error). Train one with `scopepilot train --out PATH`.")
         }
