@@ -60,10 +60,10 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench sim --python $(PYTHON)
 
 format:
-	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks
+	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers
 
 lint:
-	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks
+	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers
 
 clean:
 	rm -rf .build

@@ -101,7 +101,7 @@ struct FeedBenchmark: AsyncParsableCommand {
     private func measureSwift() async throws -> Measurement {
         let (publisher, endpoint) = try startPublisher()
         defer { publisher.waitUntilExit() }
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let subscriber = try await FeedSubscriber(connectingTo: try Endpoint(endpoint), context: context)
         let measurement = try await FeedConsumer(subscriber: subscriber, probe: size / 2).consume(frames)
         await subscriber.close()

@@ -18,7 +18,7 @@ struct FeedPublisherProcess: AsyncParsableCommand {
     @Option var size: Int
 
     func run() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         var options = SocketOptions()
         options.noDrop = true
         options.sendHighWaterMark = 16

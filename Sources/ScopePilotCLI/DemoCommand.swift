@@ -45,7 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
 
             """)
         FrameBufferReuse.enable()
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
         let truthFolder = URL(
             fileURLWithPath: truth

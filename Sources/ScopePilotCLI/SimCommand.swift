@@ -52,7 +52,7 @@ struct SimCommand: AsyncParsableCommand {
                     allowedClients: try CurveCertificate.readAllowList(folder.appendingPathComponent("authorized")))
             }
             FrameBufferReuse.enable()
-            let context = ZMQContext()
+            let context = try ZMQContext()
             let runtime = try await DriverRuntime(
                 instrument: instrument, configuration: configuration, context: context)
             print(

@@ -30,9 +30,12 @@ public final class ZMQContext: @unchecked Sendable {
         }
     }
 
-    /// Creates a context with one I/O thread (enough for a few GB/s on loopback).
-    public init(ioThreads: Int = 1) {
-        guard let handle = zmq_ctx_new() else { fatalError("zmq_ctx_new failed: out of memory") }
+    /// Creates a context with one I/O thread (enough for a few GB/s on loopback). Fails only when
+    /// the process is out of memory or file descriptors.
+    public init(ioThreads: Int = 1) throws(TransportError) {
+        guard let handle = zmq_ctx_new() else {
+            throw .zmq("creating the ZeroMQ context (out of memory or file descriptors?)")
+        }
         zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(ioThreads))
         zmq_ctx_set(handle, ZMQ_BLOCKY, 0)
         self.handle = handle

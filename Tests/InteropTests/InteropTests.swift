@@ -48,7 +48,7 @@ struct InteropTests {
     func pythonDriverSwiftDaemon() async throws {
         let (peer, feedEndpoint, controlEndpoint, session) = try await Self.startPythonDriver(["--dtype", "float32"])
         _ = peer
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let feed = try await FeedSubscriber(connectingTo: feedEndpoint, context: context)
         let client = try await CommandClient(connectingTo: controlEndpoint, context: context)
         let welcome = try await client.hello(client: "interop-test")
@@ -104,7 +104,7 @@ struct InteropTests {
 
     @Test("corrupted frames from the Python driver are refused precisely and the feed goes on")
     func pythonDriverFaults() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         // The adapter corrupts the frames it publishes as seq 200, 201 and 202.
         let faults = ["nan", "short", "badheader"]
         let (faulty, faultyFeed, faultyControl, _) = try await Self.startPythonDriver(
@@ -158,7 +158,7 @@ struct InteropTests {
         configuration.heartbeat = .milliseconds(100)
         configuration.security = security
         let driver = try await DriverRuntime(
-            instrument: instrument, configuration: configuration, context: ZMQContext())
+            instrument: instrument, configuration: configuration, context: try ZMQContext())
         let task = Task { await driver.run() }
         defer { task.cancel() }
         let client = try PythonPeer(
@@ -200,7 +200,7 @@ struct InteropTests {
         let stranger = try CurveKeyPair.generate()
         let (peer, feedEndpoint, controlEndpoint, _) = try await Self.startPythonDriver(["--keys", keys.path])
         _ = peer
-        let context = ZMQContext()
+        let context = try ZMQContext()
         func options(_ own: CurveKeyPair) -> SocketOptions {
             var options = CommandClient.defaultOptions
             options.security = .curveClient(keys: own, serverPublicKey: driverKeys.publicKey)

@@ -17,7 +17,7 @@ struct FaultInjectionTests {
         var counter = 0
 
         init(faults: FaultPlan) async throws {
-            let context = ZMQContext()
+            let context = try ZMQContext()
             let loopback = try Endpoint("tcp://127.0.0.1:*")
             var configuration = DriverRuntime.Configuration(feed: loopback, control: loopback)
             configuration.faults = faults

@@ -13,7 +13,7 @@ struct SimulatedDriverTests {
         let truth = FileManager.default.temporaryDirectory.appendingPathComponent(
             "scopepilot-truth-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: truth) }
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
         let instrument = SimulatedInstrument(scope: VirtualMicroscope(), truthDirectory: truth)
         let driver = try await DriverRuntime(

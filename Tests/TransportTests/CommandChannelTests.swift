@@ -151,7 +151,7 @@ struct CommandChannelTests {
 
     @Test("no ACK from a silent driver: the command times out instead of hanging")
     func silentDriver() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let router = try ZMQSocket(.router, context: context, name: "silent")
         let bound = try await router.bind(loopback)
         let client = try await CommandClient(connectingTo: bound, context: context)
@@ -170,7 +170,7 @@ struct CommandChannelTests {
 
     @Test("an ACK without DONE: the command fails at its deadline plus grace")
     func ackButNoDone() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let server = try await CommandServer(bindingTo: loopback, context: context)
         let client = try await CommandClient(connectingTo: server.endpoint, context: context)
         let responder = Task {
@@ -215,7 +215,7 @@ struct CommandChannelTests {
 
     @Test("a WELCOME in another major version is refused by the daemon")
     func daemonRefusesOtherMajor() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let server = try await CommandServer(bindingTo: loopback, context: context)
         let client = try await CommandClient(connectingTo: server.endpoint, context: context)
         let responder = Task {

@@ -24,7 +24,7 @@ struct CurveTests {
 
     @Test("a client whose key is on the allow-list gets through; one whose key is not is refused")
     func allowList() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let allowed = try CurveKeyPair.generate()
         let stranger = try CurveKeyPair.generate()
         let (server, serverKeys) = try await Self.server(context, allowing: [allowed.publicKey])
@@ -47,7 +47,7 @@ struct CurveTests {
 
     @Test("a plain client cannot talk to a CURVE server")
     func plainClientRefused() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let (server, _) = try await Self.server(context, allowing: [])
         let plain = try await CommandClient(connectingTo: server.endpoint, context: context)
         try await plain.sendHeartbeatIgnoringTimeout()
@@ -58,7 +58,7 @@ struct CurveTests {
 
     @Test("binding or connecting beyond loopback without keys is refused with instructions")
     func insecureEndpointsRefused() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         do {
             _ = try await FeedPublisher(bindingTo: try Endpoint("tcp://0.0.0.0:*"), context: context)
             Issue.record("bound a public address without CURVE")

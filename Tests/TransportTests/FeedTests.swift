@@ -7,7 +7,7 @@ import WireProtocol
 struct FeedTests {
     @Test("frames arrive decoded, and a gap in seq is reported with the missing range")
     func gapDetection() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let publisher = try await FeedPublisher(bindingTo: loopback, context: context)
         let subscriber = try await FeedSubscriber(connectingTo: publisher.endpoint, context: context)
         try await waitUntilSubscribed(publisher, subscriber)
@@ -33,7 +33,7 @@ struct FeedTests {
 
     @Test("a malformed frame and a NaN frame are refused, reported with their seq, and the feed goes on")
     func rejectedFramesDoNotStopTheFeed() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let publisher = try await FeedPublisher(bindingTo: loopback, context: context)
         let subscriber = try await FeedSubscriber(connectingTo: publisher.endpoint, context: context)
         try await waitUntilSubscribed(publisher, subscriber)
@@ -80,7 +80,7 @@ struct FeedTests {
 
     @Test("a slow subscriber loses frames only as a reported gap, never silently")
     func slowSubscriberSeesGaps() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         var publisherOptions = FeedPublisher.defaultOptions
         publisherOptions.sendHighWaterMark = 4
         var subscriberOptions = FeedSubscriber.defaultOptions

@@ -7,7 +7,7 @@ import WireProtocol
 struct SocketTests {
     @Test("a multipart message crosses a DEALER/ROUTER pair intact, zero-copy on receipt")
     func multipartRoundTrip() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let router = try ZMQSocket(.router, context: context, name: "router")
         let bound = try await router.bind(loopback)
         let dealer = try ZMQSocket(.dealer, context: context, name: "dealer")
@@ -26,7 +26,7 @@ struct SocketTests {
 
     @Test("receive gives up at its timeout")
     func receiveTimeout() async throws {
-        let socket = try ZMQSocket(.dealer, context: ZMQContext(), name: "lonely")
+        let socket = try ZMQSocket(.dealer, context: try ZMQContext(), name: "lonely")
         let start = ContinuousClock.now
         await #expect(throws: TransportError.self) { try await socket.receive(timeout: .milliseconds(50)) }
         #expect(ContinuousClock.now - start >= .milliseconds(45))
@@ -35,7 +35,7 @@ struct SocketTests {
 
     @Test("a waiting receive ends when its task is cancelled")
     func cancellation() async throws {
-        let socket = try ZMQSocket(.dealer, context: ZMQContext(), name: "cancelled")
+        let socket = try ZMQSocket(.dealer, context: try ZMQContext(), name: "cancelled")
         let waiting = Task { try await socket.receive() }
         try await Task.sleep(for: .milliseconds(20))
         waiting.cancel()
@@ -50,7 +50,7 @@ struct SocketTests {
 
     @Test("closing a socket wakes its waiters with `closed`, and later calls fail the same way")
     func closeWhileWaiting() async throws {
-        let socket = try ZMQSocket(.dealer, context: ZMQContext(), name: "closing")
+        let socket = try ZMQSocket(.dealer, context: try ZMQContext(), name: "closing")
         let waiting = Task { try await socket.receive() }
         try await Task.sleep(for: .milliseconds(20))
         await socket.close()
@@ -67,7 +67,7 @@ struct SocketTests {
     func sendWithoutPeer() async throws {
         var options = SocketOptions()
         options.immediate = true
-        let socket = try ZMQSocket(.dealer, context: ZMQContext(), options: options, name: "nobody")
+        let socket = try ZMQSocket(.dealer, context: try ZMQContext(), options: options, name: "nobody")
         try await socket.connect(try Endpoint("tcp://127.0.0.1:1"))
         await #expect(throws: TransportError.self) {
             try await socket.send([[UInt8](arrayLiteral: 1)], timeout: .milliseconds(50))
@@ -77,7 +77,7 @@ struct SocketTests {
 
     @Test("many concurrent waits and sends on one socket stay consistent")
     func concurrentUse() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         let router = try ZMQSocket(.router, context: context, name: "router")
         let bound = try await router.bind(loopback)
         let dealer = try ZMQSocket(.dealer, context: context, name: "dealer")
@@ -113,7 +113,7 @@ struct SocketResourceTests {
 
     @Test("sockets that are closed and dropped give their threads back")
     func threadsAreReleased() async throws {
-        let context = ZMQContext()
+        let context = try ZMQContext()
         var peak = 0
         for index in 0..<100 {
             let socket = try ZMQSocket(.dealer, context: context, name: "churn\(index)")

@@ -40,7 +40,7 @@ func waitUntilSubscribed(_ publisher: FeedPublisher, _ subscriber: FeedSubscribe
 
 /// A driver runtime serving a test-pattern instrument on loopback, and a client connected to it.
 struct LoopbackRig {
-    let context = ZMQContext()
+    let context: ZMQContext
     let instrument: TestPatternInstrument
     let driver: DriverRuntime
     let driverTask: Task<Void, Never>
@@ -51,6 +51,7 @@ struct LoopbackRig {
         instrument: TestPatternInstrument = TestPatternInstrument(), heartbeat: Duration = .seconds(1),
         watchdog: Duration = .seconds(5), ringCapacity: Int = 256
     ) async throws {
+        context = try ZMQContext()
         self.instrument = instrument
         var configuration = DriverRuntime.Configuration(feed: loopback, control: loopback)
         configuration.heartbeat = heartbeat
