@@ -81,6 +81,9 @@ let package = Package(
             dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "Numerics", "WireProtocol"],
             path: "Drivers/SimulatedDriver", swiftSettings: strictSettings),
 
+        // Helpers the test suites share (the reference Python).
+        .target(name: "ScopePilotTestSupport", swiftSettings: strictSettings),
+
         // The one executable.
         .executableTarget(
             name: "scopepilot",
@@ -116,9 +119,12 @@ let package = Package(
             dependencies: ["DefectDetection", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "ImageIO", "Numerics"],
+            name: "NeuralNetworkTests",
+            dependencies: ["NeuralNetwork", "ImageIO", "Numerics", "ScopePilotTestSupport"],
             swiftSettings: strictSettings),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ImageIOTests", dependencies: ["ImageIO", "Numerics", "ScopePilotTestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "SimulatorTests",
             dependencies: [
@@ -130,7 +136,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator"],
+            dependencies: [
+                "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator",
+                "ScopePilotTestSupport",
+            ],
             exclude: ["python"], swiftSettings: strictSettings),
         .testTarget(
             name: "CSystemLibrariesTests", dependencies: ["COpenBLAS", "CFFTW3", "CSQLite3", "CZeroMQ"],

@@ -207,32 +207,14 @@ public final class ResidualUNet {
 
     /// Writes the state as safetensors (names as above), with `metadata`.
     public func save(to url: URL, metadata: [String: String] = [:]) throws(SafeTensorsError) {
-        try SafeTensors.write(
-            state.mapValues { SafeTensors.Entry(shape: $0.shape, values: $0.values) }, metadata: metadata, to: url)
+        try SafeTensors.save(state: state, metadata: metadata, to: url)
     }
 
     /// Reads the state from safetensors: every name must be present with its shape, and nothing
-    /// else. Returns the file's metadata.
+    /// else; a file that does not fit leaves the network unchanged. Returns the file's metadata.
     @discardableResult
     public func load(from url: URL) throws(SafeTensorsError) -> [String: String] {
-        let (tensors, metadata) = try SafeTensors.read(url)
-        let state = self.state
-        let missing = Set(state.keys).subtracting(tensors.keys).sorted()
-        let unexpected = Set(tensors.keys).subtracting(state.keys).sorted()
-        guard missing.isEmpty, unexpected.isEmpty else {
-            throw SafeTensorsError(
-                path: url.path,
-                problem: "the file does not match this architecture: missing \(missing), unexpected \(unexpected)")
-        }
-        for (name, tensor) in state {
-            let entry = tensors[name]!
-            guard entry.shape == tensor.shape else {
-                throw SafeTensorsError(
-                    path: url.path, problem: "tensor \(name) has shape \(entry.shape), the model needs \(tensor.shape)")
-            }
-            tensor.assign(entry.values)
-        }
-        return metadata
+        try SafeTensors.load(url, into: state)
     }
 
     /// Number of learnable values.

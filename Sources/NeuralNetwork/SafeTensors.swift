@@ -129,7 +129,14 @@ public enum SafeTensors {
     public static func save(
         _ parameters: [String: Parameter], metadata: [String: String] = [:], to url: URL
     ) throws(SafeTensorsError) {
-        try write(parameters.mapValues { Entry(shape: $0.shape, values: $0.value) }, metadata: metadata, to: url)
+        try save(state: parameters.mapValues { .parameter($0) }, metadata: metadata, to: url)
+    }
+
+    /// Saves a model's state (parameters and buffers).
+    public static func save(
+        state: [String: StateTensor], metadata: [String: String] = [:], to url: URL
+    ) throws(SafeTensorsError) {
+        try write(state.mapValues { Entry(shape: $0.shape, values: $0.values) }, metadata: metadata, to: url)
     }
 
     /// Loads a file into named parameters: every parameter must be in the file with its shape, and
@@ -138,23 +145,29 @@ public enum SafeTensors {
     public static func load(
         _ url: URL, into parameters: [String: Parameter]
     ) throws(SafeTensorsError) -> [String: String] {
+        try load(url, into: parameters.mapValues { .parameter($0) })
+    }
+
+    /// Loads a file into a model's state. Every name and shape is checked before anything is
+    /// assigned, so a file that does not fit leaves the model as it was.
+    @discardableResult
+    public static func load(
+        _ url: URL, into state: [String: StateTensor]
+    ) throws(SafeTensorsError) -> [String: String] {
         let (tensors, metadata) = try read(url)
-        let missing = Set(parameters.keys).subtracting(tensors.keys).sorted()
-        let unexpected = Set(tensors.keys).subtracting(parameters.keys).sorted()
+        let missing = Set(state.keys).subtracting(tensors.keys).sorted()
+        let unexpected = Set(tensors.keys).subtracting(state.keys).sorted()
         guard missing.isEmpty, unexpected.isEmpty else {
             throw SafeTensorsError(
                 path: url.path,
                 problem: "the file does not match this model: missing \(missing), unexpected \(unexpected)")
         }
-        for (name, parameter) in parameters {
-            let entry = tensors[name]!
-            guard entry.shape == parameter.shape else {
-                throw SafeTensorsError(
-                    path: url.path,
-                    problem: "tensor \(name) has shape \(entry.shape), the model needs \(parameter.shape)")
-            }
-            parameter.value = entry.values
+        for (name, tensor) in state where tensors[name]!.shape != tensor.shape {
+            throw SafeTensorsError(
+                path: url.path,
+                problem: "tensor \(name) has shape \(tensors[name]!.shape), the model needs \(tensor.shape)")
         }
+        for (name, tensor) in state { tensor.assign(tensors[name]!.values) }
         return metadata
     }
 }

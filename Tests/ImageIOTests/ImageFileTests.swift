@@ -1,26 +1,11 @@
 import Foundation
 import ImageIO
 import Numerics
+import ScopePilotTestSupport
 import Testing
 
-/// Runs a short Python program with numpy (the interop tests' interpreter).
-func python(_ program: String) throws -> String {
-    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    let interpreter =
-        ProcessInfo.processInfo.environment["SCOPEPILOT_PYTHON"]
-        ?? repository.appendingPathComponent(".venv/bin/python").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: interpreter)
-    process.arguments = ["-c", program]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "python failed: \(program)")
-    return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-}
+/// Runs a short Python program with numpy and returns what it printed.
+func python(_ program: String) throws -> String { try TestPython.run(program) }
 
 func temporary(_ name: String) -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-\(UUID().uuidString)-\(name)")

@@ -1,4 +1,5 @@
 import Foundation
+import ScopePilotTestSupport
 import Synchronization
 import Testing
 
@@ -9,25 +10,8 @@ final class PythonPeer: Sendable {
     private let lines = Lines()
     private let stderrURL: URL
 
-    /// The repository root, from this file's path.
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    /// The interpreter: $SCOPEPILOT_PYTHON, or the virtual environment `make test` creates.
-    static var python: URL {
-        get throws {
-            if let path = ProcessInfo.processInfo.environment["SCOPEPILOT_PYTHON"] {
-                return URL(fileURLWithPath: path)
-            }
-            let venv = repository.appendingPathComponent(".venv/bin/python")
-            guard FileManager.default.isExecutableFile(atPath: venv.path) else {
-                throw PeerError(
-                    "no Python for the interop tests at \(venv.path): run `make test` (it creates .venv with"
-                        + " pyzmq and numpy), or set SCOPEPILOT_PYTHON to an interpreter that has them")
-            }
-            return venv
-        }
-    }
+    /// The repository root.
+    static var repository: URL { TestPython.repository }
 
     struct PeerError: Error, CustomStringConvertible {
         let description: String
@@ -37,7 +21,7 @@ final class PythonPeer: Sendable {
     /// Starts `script` (a path relative to the repository) with `arguments`.
     init(script: String, arguments: [String]) throws {
         process = Process()
-        process.executableURL = try Self.python
+        process.executableURL = try TestPython.interpreter
         process.arguments = ["-u", Self.repository.appendingPathComponent(script).path] + arguments
         stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent(
             "scopepilot-peer-\(UUID().uuidString).log")

@@ -2,34 +2,19 @@ import Foundation
 import ImageIO
 import NeuralNetwork
 import Numerics
+import ScopePilotTestSupport
 import Testing
 
 /// The forward passes against an independent numpy implementation, run in the test itself: numpy
 /// computes the expected outputs from the same inputs and weights, written here as .npy files.
 @Suite("Reference outputs from numpy")
 struct ReferenceOutputTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     /// Writes a tensor as a 2-D .npy of shape (N·C·H, W).
     static func save(_ values: [Float], rows: Int, to url: URL) throws {
         try NumpyFile.write(Image(width: values.count / rows, height: rows, pixels: values), as: .float32, to: url)
     }
 
-    static func runNumpy(_ program: String) throws {
-        let interpreter =
-            ProcessInfo.processInfo.environment["SCOPEPILOT_PYTHON"]
-            ?? repository.appendingPathComponent(".venv/bin/python").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: interpreter)
-        process.arguments = ["-c", program]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0, "numpy reference failed: \(message)")
-    }
+    static func runNumpy(_ program: String) throws { try TestPython.run(program) }
 
     @Test("Conv2D (3x3 stride 2), ConvTranspose2D (3x3 stride 2), max pool and weighted cross-entropy match numpy")
     func matchesNumpy() throws {
