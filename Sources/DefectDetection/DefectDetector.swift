@@ -106,13 +106,13 @@ public final class DefectDetector {
                 }
                 let logits = network.forward(
                     Tensor(batch: 1, channels: 1, height: th, width: tw, data: tile), training: false)
+                var e = [Float](repeating: 0, count: classes)  // reused for every pixel
                 for y in 0..<by {
                     for x in 0..<bx {
                         let p = (y + top) * tw + x + left
                         var largest = -Float.infinity
                         for c in 0..<classes { largest = max(largest, logits.data[c * th * tw + p]) }
                         var sum: Float = 0
-                        var e = [Float](repeating: 0, count: classes)
                         for c in 0..<classes {
                             e[c] = exp(logits.data[c * th * tw + p] - largest)
                             sum += e[c]
