@@ -35,7 +35,11 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
 
         // The neural-network engine the detector needs, on OpenBLAS.
-        .target(name: "NeuralNetwork", dependencies: ["COpenBLAS", "Numerics"], swiftSettings: strictSettings),
+        // Direct-convolution kernels for inference, in C for a per-function AVX-512 target.
+        .target(name: "CConvolutionKernels", path: "Sources/CConvolutionKernels"),
+        .target(
+            name: "NeuralNetwork", dependencies: ["COpenBLAS", "CConvolutionKernels", "Numerics"],
+            swiftSettings: strictSettings),
 
         // Single-atom defect detection: the network's use, training data, peaks, scores.
         .target(
@@ -102,7 +106,8 @@ let package = Package(
         .executableTarget(
             name: "scopepilot-bench",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "NeuralNetwork",
+                "Numerics", "ImageIO", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ScopePilotBench",

@@ -32,10 +32,13 @@ public final class DefectDetector {
     public let network: ResidualUNet
     /// What the model is.
     public var metadata: DetectorMetadata
-    /// Largest tile run through the network at once; larger images are tiled with overlap.
-    public var tileSize = 512
+    /// Largest tile run through the network at once (about 150 MB of activations at 1024 with the
+    /// default model); larger images are tiled with overlap.
+    public var tileSize = 1024
     /// Overlap between tiles, pixels (each tile's border is discarded).
     public var tileOverlap = 32
+    /// Activation buffers, reused while frames keep their size.
+    private let workspace = InferenceWorkspace()
 
     /// A new, untrained detector.
     public init(architecture: ResidualUNet.Architecture, pixelSize: Double, seed: UInt64 = 1) {
@@ -82,9 +85,14 @@ public final class DefectDetector {
     public func probabilities(_ image: Image) -> [[Float]] {
         let classes = metadata.architecture.classes
         let granularity = metadata.architecture.granularity
+        // Frozen per call: training changes the weights between calls, and folding is cheap.
+        let frozen = FrozenResidualUNet(network)
         var maps = [[Float]](repeating: [Float](repeating: 0, count: image.width * image.height), count: classes)
         let normalised = Self.zScore(image)
-        let step = max(granularity, tileSize - 2 * tileOverlap)
+        // One tile when the image fits; otherwise blocks whose tiles overlap their neighbours.
+        let fits = image.width <= tileSize && image.height <= tileSize
+        let overlap = fits ? 0 : tileOverlap
+        let step = fits ? max(image.width, image.height) : max(granularity, tileSize - 2 * tileOverlap)
         var y0 = 0
         while y0 < image.height {
             var x0 = 0
@@ -92,10 +100,10 @@ public final class DefectDetector {
                 // A tile around the block (x0, y0, step), padded to the granularity by reflection.
                 let bx = min(step, image.width - x0)
                 let by = min(step, image.height - y0)
-                let left = min(tileOverlap, x0)
-                let top = min(tileOverlap, y0)
-                let tw = Self.roundUp(bx + left + min(tileOverlap, image.width - x0 - bx), granularity)
-                let th = Self.roundUp(by + top + min(tileOverlap, image.height - y0 - by), granularity)
+                let left = min(overlap, x0)
+                let top = min(overlap, y0)
+                let tw = Self.roundUp(bx + left + min(overlap, image.width - x0 - bx), granularity)
+                let th = Self.roundUp(by + top + min(overlap, image.height - y0 - by), granularity)
                 var tile = [Float](repeating: 0, count: tw * th)
                 for ty in 0..<th {
                     let sy = Self.reflect(y0 - top + ty, image.height)
@@ -104,8 +112,9 @@ public final class DefectDetector {
                             normalised.pixels[sy * image.width + Self.reflect(x0 - left + tx, image.width)]
                     }
                 }
-                let logits = network.forward(
-                    Tensor(batch: 1, channels: 1, height: th, width: tw, data: tile), training: false)
+                let logits = tile.withUnsafeBufferPointer {
+                    frozen.logits($0, height: th, width: tw, workspace: workspace)
+                }
                 var e = [Float](repeating: 0, count: classes)  // reused for every pixel
                 for y in 0..<by {
                     for x in 0..<bx {

@@ -40,7 +40,7 @@ public final class ResidualUNet {
         public var granularity: Int { 1 << depth }
     }
 
-    private final class Encoder {
+    final class Encoder {
         let block1: ConvBlock
         let block2: ConvBlock
         let pool = MaxPool2D()
@@ -74,7 +74,7 @@ public final class ResidualUNet {
         }
     }
 
-    private final class Decoder {
+    final class Decoder {
         let up: ConvTranspose2D
         let block1: ConvBlock
         let block2: ConvBlock
@@ -100,10 +100,11 @@ public final class ResidualUNet {
 
     /// The architecture.
     public let architecture: Architecture
-    private let encoders: [Encoder]
-    private let bottleneck1: ConvBlock
-    private let bottleneck2: ConvBlock
-    private let decoders: [Decoder]
+    let encoders: [Encoder]
+    let bottleneck1: ConvBlock
+    let bottleneck2: ConvBlock
+    /// Deepest stage first.
+    let decoders: [Decoder]
     /// The 1 x 1 classification head.
     public let head: Conv2D
 

@@ -55,6 +55,25 @@ public final class MaxPool2D {
         return y
     }
 
+    /// Inference only: pools `channels` planes of `height` x `width` into `output`.
+    static func pool(
+        _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, into output: UnsafeMutablePointer<Float>
+    ) {
+        let h = height / 2
+        let w = width / 2
+        for c in 0..<channels {
+            let plane = input + c * height * width
+            let target = output + c * h * w
+            for y in 0..<h {
+                let upper = plane + 2 * y * width
+                let lower = upper + width
+                for x in 0..<w {
+                    target[y * w + x] = max(max(upper[2 * x], upper[2 * x + 1]), max(lower[2 * x], lower[2 * x + 1]))
+                }
+            }
+        }
+    }
+
     /// Routes each gradient to the window's maximum.
     public func backward(_ dy: Tensor) -> Tensor {
         guard var dx = inputShape else { preconditionFailure("backward before forward") }
