@@ -70,7 +70,7 @@ let package = Package(
         // The virtual microscope: sample, image formation, dose, ground truth.
         .target(
             name: "Simulator", dependencies: ["Numerics", "WireProtocol", "YAMLConfig"], path: "Simulator",
-            exclude: ["README.md", "scenarios"], swiftSettings: strictSettings),
+            exclude: ["README.md"], resources: [.copy("scenarios")], swiftSettings: strictSettings),
 
         // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
         .target(

@@ -98,6 +98,30 @@ public struct Scenario: Sendable {
             conditions: [], faults: ScenarioFaults())
     }
 
+    /// Names of the scenarios that ship with ScopePilot (Simulator/scenarios), without `.yaml`.
+    public static var bundledNames: [String] {
+        guard let directory = Bundle.module.url(forResource: "scenarios", withExtension: nil),
+            let files = try? FileManager.default.contentsOfDirectory(atPath: directory.path)
+        else { return [] }
+        return files.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    /// A scenario file's path, or the name of a shipped scenario (`day-a-to-day-b`).
+    public static func load(nameOrPath: String) throws(ConfigError) -> Scenario {
+        if !nameOrPath.contains("/") && !nameOrPath.hasSuffix(".yaml"),
+            let url = Bundle.module.url(
+                forResource: nameOrPath, withExtension: "yaml", subdirectory: "scenarios")
+        {
+            return try load(url)
+        }
+        if !FileManager.default.fileExists(atPath: nameOrPath) && !nameOrPath.contains("/") {
+            throw ConfigError(
+                file: nameOrPath, line: 0, column: 0, key: "",
+                message: "no such file, and no shipped scenario of that name (shipped: \(bundledNames.joined(separator: ", ")))")
+        }
+        return try load(URL(fileURLWithPath: nameOrPath))
+    }
+
     /// Reads a scenario file.
     public static func load(_ url: URL) throws(ConfigError) -> Scenario {
         try parse(ConfigNode.load(url))

@@ -69,6 +69,17 @@ public final class DefectDetector {
         try network.load(from: url)
     }
 
+    /// An independent copy: same weights, statistics and metadata.
+    public func copy() -> DefectDetector {
+        let twin = DefectDetector(architecture: metadata.architecture, pixelSize: metadata.pixelSize)
+        twin.metadata = metadata
+        twin.tileSize = tileSize
+        twin.tileOverlap = tileOverlap
+        let source = network.state
+        for (name, tensor) in twin.network.state { tensor.assign(source[name]!.values) }
+        return twin
+    }
+
     /// Writes `NAME.safetensors` and `NAME.json`.
     public func save(to url: URL) throws {
         try network.save(

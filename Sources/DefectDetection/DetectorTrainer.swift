@@ -96,19 +96,6 @@ public final class DetectorTrainer {
 
     /// Scores on the validation tiles, per defect type, matching within 1 Å.
     public func validate() -> [DefectClass: DetectionScore] {
-        var scores: [DefectClass: DetectionScore] = [:]
-        let radius = 1.0 / detector.metadata.pixelSize
-        for tile in validation {
-            let image = Image(width: tile.size, height: tile.size, pixels: tile.image)
-            let found = detector.detect(image, pixelSize: tile.pixelSize)
-            for kind in DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1) {
-                let score = DetectionScore.score(
-                    detected: found.filter { $0.kind == kind }.map { ($0.x, $0.y) },
-                    truth: tile.defects.filter { $0.kind == kind }.map { ($0.x, $0.y) }, radius: radius,
-                    width: tile.size, height: tile.size, border: 4)
-                scores[kind, default: DetectionScore()] = scores[kind, default: DetectionScore()] + score
-            }
-        }
-        return scores
+        DetectorEvaluation.score(detector, on: validation)
     }
 }

@@ -37,6 +37,30 @@ public struct TileConditions: Sendable, Hashable, Codable {
     public var exponent: Double
     /// Read noise, ADU.
     public var readNoise: Double
+    /// Line jitter, pixels (standard deviation of each line's x offset).
+    public var lineJitter: Double = 0.25
+    /// Thermal drift speed, nm/s, in a random direction.
+    public var drift: Double = 0.01
+    /// Slow background (contamination, detector offset) as a fraction of the mean signal.
+    public var background: Double = 0
+
+    /// Conditions of one tile.
+    public init(
+        pixelSize: Double, dwell: Double, current: Double, defocus: Double, astigmatism: Double, coma: Double,
+        exponent: Double, readNoise: Double, lineJitter: Double = 0.25, drift: Double = 0.01, background: Double = 0
+    ) {
+        self.pixelSize = pixelSize
+        self.dwell = dwell
+        self.current = current
+        self.defocus = defocus
+        self.astigmatism = astigmatism
+        self.coma = coma
+        self.exponent = exponent
+        self.readNoise = readNoise
+        self.lineJitter = lineJitter
+        self.drift = drift
+        self.background = background
+    }
 }
 
 /// The range each condition is drawn from; by default wide enough to cover real instruments'
@@ -59,9 +83,76 @@ public struct ConditionRanges: Sendable, Hashable, Codable {
     public var exponent: ClosedRange<Double> = 1.3...1.8
     /// Read noise, ADU.
     public var readNoise: ClosedRange<Double> = 1...12
+    /// Line jitter, pixels.
+    public var lineJitter: ClosedRange<Double> = 0...1
+    /// Drift speed, nm/s.
+    public var drift: ClosedRange<Double> = 0...0.05
+    /// Slow background, fraction of the mean signal.
+    public var background: ClosedRange<Double> = 0...0.3
 
     /// The default ranges.
     public init() {}
+
+    /// Ranges wide enough to hold any instrument's state: the prior of ``ConditionEstimator``.
+    public static let wide: ConditionRanges = {
+        var r = ConditionRanges()
+        r.dwell = 4...60
+        r.current = 8...60
+        r.defocus = -8...8
+        r.astigmatism = 0...6
+        r.coma = 0...120
+        r.exponent = 1.2...1.9
+        r.readNoise = 0...20
+        r.lineJitter = 0...1.5
+        r.drift = 0...0.1
+        r.background = 0...0.5
+        return r
+    }()
+
+    /// The ranges of conditions that never change: every range is one value.
+    public init(exactly c: TileConditions) {
+        pixelSize = c.pixelSize...c.pixelSize
+        dwell = c.dwell...c.dwell
+        current = c.current...c.current
+        defocus = c.defocus...c.defocus
+        astigmatism = c.astigmatism...c.astigmatism
+        coma = c.coma...c.coma
+        exponent = c.exponent...c.exponent
+        readNoise = c.readNoise...c.readNoise
+        lineJitter = c.lineJitter...c.lineJitter
+        drift = c.drift...c.drift
+        background = c.background...c.background
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pixelSize, dwell, current, defocus, astigmatism, coma, exponent, readNoise, lineJitter, drift, background
+    }
+
+    /// Decodes ranges; those a model's metadata predates keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ConditionRanges()
+        pixelSize = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .pixelSize) ?? d.pixelSize
+        dwell = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .dwell) ?? d.dwell
+        current = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .current) ?? d.current
+        defocus = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .defocus) ?? d.defocus
+        astigmatism = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .astigmatism) ?? d.astigmatism
+        coma = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .coma) ?? d.coma
+        exponent = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .exponent) ?? d.exponent
+        readNoise = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .readNoise) ?? d.readNoise
+        lineJitter = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .lineJitter) ?? 0.25...0.25
+        drift = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .drift) ?? 0.01...0.01
+        background = try c.decodeIfPresent(ClosedRange<Double>.self, forKey: .background) ?? 0...0
+    }
+
+    /// Draws one set of conditions.
+    func draw(_ random: inout Draw) -> TileConditions {
+        TileConditions(
+            pixelSize: random.in(pixelSize), dwell: random.in(dwell), current: random.in(current),
+            defocus: random.in(defocus), astigmatism: random.in(astigmatism), coma: random.in(coma),
+            exponent: random.in(exponent), readNoise: random.in(readNoise), lineJitter: random.in(lineJitter),
+            drift: random.in(drift), background: random.in(background))
+    }
 }
 
 /// Labelled tiles from the virtual microscope under randomised conditions.
@@ -75,13 +166,16 @@ public enum TrainingTiles {
     ) -> [TrainingTile] {
         var random = Draw(seed: seed)
         return (0..<count).map { index in
-            let conditions = TileConditions(
-                pixelSize: random.in(ranges.pixelSize), dwell: random.in(ranges.dwell),
-                current: random.in(ranges.current),
-                defocus: random.in(ranges.defocus), astigmatism: random.in(ranges.astigmatism),
-                coma: random.in(ranges.coma),
-                exponent: random.in(ranges.exponent), readNoise: random.in(ranges.readNoise))
+            let conditions = ranges.draw(&random)
             return tile(size: size, conditions: conditions, seed: seed &+ UInt64(index) &* 7919, random: &random)
+        }
+    }
+
+    /// `count` tiles of `size` pixels under exactly `conditions` (different places and noise).
+    public static func generate(count: Int, size: Int, conditions: TileConditions, seed: UInt64) -> [TrainingTile] {
+        var random = Draw(seed: seed)
+        return (0..<count).map { index in
+            tile(size: size, conditions: conditions, seed: seed &+ UInt64(index) &* 7919, random: &random)
         }
     }
 
@@ -104,14 +198,21 @@ public enum TrainingTiles {
         var haadf = Detector.haadf
         haadf.exponent = conditions.exponent
         haadf.readNoise = conditions.readNoise
+        var distortion = ScanDistortion()
+        distortion.lineJitter = conditions.lineJitter
+        let driftAngle = random.in(0...(2 * .pi))
+        distortion.driftVelocityX = conditions.drift * cos(driftAngle)
+        distortion.driftVelocityY = conditions.drift * sin(driftAngle)
         let scope = VirtualMicroscope(
-            sample: Sample(layout: layout), optics: optics, detectors: [haadf], noiseSeed: seed ^ 0x5DEE_CE66)
+            sample: Sample(layout: layout), optics: optics, detectors: [haadf], distortion: distortion,
+            noiseSeed: seed ^ 0x5DEE_CE66)
         let fov = conditions.pixelSize / 10 * Double(size)
         let scan = ScanGeometry(
             centerX: random.in(-800...800), centerY: random.in(-800...800), fovX: fov, width: size, height: size,
             dwell: conditions.dwell, rotation: random.in(0...360))
         let frame = scope.acquire(scan, channels: ["HAADF"], deposit: false)
-        let image = frame.channels["HAADF"]!
+        var image = frame.channels["HAADF"]!
+        addBackground(to: &image, fraction: conditions.background, pixelSize: conditions.pixelSize, random: &random)
         let mean = image.mean
         let deviation = max(image.standardDeviation, 1e-6)
         let defects = frame.truth.defects.map {
@@ -121,6 +222,27 @@ public enum TrainingTiles {
             size: size, pixelSize: conditions.pixelSize, image: image.pixels.map { ($0 - mean) / deviation },
             labels: labels(defects, size: size, radius: labelRadius / conditions.pixelSize), defects: defects,
             conditions: conditions)
+    }
+
+    /// A slow background of `fraction` of the mean signal (contamination, detector offset): a few
+    /// random waves of 2 to 8 nm, rescaled to 0 ... 1.
+    static func addBackground(to image: inout Image, fraction: Double, pixelSize: Double, random: inout Draw) {
+        guard fraction > 0 else { return }
+        let waves = (0..<3).map { _ in
+            let wavelength = random.in(20...80) / pixelSize  // pixels
+            let angle = random.in(0...(2 * .pi))
+            return (kx: 2 * .pi / wavelength * cos(angle), ky: 2 * .pi / wavelength * sin(angle), phase: random.in(0...(2 * .pi)))
+        }
+        var field = [Double](repeating: 0, count: image.pixels.count)
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                field[y * image.width + x] = waves.reduce(0) { $0 + cos($1.kx * Double(x) + $1.ky * Double(y) + $1.phase) }
+            }
+        }
+        let low = field.min() ?? 0
+        let span = max((field.max() ?? 1) - low, 1e-9)
+        let scale = fraction * Double(image.mean)
+        for i in field.indices { image.pixels[i] += Float(scale * (field[i] - low) / span) }
     }
 
     /// A class per pixel: each defect's disk of `radius` pixels carries its class.

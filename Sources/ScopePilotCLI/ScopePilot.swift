@@ -14,6 +14,7 @@ struct ScopePilot: AsyncParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             VersionCommand.self, KeysCommand.self, SimCommand.self, TrainCommand.self, DetectCommand.self,
+            EvalDetectorCommand.self,
             DemoCommand.self,
         ]
     )

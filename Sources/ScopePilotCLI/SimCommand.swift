@@ -22,7 +22,7 @@ struct SimCommand: AsyncParsableCommand {
                 Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR,                 each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon                 never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
                 """)
 
-        @Option(help: "Scenario file (YAML; see Simulator/scenarios/). Default: the standard sample, no faults.")
+        @Option(help: "Scenario: a YAML file, or a shipped one by name (standard, day-a-to-day-b, faults). Default: the standard sample, no faults.")
         var scenario: String?
         @Option(help: "Frame feed endpoint to bind.") var feed = "tcp://127.0.0.1:5555"
         @Option(help: "Command endpoint to bind.") var control = "tcp://127.0.0.1:5556"
@@ -36,7 +36,7 @@ struct SimCommand: AsyncParsableCommand {
         @Option(help: "Blank the beam after this long without word from the daemon, ms.") var watchdogMs = 5000
 
         func run() async throws {
-            let loaded = try scenario.map { try Scenario.load(URL(fileURLWithPath: $0)) } ?? .standard(seed: seed)
+            let loaded = try scenario.map { try Scenario.load(nameOrPath: $0) } ?? .standard(seed: seed)
             let scope = VirtualMicroscope(scenario: loaded, noiseSeed: noiseSeed)
             let instrument = SimulatedInstrument(
                 scope: scope, truthDirectory: truth.map { URL(fileURLWithPath: $0, isDirectory: true) },
@@ -78,7 +78,7 @@ struct SimCommand: AsyncParsableCommand {
                 Pixels of 0.5 Å or less render atoms; larger pixels render the region map's mass-thickness contrast.
                 """)
 
-        @Option(help: "Scenario file (YAML). Default: the standard sample.") var scenario: String?
+        @Option(help: "Scenario: a YAML file or a shipped name. Default: the standard sample.") var scenario: String?
         @Option(help: "Simulated minutes into the scenario (its conditions at that time apply).") var minute: Double = 0
         @Option(parsing: .unconditional, help: "Scan centre x, nm (stage coordinates).") var x: Double = 0
         @Option(parsing: .unconditional, help: "Scan centre y, nm.") var y: Double = 0
@@ -112,7 +112,7 @@ struct SimCommand: AsyncParsableCommand {
         }
 
         func run() throws {
-            let loaded = try scenario.map { try Scenario.load(URL(fileURLWithPath: $0)) } ?? .standard(seed: seed)
+            let loaded = try scenario.map { try Scenario.load(nameOrPath: $0) } ?? .standard(seed: seed)
             let scope = VirtualMicroscope(scenario: loaded, noiseSeed: noiseSeed)
             // Options given on the command line win over the scenario's conditions at that time.
             var overrides = ConditionSet(name: "command line", start: minute * 60)

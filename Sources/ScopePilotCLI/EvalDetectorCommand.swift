@@ -1,0 +1,184 @@
+import ArgumentParser
+import DefectDetection
+import Foundation
+import NeuralNetwork
+import Numerics
+import Simulator
+
+/// `scopepilot eval-detector`: precision, recall and F1 on held-out virtual-microscope frames per
+/// defect type and dose, and what a shift of the microscope's conditions does to a detector
+/// before and after the realism refit.
+struct EvalDetectorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval-detector",
+        abstract: "Score a defect detector on held-out virtual-microscope frames, and under a shift of conditions.",
+        discussion: """
+            Frames are rendered from seeds training never uses. A detection matches a true defect of \
+            the same type within 1.0 Å, one to one; defects within 4 px of the edge are ignored.
+
+            The condition-shift part takes conditions A and B from a scenario's first two condition \
+            sets (default: the shipped day-a-to-day-b), trains a detector for A, scores it on A and B, \
+            estimates B's conditions from unlabelled B frames (the realism step: a fitted physical \
+            condition model), fine-tunes the A detector on simulations within the estimate, and \
+            scores it again.
+            """)
+
+    @Option(help: "Model (.safetensors with its .json); default: the shipped model.") var model: String?
+    @Option(help: "Held-out frames per row of the tables.") var frames = 12
+    @Option(help: "Frame side, pixels.") var frameSize = 256
+    @Option(help: "Dwell times for the dose table, µs, comma-separated (at 30 pA).") var dwells = "5,10,20,40"
+    @Flag(inversion: .prefixedNo, help: "Run the condition-shift experiment.") var shift = true
+    @Option(help: "Scenario with conditions A and B: a YAML file or a shipped name.") var scenario = "day-a-to-day-b"
+    @Option(help: "Epochs of training for conditions A.") var epochs = 12
+    @Option(help: "Epochs of fine-tuning for the estimated conditions B.") var refitEpochs = 8
+    @Option(help: "Tiles per training epoch.") var tilesPerEpoch = 32
+    @Option(help: "Unlabelled B frames the realism step sees.") var referenceFrames = 4
+    @Option(help: "Simulations per round of the condition estimate.") var simulations = 96
+    @Option(help: "Seed of the held-out frames (training uses others).") var seed: UInt64 = 900_001
+
+    func validate() throws {
+        guard frames > 0, referenceFrames > 0, epochs > 0, refitEpochs > 0, tilesPerEpoch > 0, simulations >= 12 else {
+            throw ValidationError(
+                "--frames, --reference-frames, --epochs, --refit-epochs, --tiles-per-epoch must be positive; --simulations at least 12"
+            )
+        }
+        guard (128...1024).contains(frameSize) else { throw ValidationError("--frame-size must be 128 ... 1024") }
+        guard !dwellValues.isEmpty, dwellValues.allSatisfy({ $0 > 0 && $0 <= 1000 }) else {
+            throw ValidationError("--dwells must be positive numbers of µs, e.g. 5,10,20,40")
+        }
+    }
+
+    private var dwellValues: [Double] { dwells.split(separator: ",").compactMap { Double($0) } }
+
+    func run() throws {
+        let detector: DefectDetector
+        if let model {
+            detector = try DefectDetector(contentsOf: URL(fileURLWithPath: model))
+        } else if let bundled = DefectDetector.bundledModel {
+            detector = try DefectDetector(contentsOf: bundled)
+        } else {
+            throw ValidationError("this build has no shipped model; pass --model")
+        }
+        let pixelSize = detector.metadata.pixelSize
+        let kinds = Array(DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1))
+        say("model \(model ?? "shipped detector-se1"): \(kinds.map(\.description).joined(separator: ", ")) at \(pixelSize) Å/px")
+        say("\(frames) held-out frames of \(frameSize) x \(frameSize) px per row; matching within 1.0 Å\n")
+
+        // Per defect type and dose.
+        say("By dose (30 pA, otherwise nominal conditions):")
+        say(header(kinds, first: "dwell    dose e/Å²"))
+        var realistic: [DefectClass: DetectionScore] = [:]
+        for (index, dwell) in dwellValues.enumerated() {
+            var conditions = TileConditions.nominal(pixelSize: pixelSize)
+            conditions.dwell = dwell
+            let tiles = TrainingTiles.generate(
+                count: frames, size: frameSize, conditions: conditions, seed: seed &+ UInt64(index) &* 7)
+            let scores = DetectorEvaluation.score(detector, on: tiles)
+            if dwell == 20 { realistic = scores }
+            say(row(String(format: "%4.0f µs  %9.0f", dwell, DetectorEvaluation.dose(conditions)), scores, kinds))
+        }
+        if let se1 = realistic[.se1] {
+            say(
+                String(
+                    format: "\ntarget: Se1 F1 ≥ 0.95 at 20 µs, 30 pA: %.3f (%@)", se1.f1,
+                    (se1.f1 >= 0.95 ? "met" : "NOT met") as NSString))
+        }
+        guard shift else { return }
+        try conditionShift(shipped: detector, kinds: kinds)
+    }
+
+    private func conditionShift(shipped: DefectDetector, kinds: [DefectClass]) throws {
+        let loaded = try Scenario.load(nameOrPath: scenario)
+        guard loaded.conditions.count >= 2 else {
+            throw ValidationError("scenario \(scenario) needs two condition sets (A and B); it has \(loaded.conditions.count)")
+        }
+        let pixelSize = shipped.metadata.pixelSize
+        let a = TileConditions.nominal(pixelSize: pixelSize).applying(loaded.conditions[0])
+        let b = TileConditions.nominal(pixelSize: pixelSize).applying(loaded.conditions[1])
+        say("\nCondition shift (\(loaded.name)): A = \(loaded.conditions[0].name), B = \(loaded.conditions[1].name)")
+        say(describe("A", a))
+        say(describe("B", b))
+        let framesA = TrainingTiles.generate(count: frames, size: frameSize, conditions: a, seed: seed &+ 101)
+        let framesB = TrainingTiles.generate(count: frames, size: frameSize, conditions: b, seed: seed &+ 202)
+
+        // A detector for A: the shipped architecture, trained on A's conditions only.
+        let forA = DefectDetector(architecture: shipped.metadata.architecture, pixelSize: pixelSize, seed: 11)
+        var options = TrainingOptions()
+        options.epochs = epochs
+        options.tilesPerEpoch = tilesPerEpoch
+        options.learningRate = 3e-3
+        options.seed = 31
+        say("\ntraining a detector for A (\(epochs) epochs of \(tilesPerEpoch) tiles) ...")
+        DetectorTrainer(detector: forA, options: options, ranges: ConditionRanges(exactly: a)).train { progress($0) }
+
+        // The realism step sees unlabelled B frames only.
+        say("estimating B's conditions from \(referenceFrames) unlabelled B frames ...")
+        let reference = TrainingTiles.generate(
+            count: referenceFrames, size: frameSize, conditions: b, seed: seed &+ 303
+        ).map { Image(width: $0.size, height: $0.size, pixels: $0.image) }
+        let estimate = ConditionEstimator.estimate(
+            frames: reference, pixelSize: pixelSize, dwell: b.dwell, simulationsPerRound: simulations, seed: 77)
+        say(describe("B estimated", estimate.conditions))
+        say(describeRanges(estimate.ranges))
+
+        let refit = forA.copy()
+        var refitOptions = options
+        refitOptions.epochs = refitEpochs
+        refitOptions.learningRate = 1e-3
+        refitOptions.seed = 53
+        say("fine-tuning the A detector within the estimate (\(refitEpochs) epochs) ...")
+        DetectorTrainer(detector: refit, options: refitOptions, ranges: estimate.ranges).train { progress($0) }
+
+        say("")
+        say(header(kinds, first: "model                         frames"))
+        for (name, model) in [("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped)]
+        {
+            say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
+            say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
+        }
+    }
+
+    private func progress(_ p: TrainingProgress) {
+        let f1 = p.validation.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+            String(format: "%@ F1 %.2f", $0.key.description as NSString, $0.value.f1)
+        }
+        FileHandle.standardError.write(
+            Data(String(format: "  epoch %d  loss %.4f  %@\n", p.epoch, p.loss, f1.joined(separator: " ") as NSString).utf8))
+    }
+
+    private func header(_ kinds: [DefectClass], first: String) -> String {
+        first + kinds.map { "   " + pad("\($0)", 4) + "  P     R     F1   (TP/FP/FN)" }.joined()
+    }
+
+    private func row(_ label: String, _ scores: [DefectClass: DetectionScore], _ kinds: [DefectClass]) -> String {
+        label
+            + kinds.map { kind in
+                let s = scores[kind] ?? DetectionScore()
+                return String(
+                    format: "        %.2f  %.2f  %.3f (%d/%d/%d)", s.precision, s.recall, s.f1, s.truePositives,
+                    s.falsePositives, s.falseNegatives)
+            }.joined()
+    }
+
+    private func describe(_ name: String, _ c: TileConditions) -> String {
+        String(
+            format:
+                "  %@: %.0f pA, %.0f µs, defocus %.1f nm, astigmatism %.1f nm, coma %.0f nm, contrast n %.2f, read noise %.1f ADU, jitter %.2f px, drift %.3f nm/s, background %.2f",
+            pad(name, 11) as NSString, c.current, c.dwell, c.defocus, c.astigmatism, c.coma, c.exponent, c.readNoise,
+            c.lineJitter, c.drift, c.background)
+    }
+
+    private func describeRanges(_ r: ConditionRanges) -> String {
+        func f(_ range: ClosedRange<Double>, _ digits: Int) -> String {
+            String(format: "%.\(digits)f–%.\(digits)f", range.lowerBound, range.upperBound)
+        }
+        return
+            "  training ranges from the estimate: current \(f(r.current, 0)) pA, defocus \(f(r.defocus, 1)) nm, astigmatism \(f(r.astigmatism, 1)) nm, coma \(f(r.coma, 0)) nm, n \(f(r.exponent, 2)), read noise \(f(r.readNoise, 1)) ADU, jitter \(f(r.lineJitter, 2)) px"
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+
+    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+}
