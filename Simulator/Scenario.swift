@@ -117,7 +117,9 @@ public struct Scenario: Sendable {
         if !FileManager.default.fileExists(atPath: nameOrPath) && !nameOrPath.contains("/") {
             throw ConfigError(
                 file: nameOrPath, line: 0, column: 0, key: "",
-                message: "no such file, and no shipped scenario of that name (shipped: \(bundledNames.joined(separator: ", ")))")
+                message:
+                    "no such file, and no shipped scenario of that name (shipped: \(bundledNames.joined(separator: ", ")))"
+            )
         }
         return try load(URL(fileURLWithPath: nameOrPath))
     }

@@ -91,8 +91,8 @@ public enum ConditionEstimator {
 
         static var keys: [WritableKeyPath<ConditionRanges, ClosedRange<Double>>] {
             [
-            \.dwell, \.current, \.defocus, \.astigmatism, \.coma, \.exponent, \.readNoise, \.lineJitter, \.drift,
-            \.background,
+                \.dwell, \.current, \.defocus, \.astigmatism, \.coma, \.exponent, \.readNoise, \.lineJitter, \.drift,
+                \.background,
             ]
         }
 
@@ -101,6 +101,7 @@ public enum ConditionEstimator {
             keys.enumerated().map { i, key in
                 let bounds = prior[keyPath: key]
                 let low = key == \ConditionRanges.defocus ? 0 : bounds.lowerBound
+                guard v[i].isFinite else { return (low + bounds.upperBound) / 2 }
                 return min(max(v[i], low), bounds.upperBound)
             }
         }
@@ -108,12 +109,13 @@ public enum ConditionEstimator {
         /// Two standard deviations around `mean`, within `prior`; defocus both sides of focus.
         static func ranges(mean: [Double], deviation: [Double], within prior: ConditionRanges) -> ConditionRanges {
             var r = prior
-            for (i, key) in keys.enumerated() {
+            for (i, key) in keys.enumerated() where mean[i].isFinite && deviation[i].isFinite {
                 let bounds = prior[keyPath: key]
-                // At least a tenth of the prior's width, so a lucky tight fit still leaves variety.
-                let half = max(2 * deviation[i], 0.05 * (bounds.upperBound - bounds.lowerBound))
+                // At least a tenth of the prior's width each way, so that a tight but wrong fit
+                // (statistics can trade current against blur) still leaves the truth some room.
+                let half = max(2 * deviation[i], 0.1 * (bounds.upperBound - bounds.lowerBound))
                 if key == \ConditionRanges.defocus {
-                    let reach = min(max(abs(bounds.lowerBound), abs(bounds.upperBound)), mean[i] + half)
+                    let reach = max(0, min(max(abs(bounds.lowerBound), abs(bounds.upperBound)), abs(mean[i]) + half))
                     r.defocus = max(bounds.lowerBound, -reach)...min(bounds.upperBound, reach)
                 } else {
                     let low = min(max(bounds.lowerBound, mean[i] - half), bounds.upperBound)
@@ -132,7 +134,9 @@ public enum ConditionEstimator {
     }
 
     /// Regression-adjusted estimate from the `keep` simulations nearest `target`.
-    static func adjust(_ pool: [(conditions: TileConditions, statistics: [Double])], to target: [Double], keep: Int)
+    static func adjust(
+        _ pool: [(conditions: TileConditions, statistics: [Double])], to target: [Double], keep: Int
+    )
         -> Fit
     {
         let dimensions = target.count

@@ -35,6 +35,18 @@ public struct TrainingProgress: Sendable {
     public let validation: [DefectClass: DetectionScore]
 }
 
+/// Progress within an epoch, reported after every gradient step.
+public struct TrainingStep: Sendable {
+    /// Epoch under way, from 1.
+    public let epoch: Int
+    /// Tiles of this epoch trained on so far.
+    public let tiles: Int
+    /// Tiles per epoch.
+    public let tilesPerEpoch: Int
+    /// Mean loss over this epoch's steps so far.
+    public let loss: Float
+}
+
 /// Trains a detector on virtual-microscope tiles (fresh tiles every epoch, so it never sees the
 /// same noise twice) and validates it on held-out tiles after every epoch.
 public final class DetectorTrainer {
@@ -59,9 +71,9 @@ public final class DetectorTrainer {
             count: options.validationTiles, size: options.tileSize, ranges: fixed, seed: options.seed ^ 0xFACE_B00C)
     }
 
-    /// Trains for `options.epochs`, calling `progress` after each; records the final validation
-    /// F1 in the metadata.
-    public func train(progress: (TrainingProgress) -> Void = { _ in }) {
+    /// Trains for `options.epochs`, calling `step` after every gradient step and `progress` after
+    /// every epoch; records the final validation F1 in the metadata.
+    public func train(step: (TrainingStep) -> Void = { _ in }, progress: (TrainingProgress) -> Void = { _ in }) {
         var fixed = ranges
         fixed.pixelSize = detector.metadata.pixelSize...detector.metadata.pixelSize
         let classes = detector.metadata.architecture.classes
@@ -85,6 +97,10 @@ public final class DetectorTrainer {
                 optimiser.step()
                 total += loss
                 batches += 1
+                step(
+                    TrainingStep(
+                        epoch: epoch, tiles: min(start + options.batchSize, tiles.count), tilesPerEpoch: tiles.count,
+                        loss: total / Float(batches)))
             }
             progress(TrainingProgress(epoch: epoch, loss: total / Float(max(batches, 1)), validation: validate()))
         }

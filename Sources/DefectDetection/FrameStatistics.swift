@@ -25,6 +25,10 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
     public var skewness: Double
     /// log10 of the power below 0.12 Å⁻¹ (beyond 8 Å) over the first ring's: slow background.
     public var background: Double
+    /// log10 of the pixel-to-pixel noise variance on the brightest quarter of the image over that
+    /// on the darkest quarter: shot noise grows with the signal, read noise does not, so this
+    /// separates a low current from a noisy detector.
+    public var noiseGrowth: Double
 
     /// The statistics of `image` at `pixelSize` Å, from its central `side` x `side` pixels (or
     /// fewer, if it is smaller). The signal-to-noise figure grows with the side, so only compare
@@ -45,7 +49,9 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
         for i in 0..<side { window[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(side))) }
         var windowed = crop
         for y in 0..<side {
-            for x in 0..<side { windowed[y * side + x] = (crop[y * side + x] - mean) / deviation * window[x] * window[y] }
+            for x in 0..<side {
+                windowed[y * side + x] = (crop[y * side + x] - mean) / deviation * window[x] * window[y]
+            }
         }
         let transform = FourierTransform2D(width: side, height: side)
         let spectrum = transform.forward(windowed)
@@ -102,13 +108,39 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
         let m2 = interior.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(interior.count)
         let m3 = interior.reduce(0) { $0 + ($1 - m) * ($1 - m) * ($1 - m) } / Double(interior.count)
         skewness = m2 > 0 ? m3 / (m2 * m2.squareRoot()) : 0
+
+        // Noise: each pixel against the mean of its left and right neighbours (the probe spans
+        // several pixels, so this is mostly noise; rows are left alone because of line jitter).
+        let ordered = interior.sorted()
+        let darkLimit = ordered[ordered.count / 4]
+        let brightLimit = ordered[3 * ordered.count / 4]
+        var dark = (sum: 0.0, count: 0)
+        var bright = (sum: 0.0, count: 0)
+        for y in 1..<(side - 1) {
+            for x in 1..<(side - 1) {
+                let i = y * side + x
+                let residual = Double(crop[i]) - 0.5 * Double(crop[i - 1] + crop[i + 1])
+                if smoothed[i] <= darkLimit {
+                    dark = (dark.sum + residual * residual, dark.count + 1)
+                } else if smoothed[i] >= brightLimit {
+                    bright = (bright.sum + residual * residual, bright.count + 1)
+                }
+            }
+        }
+        let darkVariance = dark.sum / Double(max(dark.count, 1))
+        let brightVariance = bright.sum / Double(max(bright.count, 1))
+        noiseGrowth = log10(max(brightVariance, 1e-12) / max(darkVariance, 1e-12))
     }
 
     /// The statistics as a vector, in declaration order.
-    public var vector: [Double] { [signalToNoise, secondRing, thirdRing, anisotropy, skewness, background] }
+    public var vector: [Double] {
+        [signalToNoise, secondRing, thirdRing, anisotropy, skewness, background, noiseGrowth]
+    }
 
     /// Names of the vector's entries.
-    public static let names = ["signal/noise", "2nd ring", "3rd ring", "anisotropy", "skewness", "background"]
+    public static let names = [
+        "signal/noise", "2nd ring", "3rd ring", "anisotropy", "skewness", "background", "noise growth",
+    ]
 
     /// The mean of several frames' statistics.
     public static func mean(_ all: [FrameStatistics]) -> FrameStatistics? {
@@ -120,6 +152,7 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
         result.anisotropy = all.reduce(0) { $0 + $1.anisotropy } / n
         result.skewness = all.reduce(0) { $0 + $1.skewness } / n
         result.background = all.reduce(0) { $0 + $1.background } / n
+        result.noiseGrowth = all.reduce(0) { $0 + $1.noiseGrowth } / n
         return result
     }
 

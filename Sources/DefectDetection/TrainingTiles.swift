@@ -231,12 +231,17 @@ public enum TrainingTiles {
         let waves = (0..<3).map { _ in
             let wavelength = random.in(20...80) / pixelSize  // pixels
             let angle = random.in(0...(2 * .pi))
-            return (kx: 2 * .pi / wavelength * cos(angle), ky: 2 * .pi / wavelength * sin(angle), phase: random.in(0...(2 * .pi)))
+            return (
+                kx: 2 * .pi / wavelength * cos(angle), ky: 2 * .pi / wavelength * sin(angle),
+                phase: random.in(0...(2 * .pi))
+            )
         }
         var field = [Double](repeating: 0, count: image.pixels.count)
         for y in 0..<image.height {
             for x in 0..<image.width {
-                field[y * image.width + x] = waves.reduce(0) { $0 + cos($1.kx * Double(x) + $1.ky * Double(y) + $1.phase) }
+                field[y * image.width + x] = waves.reduce(0) {
+                    $0 + cos($1.kx * Double(x) + $1.ky * Double(y) + $1.phase)
+                }
             }
         }
         let low = field.min() ?? 0

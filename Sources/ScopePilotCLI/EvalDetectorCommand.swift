@@ -61,7 +61,9 @@ struct EvalDetectorCommand: ParsableCommand {
         }
         let pixelSize = detector.metadata.pixelSize
         let kinds = Array(DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1))
-        say("model \(model ?? "shipped detector-se1"): \(kinds.map(\.description).joined(separator: ", ")) at \(pixelSize) Å/px")
+        say(
+            "model \(model ?? "shipped detector-se1"): \(kinds.map(\.description).joined(separator: ", ")) at \(pixelSize) Å/px"
+        )
         say("\(frames) held-out frames of \(frameSize) x \(frameSize) px per row; matching within 1.0 Å\n")
 
         // Per defect type and dose.
@@ -90,7 +92,8 @@ struct EvalDetectorCommand: ParsableCommand {
     private func conditionShift(shipped: DefectDetector, kinds: [DefectClass]) throws {
         let loaded = try Scenario.load(nameOrPath: scenario)
         guard loaded.conditions.count >= 2 else {
-            throw ValidationError("scenario \(scenario) needs two condition sets (A and B); it has \(loaded.conditions.count)")
+            throw ValidationError(
+                "scenario \(scenario) needs two condition sets (A and B); it has \(loaded.conditions.count)")
         }
         let pixelSize = shipped.metadata.pixelSize
         let a = TileConditions.nominal(pixelSize: pixelSize).applying(loaded.conditions[0])
@@ -109,7 +112,9 @@ struct EvalDetectorCommand: ParsableCommand {
         options.learningRate = 3e-3
         options.seed = 31
         say("\ntraining a detector for A (\(epochs) epochs of \(tilesPerEpoch) tiles) ...")
-        DetectorTrainer(detector: forA, options: options, ranges: ConditionRanges(exactly: a)).train { progress($0) }
+        DetectorTrainer(detector: forA, options: options, ranges: ConditionRanges(exactly: a)).train(progress: {
+            progress($0)
+        })
 
         // The realism step sees unlabelled B frames only.
         say("estimating B's conditions from \(referenceFrames) unlabelled B frames ...")
@@ -127,12 +132,15 @@ struct EvalDetectorCommand: ParsableCommand {
         refitOptions.learningRate = 1e-3
         refitOptions.seed = 53
         say("fine-tuning the A detector within the estimate (\(refitEpochs) epochs) ...")
-        DetectorTrainer(detector: refit, options: refitOptions, ranges: estimate.ranges).train { progress($0) }
+        DetectorTrainer(detector: refit, options: refitOptions, ranges: estimate.ranges).train(progress: {
+            progress($0)
+        })
 
         say("")
         say(header(kinds, first: "model                         frames"))
-        for (name, model) in [("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped)]
-        {
+        for (name, model) in [
+            ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
+        ] {
             say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
             say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
         }
@@ -143,7 +151,9 @@ struct EvalDetectorCommand: ParsableCommand {
             String(format: "%@ F1 %.2f", $0.key.description as NSString, $0.value.f1)
         }
         FileHandle.standardError.write(
-            Data(String(format: "  epoch %d  loss %.4f  %@\n", p.epoch, p.loss, f1.joined(separator: " ") as NSString).utf8))
+            Data(
+                String(format: "  epoch %d  loss %.4f  %@\n", p.epoch, p.loss, f1.joined(separator: " ") as NSString)
+                    .utf8))
     }
 
     private func header(_ kinds: [DefectClass], first: String) -> String {

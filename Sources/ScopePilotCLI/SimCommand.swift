@@ -22,7 +22,10 @@ struct SimCommand: AsyncParsableCommand {
                 Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR,                 each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon                 never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
                 """)
 
-        @Option(help: "Scenario: a YAML file, or a shipped one by name (standard, day-a-to-day-b, faults). Default: the standard sample, no faults.")
+        @Option(
+            help:
+                "Scenario: a YAML file, or a shipped one by name (standard, day-a-to-day-b, faults). Default: the standard sample, no faults."
+        )
         var scenario: String?
         @Option(help: "Frame feed endpoint to bind.") var feed = "tcp://127.0.0.1:5555"
         @Option(help: "Command endpoint to bind.") var control = "tcp://127.0.0.1:5556"

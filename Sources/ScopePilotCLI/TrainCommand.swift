@@ -62,7 +62,14 @@ struct TrainCommand: ParsableCommand {
                 "training \(detector.network.parameterCount) parameters, \(epochs) epochs of \(tilesPerEpoch) tiles of \(tileSize) px at \(pixelSize) Å/px\n"
                     .utf8))
         let start = ContinuousClock.now
-        DetectorTrainer(detector: detector, options: options).train { progress in
+        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        DetectorTrainer(detector: detector, options: options).train { step in
+            bar.show(
+                fraction: Double(step.tiles) / Double(step.tilesPerEpoch),
+                label: String(format: "epoch %d/%d", step.epoch, epochs),
+                detail: String(format: "%d/%d tiles  loss %.4f", step.tiles, step.tilesPerEpoch, step.loss))
+        } progress: { progress in
+            bar.clear()
             let scores = progress.validation.sorted { $0.key.rawValue < $1.key.rawValue }.map {
                 String(
                     format: "%@ P %.2f R %.2f F1 %.3f", $0.key.description as NSString, $0.value.precision,

@@ -44,7 +44,7 @@ struct FrozenResidualUNetTests {
         for (a, b) in zip(expected.data, got.data) { worst = max(worst, abs(a - b) / max(1, abs(a))) }
         #expect(worst < 1e-3, "largest relative difference \(worst)")
         let scale = expected.data.map(abs).max() ?? 0
-        #expect(scale > 1, "the logits should not be trivially small (\(scale))")
+        #expect(scale > 0.1, "the logits should not be trivially small (\(scale))")
     }
 
     @Test("the workspace is reused for one size and replaced for another, with the same answers")

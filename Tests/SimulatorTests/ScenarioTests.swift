@@ -96,3 +96,17 @@ struct ScenarioTests {
         #expect(after > 1.05 * before, "MAADF signal before \(before), after \(after)")
     }
 }
+
+@Suite("Shipped scenarios by name")
+struct ShippedScenarioTests {
+    @Test("every shipped scenario loads by name, and an unknown name lists them")
+    func byName() throws {
+        #expect(Scenario.bundledNames == ["day-a-to-day-b", "faults", "standard"])
+        for name in Scenario.bundledNames { _ = try Scenario.load(nameOrPath: name) }
+        #expect {
+            try Scenario.load(nameOrPath: "day-c")
+        } throws: { error in
+            "\(error)".contains("no shipped scenario of that name") && "\(error)".contains("day-a-to-day-b")
+        }
+    }
+}

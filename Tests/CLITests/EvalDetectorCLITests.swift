@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+@Suite("scopepilot eval-detector", .serialized)
+struct EvalDetectorCLITests {
+    @Test("prints precision, recall and F1 per dwell, then the condition-shift table")
+    func tables() throws {
+        let run = try CLI.run([
+            "eval-detector", "--frames", "2", "--frame-size", "128", "--dwells", "10,20", "--epochs", "1",
+            "--refit-epochs", "1", "--tiles-per-epoch", "4", "--reference-frames", "1", "--simulations", "12",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.contains("Se1") && $0.contains("P") && $0.contains("F1") })
+        #expect(lines.filter { $0.contains(" µs ") && $0.contains("(") }.count == 2, "\(run.stdout)")
+        #expect(lines.contains { $0.hasPrefix("target: Se1 F1") })
+        #expect(lines.contains { $0.contains("B estimated") })
+        for model in ["trained for A", "A, refit for estimated B", "shipped (wide conditions)"] {
+            #expect(lines.contains { $0.hasPrefix(model) }, "missing row \(model)")
+        }
+        #expect(run.stderr.contains("epoch 1"))
+    }
+
+    @Test(
+        "bad options are refused with a reason",
+        arguments: [
+            (["--dwells", "fast"], "--dwells"),
+            (["--frame-size", "64"], "--frame-size"),
+            (["--scenario", "day-c", "--frames", "1", "--dwells", "20"], "no shipped scenario"),
+            (["--scenario", "standard", "--frames", "1", "--dwells", "20"], "two condition sets"),
+        ])
+    func badOptions(arguments: [String], reason: String) throws {
+        let run = try CLI.run(["eval-detector", "--frame-size", "128"] + arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(reason), "\(run.stderr)")
+    }
+}

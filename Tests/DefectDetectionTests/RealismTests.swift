@@ -1,0 +1,101 @@
+import DefectDetection
+import Foundation
+import Numerics
+import Simulator
+import Testing
+
+@Suite("Realism step: frame statistics and the condition estimate")
+struct RealismTests {
+    static func frames(_ conditions: TileConditions, count: Int = 2, size: Int = 128, seed: UInt64 = 5) -> [Image] {
+        TrainingTiles.generate(count: count, size: size, conditions: conditions, seed: seed).map {
+            Image(width: $0.size, height: $0.size, pixels: $0.image)
+        }
+    }
+
+    static func statistics(_ conditions: TileConditions) -> FrameStatistics {
+        FrameStatistics.mean(
+            frames(conditions).map { FrameStatistics($0, pixelSize: conditions.pixelSize, side: 128) })!
+    }
+
+    @Test("more dose raises the signal-to-noise statistic; defocus lowers the second lattice ring")
+    func statisticsFollowConditions() {
+        var low = TileConditions.nominal()
+        low.dwell = 4
+        var high = TileConditions.nominal()
+        high.dwell = 60
+        #expect(Self.statistics(high).signalToNoise > Self.statistics(low).signalToNoise + 0.2)
+        var blurred = TileConditions.nominal()
+        blurred.defocus = 4
+        #expect(Self.statistics(blurred).secondRing < Self.statistics(.nominal()).secondRing - 0.1)
+    }
+
+    @Test("line jitter makes the lattice spots anisotropic; without it the statistic stays near zero")
+    func anisotropy() {
+        var steady = TileConditions.nominal()
+        steady.lineJitter = 0
+        steady.dwell = 60
+        var shaky = steady
+        shaky.lineJitter = 1.5
+        let still = Self.statistics(steady).anisotropy
+        #expect(abs(still) < 0.05, "\(still)")
+        #expect(Self.statistics(shaky).anisotropy < still - 0.03)
+    }
+
+    @Test("the estimate from frames of known conditions lands near them and narrows the prior")
+    func estimateBracketsTruth() {
+        var truth = TileConditions.nominal()
+        truth.current = 20
+        truth.astigmatism = 1.5
+        truth.readNoise = 10
+        let estimate = ConditionEstimator.estimate(
+            frames: Self.frames(truth, count: 2, size: 256, seed: 17), pixelSize: truth.pixelSize, dwell: truth.dwell,
+            simulationsPerRound: 96, keep: 40, seed: 3)
+        let prior = ConditionRanges.wide
+        func width(_ r: ClosedRange<Double>) -> Double { r.upperBound - r.lowerBound }
+        #expect(estimate.simulations == 192)
+        // Current trades against probe blur in these statistics (both lower the lattice signal), so
+        // the estimate is checked against the prior's ignorance rather than for an exact bracket.
+        let centre = (prior.current.lowerBound + prior.current.upperBound) / 2
+        #expect(abs(estimate.conditions.current - truth.current) < abs(centre - truth.current))
+        #expect(estimate.ranges.readNoise.contains(truth.readNoise), "\(estimate.ranges.readNoise)")
+        #expect(width(estimate.ranges.readNoise) < 0.8 * width(prior.readNoise))
+        #expect(estimate.ranges.dwell == 20...20)
+        #expect(width(estimate.ranges.current) < 0.8 * width(prior.current))
+        #expect(abs(estimate.conditions.current - truth.current) < 12, "\(estimate.conditions) \(estimate.ranges)")
+        #expect(estimate.ranges.defocus.lowerBound <= 0 && estimate.ranges.defocus.upperBound >= 0)
+    }
+
+    @Test("with too few simulations to fit, the estimate still stays within the prior")
+    func fewSimulations() {
+        let estimate = ConditionEstimator.estimate(
+            frames: Self.frames(.nominal(), count: 1), pixelSize: 0.2, simulationsPerRound: 12, keep: 12, seed: 9)
+        let prior = ConditionRanges.wide
+        for (range, bounds) in [
+            (estimate.ranges.current, prior.current), (estimate.ranges.defocus, prior.defocus),
+            (estimate.ranges.readNoise, prior.readNoise), (estimate.ranges.exponent, prior.exponent),
+        ] {
+            #expect(range.lowerBound >= bounds.lowerBound && range.upperBound <= bounds.upperBound, "\(range)")
+        }
+        #expect(estimate.conditions.current.isFinite && prior.current.contains(estimate.conditions.current))
+    }
+
+    @Test("a model's metadata written before jitter, drift and background existed still loads")
+    func oldRangesDecode() throws {
+        let json = """
+            {"pixelSize":[0.16,0.26],"dwell":[8,40],"current":[15,45],"defocus":[-3,3],"astigmatism":[0,2],
+             "coma":[0,60],"exponent":[1.3,1.8],"readNoise":[1,12]}
+            """
+        let ranges = try JSONDecoder().decode(ConditionRanges.self, from: Data(json.utf8))
+        #expect(ranges.current == 15...45)
+        #expect(ranges.lineJitter == 0.25...0.25 && ranges.background == 0...0)
+    }
+
+    @Test("a scenario's condition set applies over nominal conditions; dose is in electrons per Å²")
+    func scenarioConditions() throws {
+        let scenario = try Scenario.load(nameOrPath: "day-a-to-day-b")
+        let b = TileConditions.nominal().applying(scenario.conditions[1])
+        #expect(b.current == 20 && b.defocus == 3 && b.exponent == 1.45)
+        // 30 pA for 20 µs is 3745 electrons; over 0.2 x 0.2 Å² that is about 93,600 per Å².
+        #expect(abs(DetectorEvaluation.dose(.nominal()) - 93_623) < 10)
+    }
+}
