@@ -1,7 +1,7 @@
 public import Numerics
 
 /// What the realism step concluded about the microscope from a set of frames.
-public struct ConditionEstimate: Sendable, Codable {
+public struct ConditionEstimate: Sendable, Codable, Hashable {
     /// The most likely conditions: the median of the accepted simulations.
     public var conditions: TileConditions
     /// The ranges the accepted simulations span: train on these to match the frames.

@@ -18,10 +18,12 @@ public struct DetectorMetadata: Sendable, Codable, Hashable {
     public var metrics: [String: Double]
     /// How it was made (the command line).
     public var recipe: String
+    /// The realism step's estimate the training conditions came from, if any.
+    public var realism: ConditionEstimate?
 
     enum CodingKeys: String, CodingKey {
         case architecture, pixelSize = "pixel_size_angstrom", classes, trainingConditions = "training_conditions"
-        case dataSeed = "data_seed", metrics, recipe
+        case dataSeed = "data_seed", metrics, recipe, realism
     }
 }
 

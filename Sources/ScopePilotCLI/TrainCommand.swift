@@ -27,6 +27,16 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Loss weight of defect pixels relative to background.") var defectWeight: Float = 20
     @Option(help: "Held-out validation tiles.") var validationTiles = 16
     @Option(help: "Seed of the training data and the initial weights.") var seed: UInt64 = 1
+    @Option(
+        parsing: .upToNextOption,
+        help: """
+            Frames from the microscope as it is now (.npy or .tif, unlabelled): the realism step estimates             its conditions from them, and training draws conditions around the estimate.
+            """)
+    var match: [String] = []
+    @Option(help: "Pixel size of the --match frames, Å.") var matchPixelSize: Double?
+    @Option(help: "Dwell of the --match frames, µs, if known (pins the dose).") var matchDwell: Double?
+    @Option(help: "Fine-tune this model (its architecture and pixel size) instead of starting afresh.") var from:
+        String?
 
     func validate() throws {
         guard ["se1", "all"].contains(classes) else { throw ValidationError("--classes must be se1 or all") }
@@ -42,11 +52,46 @@ struct TrainCommand: ParsableCommand {
         guard epochs > 0, tilesPerEpoch > 0, batchSize > 0, validationTiles > 0 else {
             throw ValidationError("--epochs, --tiles-per-epoch, --batch-size and --validation-tiles must be positive")
         }
+        if !match.isEmpty {
+            guard let matchPixelSize else {
+                throw ValidationError("--match needs --match-pixel-size: the frames' pixel size in Å")
+            }
+            guard matchPixelSize > 0.05 && matchPixelSize <= 1 else {
+                throw ValidationError("--match-pixel-size must be between 0.05 and 1 Å (atomic-resolution frames)")
+            }
+        } else if matchPixelSize != nil || matchDwell != nil {
+            throw ValidationError("--match-pixel-size and --match-dwell describe --match frames; give the frames too")
+        }
+        if let matchDwell, !(matchDwell > 0 && matchDwell <= 1000) {
+            throw ValidationError("--match-dwell must be between 0 and 1000 µs")
+        }
     }
 
     func run() throws {
-        let architecture = ResidualUNet.Architecture(classes: classes == "se1" ? 2 : 4, width: width, depth: depth)
-        let detector = DefectDetector(architecture: architecture, pixelSize: pixelSize, seed: seed)
+        let detector: DefectDetector
+        if let from {
+            detector = try DefectDetector(contentsOf: URL(fileURLWithPath: from))
+            say("fine-tuning \(from) (its architecture and \(detector.metadata.pixelSize) Å/px)")
+        } else {
+            let architecture = ResidualUNet.Architecture(
+                classes: classes == "se1" ? 2 : 4, width: width, depth: depth)
+            detector = DefectDetector(architecture: architecture, pixelSize: pixelSize, seed: seed)
+        }
+        var ranges = ConditionRanges()
+        if !match.isEmpty, let matchPixelSize {
+            let frames = try match.map { try DetectCommand.read(URL(fileURLWithPath: $0)) }
+            say("realism step: estimating the microscope's conditions from \(frames.count) frame(s) ...")
+            let estimate = ConditionEstimator.estimate(frames: frames, pixelSize: matchPixelSize, dwell: matchDwell)
+            let c = estimate.conditions
+            say(
+                String(
+                    format:
+                        "  estimate: %.0f pA at %.0f µs, defocus ±%.1f nm, astigmatism %.1f nm, coma %.0f nm, contrast n %.2f, read noise %.1f ADU, jitter %.2f px, background %.2f",
+                    c.current, c.dwell, c.defocus, c.astigmatism, c.coma, c.exponent, c.readNoise, c.lineJitter,
+                    c.background))
+            ranges = estimate.ranges
+            detector.metadata.realism = estimate
+        }
         var options = TrainingOptions()
         options.epochs = epochs
         options.tilesPerEpoch = tilesPerEpoch
@@ -57,13 +102,12 @@ struct TrainCommand: ParsableCommand {
         options.validationTiles = validationTiles
         options.seed = seed
         detector.metadata.recipe = (["scopepilot"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        FileHandle.standardOutput.write(
-            Data(
-                "training \(detector.network.parameterCount) parameters, \(epochs) epochs of \(tilesPerEpoch) tiles of \(tileSize) px at \(pixelSize) Å/px\n"
-                    .utf8))
+        say(
+            "training \(detector.network.parameterCount) parameters, \(epochs) epochs of \(tilesPerEpoch) tiles of \(tileSize) px at \(detector.metadata.pixelSize) Å/px"
+        )
         let start = ContinuousClock.now
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
-        DetectorTrainer(detector: detector, options: options).train { step in
+        DetectorTrainer(detector: detector, options: options, ranges: ranges).train { step in
             bar.show(
                 fraction: Double(step.tiles) / Double(step.tilesPerEpoch),
                 label: String(format: "epoch %d/%d", step.epoch, epochs),
@@ -85,4 +129,7 @@ struct TrainCommand: ParsableCommand {
         try detector.save(to: URL(fileURLWithPath: out))
         print("wrote \(out) and its .json")
     }
+
+    /// Unbuffered, so that progress shows when stdout is a file or a pipe.
+    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 }

@@ -1,0 +1,50 @@
+import DefectDetection
+import Foundation
+import Testing
+
+@Suite("scopepilot train", .serialized)
+struct TrainCLITests {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "scopepilot-train-\(UUID().uuidString)")
+
+    @Test("--match runs the realism step on the given frames and trains within its estimate, from --from's weights")
+    func matchAndFineTune() throws {
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let frames = Self.folder.appendingPathComponent("frames")
+        let render = try CLI.run([
+            "sim", "render", "--scenario", "day-a-to-day-b", "--minute", "40", "--fov", "5.12", "--pixels", "256",
+            "--out", frames.path,
+        ])
+        #expect(render.status == 0, "\(render.stderr)")
+        let model = Self.folder.appendingPathComponent("refit.safetensors")
+        let train = try CLI.run([
+            "train", "--out", model.path, "--from", try #require(DefectDetector.bundledModel).path,
+            "--match", frames.appendingPathComponent("HAADF.npy").path, "--match-pixel-size", "0.2",
+            "--match-dwell", "20", "--epochs", "1", "--tiles-per-epoch", "4", "--validation-tiles", "2",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("realism step") && train.stdout.contains("estimate:"), "\(train.stdout)")
+        let metadata = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: model.deletingPathExtension().appendingPathExtension("json"))) as! [String: Any]
+        let realism = try #require(metadata["realism"] as? [String: Any])
+        #expect((realism["simulations"] as? Int ?? 0) > 0)
+        let conditions = try #require(metadata["training_conditions"] as? [String: Any])
+        let dwell = try #require(conditions["dwell"] as? [Double])
+        #expect(dwell == [20, 20], "the known dwell pins the training dwell")
+        let current = try #require(conditions["current"] as? [Double])
+        #expect(current[1] - current[0] < 52 * 0.8, "the estimate narrows the prior's current range \(current)")
+    }
+
+    @Test("--match without its pixel size, or a pixel size without frames, is refused")
+    func matchNeedsPixelSize() throws {
+        let missing = try CLI.run(["train", "--out", "/tmp/never.safetensors", "--match", "frame.npy"])
+        #expect(missing.status != 0 && missing.stderr.contains("--match needs --match-pixel-size"))
+        let orphan = try CLI.run(["train", "--out", "/tmp/never.safetensors", "--match-pixel-size", "0.2"])
+        #expect(orphan.status != 0 && orphan.stderr.contains("give the frames too"))
+        let unreadable = try CLI.run([
+            "train", "--out", "/tmp/never.safetensors", "--match", "/nonexistent/frame.npy", "--match-pixel-size",
+            "0.2", "--epochs", "1",
+        ])
+        #expect(unreadable.status != 0 && unreadable.stderr.contains("/nonexistent/frame.npy"))
+    }
+}
