@@ -46,6 +46,11 @@ let package = Package(
             name: "DefectDetection", dependencies: ["NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
             resources: [.copy("Models")], swiftSettings: strictSettings),
 
+        // Chip-community segmentation: chips, features, similarity graphs, Leiden communities.
+        .target(
+            name: "Segmentation", dependencies: ["NeuralNetwork", "Numerics", "COpenBLAS"],
+            swiftSettings: strictSettings),
+
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
 
@@ -116,6 +121,9 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SegmentationTests", dependencies: ["Segmentation", "Numerics", "Simulator", "NeuralNetwork"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests", dependencies: ["DefectDetection", "NeuralNetwork", "scopepilot"],
             swiftSettings: strictSettings),
