@@ -53,8 +53,21 @@ public final class DefectDetector {
 
     /// The detector shipped with ScopePilot (Se1, trained on the virtual microscope; the exact
     /// command is in its metadata's `recipe`), if this build has it.
-    public static var bundledModel: URL? {
-        Bundle.module.url(forResource: "detector-se1", withExtension: "safetensors", subdirectory: "Models")
+    public static var bundledModel: URL? { bundledModel(named: "se1") }
+
+    /// A model shipped with ScopePilot by name: `se1` (Se1 only, the default) or `all` (Se1, Se2
+    /// and W).
+    public static func bundledModel(named name: String) -> URL? {
+        Bundle.module.url(forResource: "detector-\(name)", withExtension: "safetensors", subdirectory: "Models")
+    }
+
+    /// A model path, or the name of a shipped model (`se1`, `all`); nil picks the default.
+    public static func modelURL(_ pathOrName: String?) -> URL? {
+        guard let pathOrName else { return bundledModel }
+        if !pathOrName.contains("/") && !pathOrName.hasSuffix(".safetensors"), let url = bundledModel(named: pathOrName) {
+            return url
+        }
+        return URL(fileURLWithPath: pathOrName)
     }
 
     /// Loads `NAME.safetensors` and `NAME.json`.

@@ -19,7 +19,9 @@ struct DetectCommand: ParsableCommand {
     @Argument(help: "Image files.") var files: [String]
     @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
     @Option(
-        help: "Model (.safetensors with its .json beside it) from scopepilot train; default: the shipped Se1 model.")
+        help:
+            "Model: a .safetensors file (its .json beside it) from scopepilot train, or a shipped one: se1 (the default) or all (Se1, Se2 and W)."
+    )
     var model: String?
     @Option(help: "Folder for STEM.json (and STEM-overlay.png); stdout when absent.") var out: String?
     @Flag(help: "Also write STEM-overlay.png with the detections marked.") var overlay = false
@@ -51,7 +53,7 @@ struct DetectCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? DefectDetector.bundledModel else {
+        guard let modelURL = DefectDetector.modelURL(model) else {
             throw ValidationError(
                 "this build ships no model; pass --model PATH (train one with `scopepilot train --out PATH`)")
         }

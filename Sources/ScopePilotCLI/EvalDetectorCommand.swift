@@ -23,7 +23,8 @@ struct EvalDetectorCommand: ParsableCommand {
             scores it again.
             """)
 
-    @Option(help: "Model (.safetensors with its .json); default: the shipped model.") var model: String?
+    @Option(help: "Model: a .safetensors file (with its .json), or a shipped one: se1 (default) or all.") var model:
+        String?
     @Option(help: "Held-out frames per row of the tables.") var frames = 12
     @Option(help: "Frame side, pixels.") var frameSize = 256
     @Option(help: "Dwell times for the dose table, µs, comma-separated (at 30 pA).") var dwells = "5,10,20,40"
@@ -51,14 +52,10 @@ struct EvalDetectorCommand: ParsableCommand {
     private var dwellValues: [Double] { dwells.split(separator: ",").compactMap { Double($0) } }
 
     func run() throws {
-        let detector: DefectDetector
-        if let model {
-            detector = try DefectDetector(contentsOf: URL(fileURLWithPath: model))
-        } else if let bundled = DefectDetector.bundledModel {
-            detector = try DefectDetector(contentsOf: bundled)
-        } else {
+        guard let url = DefectDetector.modelURL(model) else {
             throw ValidationError("this build has no shipped model; pass --model")
         }
+        let detector = try DefectDetector(contentsOf: url)
         let pixelSize = detector.metadata.pixelSize
         let kinds = Array(DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1))
         say(
