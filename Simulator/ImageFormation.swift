@@ -125,8 +125,9 @@ final class ImageFormation {
         let key = TransferKey(width: width, height: height, pixel: pixel, optics: optics)
         if let cached = transfers[key] { return cached }
         if transfers.count > 8 { transfers.removeAll() }
-        // Measured plans: the simulator renders many frames of few sizes, and FFTW keeps the wisdom.
-        let fft = FourierTransform2D(width: width, height: height, measure: true)
+        // Estimated plans, not measured ones: FFTW_MEASURE picks its algorithm by timing, so the
+        // rounding (and through the Poisson draws, the frame) would change from run to run.
+        let fft = FourierTransform2D(width: width, height: height, measure: false)
         let entry = (fft, optics.transfer(using: fft, pixel: pixel))
         transfers[key] = entry
         return entry

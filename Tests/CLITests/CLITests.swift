@@ -76,6 +76,20 @@ struct CLITests {
         }
     }
 
+    @Test("sim render gives the same frame, bit for bit, in separate runs")
+    func renderRepeats() throws {
+        var frames: [Data] = []
+        for run in 0..<2 {
+            let folder = Self.folder.appendingPathComponent("repeat-\(run)")
+            let render = try CLI.run([
+                "sim", "render", "--x=-120", "--y", "60", "--fov", "5", "--pixels", "200", "--out", folder.path,
+            ])
+            #expect(render.status == 0, "\(render.stderr)")
+            frames.append(try Data(contentsOf: folder.appendingPathComponent("HAADF.npy")))
+        }
+        #expect(frames[0] == frames[1])
+    }
+
     @Test(
         "detect refuses bad inputs one by one, with reasons, and goes on with the rest",
         arguments: [
