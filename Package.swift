@@ -48,7 +48,8 @@ let package = Package(
 
         // Chip-community segmentation: chips, features, similarity graphs, Leiden communities.
         .target(
-            name: "Segmentation", dependencies: ["NeuralNetwork", "Numerics", "COpenBLAS"],
+            name: "Segmentation",
+            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "Simulator", "WireProtocol", "COpenBLAS"],
             swiftSettings: strictSettings),
 
         // Image files: NumPy .npy, TIFF, PNG.
@@ -122,7 +123,8 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(
-            name: "SegmentationTests", dependencies: ["Segmentation", "Numerics", "Simulator", "NeuralNetwork"],
+            name: "SegmentationTests",
+            dependencies: ["Segmentation", "Numerics", "Simulator", "NeuralNetwork", "DefectDetection"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests", dependencies: ["DefectDetection", "NeuralNetwork", "scopepilot"],

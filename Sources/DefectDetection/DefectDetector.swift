@@ -64,7 +64,8 @@ public final class DefectDetector {
     /// A model path, or the name of a shipped model (`se1`, `all`); nil picks the default.
     public static func modelURL(_ pathOrName: String?) -> URL? {
         guard let pathOrName else { return bundledModel }
-        if !pathOrName.contains("/") && !pathOrName.hasSuffix(".safetensors"), let url = bundledModel(named: pathOrName) {
+        if !pathOrName.contains("/") && !pathOrName.hasSuffix(".safetensors"), let url = bundledModel(named: pathOrName)
+        {
             return url
         }
         return URL(fileURLWithPath: pathOrName)

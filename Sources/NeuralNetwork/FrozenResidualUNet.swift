@@ -61,33 +61,9 @@ public struct FrozenResidualUNet: Sendable {
     public func logits(
         _ image: UnsafeBufferPointer<Float>, height: Int, width: Int, workspace: InferenceWorkspace
     ) -> Tensor {
-        precondition(architecture.inputChannels == 1, "one input channel")
-        precondition(image.count == height * width, "the image must have height x width values")
-        precondition(
-            height % architecture.granularity == 0 && width % architecture.granularity == 0,
-            "height and width must be multiples of \(architecture.granularity)")
-        let buffers = workspace.buffers(for: self, height: height, width: width)
-        var input = UnsafePointer(image.baseAddress!)
-        for (level, stage) in stages.enumerated() {
-            let h = height >> level
-            let w = width >> level
-            let skip = buffers.concatenated[level] + stage.channels * h * w
-            stage.encoder1.apply3x3(input, height: h, width: w, into: buffers.first[level], columns: buffers.columns)
-            stage.encoder2.apply3x3(
-                buffers.first[level], height: h, width: w, into: skip, columns: buffers.columns)
-            MaxPool2D.pool(skip, channels: stage.channels, height: h, width: w, into: buffers.down[level])
-            stage.shortcut.accumulate1x1Stride2(
-                input, height: h, width: w, into: buffers.down[level], columns: buffers.columns)
-            input = UnsafePointer(buffers.down[level])
-        }
-        let depth = stages.count
-        let bh = height >> depth
-        let bw = width >> depth
-        bottleneck1.apply3x3(input, height: bh, width: bw, into: buffers.bottom1, columns: buffers.columns)
-        bottleneck2.apply3x3(
-            buffers.bottom1, height: bh, width: bw, into: buffers.bottom2, columns: buffers.columns)
-        input = UnsafePointer(buffers.bottom2)
-        for level in (0..<depth).reversed() {
+        let buffers = encode(image, height: height, width: width, workspace: workspace)
+        var input = UnsafePointer(buffers.bottom2)
+        for level in (0..<stages.count).reversed() {
             let stage = stages[level]
             let h = height >> level
             let w = width >> level
@@ -106,6 +82,50 @@ public struct FrozenResidualUNet: Sendable {
             count = classes * height * width
         }
         return Tensor(batch: 1, channels: classes, height: height, width: width, data: data)
+    }
+
+    /// The bottleneck's activations `[width·2^depth, height/2^depth, width/2^depth]`: what the
+    /// encoder has learned to see in the image, one vector per 2^depth x 2^depth block of pixels.
+    /// Chip-community segmentation pools them into chip embeddings.
+    public func bottleneck(
+        _ image: UnsafeBufferPointer<Float>, height: Int, width: Int, workspace: InferenceWorkspace
+    ) -> Tensor {
+        let buffers = encode(image, height: height, width: width, workspace: workspace)
+        let depth = stages.count
+        let channels = bottleneck2.outChannels
+        let count = channels * (height >> depth) * (width >> depth)
+        return Tensor(
+            batch: 1, channels: channels, height: height >> depth, width: width >> depth,
+            data: Array(UnsafeBufferPointer(start: buffers.bottom2, count: count)))
+    }
+
+    /// The encoder stages and the bottleneck; the skips are left in the concatenation buffers.
+    private func encode(
+        _ image: UnsafeBufferPointer<Float>, height: Int, width: Int, workspace: InferenceWorkspace
+    ) -> InferenceWorkspace.Buffers {
+        precondition(architecture.inputChannels == 1, "one input channel")
+        precondition(image.count == height * width, "the image must have height x width values")
+        precondition(
+            height % architecture.granularity == 0 && width % architecture.granularity == 0,
+            "height and width must be multiples of \(architecture.granularity)")
+        let buffers = workspace.buffers(for: self, height: height, width: width)
+        var input = UnsafePointer(image.baseAddress!)
+        for (level, stage) in stages.enumerated() {
+            let h = height >> level
+            let w = width >> level
+            let skip = buffers.concatenated[level] + stage.channels * h * w
+            stage.encoder1.apply3x3(input, height: h, width: w, into: buffers.first[level], columns: buffers.columns)
+            stage.encoder2.apply3x3(buffers.first[level], height: h, width: w, into: skip, columns: buffers.columns)
+            MaxPool2D.pool(skip, channels: stage.channels, height: h, width: w, into: buffers.down[level])
+            stage.shortcut.accumulate1x1Stride2(
+                input, height: h, width: w, into: buffers.down[level], columns: buffers.columns)
+            input = UnsafePointer(buffers.down[level])
+        }
+        let bh = height >> stages.count
+        let bw = width >> stages.count
+        bottleneck1.apply3x3(input, height: bh, width: bw, into: buffers.bottom1, columns: buffers.columns)
+        bottleneck2.apply3x3(buffers.bottom1, height: bh, width: bw, into: buffers.bottom2, columns: buffers.columns)
+        return buffers
     }
 
     /// Floats each workspace buffer needs for a `height` x `width` input.

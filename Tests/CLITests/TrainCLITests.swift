@@ -24,8 +24,9 @@ struct TrainCLITests {
         ])
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains("realism step") && train.stdout.contains("estimate:"), "\(train.stdout)")
-        let metadata = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: model.deletingPathExtension().appendingPathExtension("json"))) as! [String: Any]
+        let metadata =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: model.deletingPathExtension().appendingPathExtension("json"))) as! [String: Any]
         let realism = try #require(metadata["realism"] as? [String: Any])
         #expect((realism["simulations"] as? Int ?? 0) > 0)
         let conditions = try #require(metadata["training_conditions"] as? [String: Any])

@@ -1,0 +1,89 @@
+import Foundation
+import Numerics
+
+/// Hand-made descriptors of one chip.
+enum ChipDescriptors {
+    /// Radial bins of the Fourier descriptor.
+    static let radialBins = 8
+    /// Angular bins (over 0 ..< π; the power spectrum of a real image is symmetric).
+    static let angularBins = 6
+
+    /// The Fourier descriptor: the chip's log power spectrum (mean removed, Hann window) binned
+    /// radially and angularly. Per radial ring: the log mean power, then the ring's angular profile
+    /// sorted from strongest to weakest and divided by its mean. A crystal puts its power in a few
+    /// angular bins of a few rings; disorder spreads it evenly; noise flattens it. Sorting makes
+    /// the descriptor the same for a lattice at any rotation, so grains of one kind match.
+    /// `radialBins · (1 + angularBins)` values.
+    static func fourier(_ chip: [Float], side: Int, transform: FourierTransform2D, window: [Float]) -> [Float] {
+        let mean = chip.reduce(0, +) / Float(chip.count)
+        var windowed = [Float](repeating: 0, count: chip.count)
+        for y in 0..<side {
+            for x in 0..<side { windowed[y * side + x] = (chip[y * side + x] - mean) * window[x] * window[y] }
+        }
+        let spectrum = transform.forward(windowed)
+        var sums = [Double](repeating: 0, count: radialBins * angularBins)
+        var counts = [Int](repeating: 0, count: radialBins * angularBins)
+        for row in 0..<side {
+            let fy = Double(transform.frequencyY(row))
+            for column in 0..<transform.spectrumWidth {
+                let fx = Double(transform.frequencyX(column))
+                let k = (fx * fx + fy * fy).squareRoot()
+                guard k > 0, k <= 0.5 else { continue }
+                let radial = min(radialBins - 1, Int(k / 0.5 * Double(radialBins)))
+                var angle = atan2(fy, fx)
+                if angle < 0 { angle += .pi }
+                let angular = min(angularBins - 1, Int(angle / .pi * Double(angularBins)))
+                let index = 2 * (row * transform.spectrumWidth + column)
+                let re = Double(spectrum[index])
+                let im = Double(spectrum[index + 1])
+                sums[radial * angularBins + angular] += re * re + im * im
+                counts[radial * angularBins + angular] += 1
+            }
+        }
+        var descriptor: [Float] = []
+        descriptor.reserveCapacity(radialBins * (1 + angularBins))
+        let scale = 1 / Double(side * side)
+        for r in 0..<radialBins {
+            var profile = (0..<angularBins).map { a in
+                counts[r * angularBins + a] > 0
+                    ? sums[r * angularBins + a] / Double(counts[r * angularBins + a]) * scale : 0
+            }
+            let ringMean = profile.reduce(0, +) / Double(angularBins)
+            descriptor.append(Float(log10(ringMean + 1e-6)))
+            profile.sort(by: >)
+            for value in profile { descriptor.append(Float(ringMean > 0 ? value / ringMean : 1)) }
+        }
+        return descriptor
+    }
+
+    /// Intensity statistics: mean, standard deviation, skewness, excess kurtosis, and the 10th,
+    /// 50th and 90th percentiles.
+    static func intensity(_ chip: [Float]) -> [Float] {
+        let n = Double(chip.count)
+        let mean = chip.reduce(0.0) { $0 + Double($1) } / n
+        var m2 = 0.0
+        var m3 = 0.0
+        var m4 = 0.0
+        for v in chip {
+            let d = Double(v) - mean
+            m2 += d * d
+            m3 += d * d * d
+            m4 += d * d * d * d
+        }
+        m2 /= n
+        m3 /= n
+        m4 /= n
+        let deviation = m2.squareRoot()
+        let sorted = chip.sorted()
+        func percentile(_ p: Double) -> Float { sorted[min(sorted.count - 1, Int(p * Double(sorted.count - 1)))] }
+        return [
+            Float(mean), Float(deviation), Float(deviation > 0 ? m3 / (m2 * deviation) : 0),
+            Float(m2 > 0 ? m4 / (m2 * m2) - 3 : 0), percentile(0.1), percentile(0.5), percentile(0.9),
+        ]
+    }
+
+    /// A Hann window of `side` points.
+    static func hann(_ side: Int) -> [Float] {
+        (0..<side).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(side))) }
+    }
+}

@@ -1,0 +1,290 @@
+import COpenBLAS
+public import Numerics
+
+/// How a session cuts, describes, links and groups chips.
+public struct SegmentationOptions: Sendable, Hashable, Codable {
+    /// Chip side, pixels.
+    public var chipSize = 64
+    /// Distance between chips, pixels (the chip size for a tiling).
+    public var stride = 64
+    /// Descriptors and channel combination.
+    public var features = ChipFeatureOptions()
+    /// Graph construction.
+    public var graph: GraphConstruction = .nearestNeighbours(15)
+    /// Community quality function and resolution.
+    public var quality: CommunityQuality = .modularity(resolution: 1)
+    /// Seed of the community detection and the reservoir's choices.
+    public var seed: UInt64 = 1
+    /// Chips kept for re-partitioning; the memory bound of a long session.
+    public var reservoirCapacity = 8192
+    /// Frames between re-partitions (the first frame is always partitioned).
+    public var repartitionEvery = 4
+    /// Reservoir chips that vote on a new chip's community.
+    public var assignmentNeighbours = 10
+
+    /// The defaults: 64-pixel tiles described with their 3 x 3 neighbourhood, 15 nearest
+    /// neighbours, modularity at resolution 1 (the best of the settings tried on the mixed-region
+    /// evaluation; see README).
+    public init() { features.context = 1 }
+}
+
+/// One frame's chips and their communities.
+public struct FrameSegmentation: Sendable {
+    /// Position of the frame in the session, from 0.
+    public let frame: Int
+    /// The chip grid.
+    public let grid: ChipGrid
+    /// Pixel size, Å.
+    public let pixelSize: Double
+    /// Community id of every chip, row-major.
+    public internal(set) var communities: [Int]
+    /// Defects the detector found in each chip, if it ran.
+    public let defects: [Int]?
+}
+
+/// A bad frame for segmentation, with what to do about it.
+public struct SegmentationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+}
+
+/// Chip communities across a whole session: the same kind of area keeps the same community id in
+/// frames far apart.
+///
+/// Each new frame's chips are first assigned to existing communities by a similarity-weighted
+/// vote of their nearest reservoir chips. Every few frames the reservoir is re-partitioned with
+/// Leiden, starting from the current communities, and the new communities are matched to the old
+/// ids by overlap (greedily, largest overlap first); a community with no old counterpart gets a
+/// fresh id. Memory is bounded by the reservoir: at most `reservoirCapacity` chips keep their
+/// descriptors, and when it is full the community with the most chips gives one up (chosen at
+/// random), so rare kinds of area keep their prototypes however long the session runs. Chips that
+/// have left the reservoir keep the id they had.
+public final class SegmentationSession {
+    /// The options.
+    public let options: SegmentationOptions
+    private let extractor: ChipFeatureExtractor
+    private var layout: FeatureLayout?
+    private var normalisation: FeatureMatrix.Normalisation?
+    private var reservoirRaw: [Float] = []
+    private var reservoirNormalised: [Float] = []
+    private var reservoirOwner: [(frame: Int, chip: Int)] = []
+    private var reservoirCommunity: [Int] = []
+    private var framesSinceRepartition = 0
+    private var nextCommunity = 0
+    private var random: SplitMix64
+    /// Every frame so far, with its chips' current communities.
+    public private(set) var frames: [FrameSegmentation] = []
+    /// Re-partitions so far.
+    public private(set) var repartitions = 0
+
+    /// A session; `embedder` adds learned embeddings to the descriptors.
+    public init(options: SegmentationOptions = SegmentationOptions(), embedder: (any ChipEmbedder)? = nil) {
+        self.options = options
+        extractor = ChipFeatureExtractor(options: options.features, embedder: embedder)
+        random = SplitMix64(seed: options.seed ^ 0x5EED)
+    }
+
+    /// Chips held in the reservoir.
+    public var reservoirCount: Int { reservoirOwner.count }
+
+    /// Adds a frame (one image per channel, all the same size) and returns its chips' communities.
+    @discardableResult
+    public func add(
+        channels: [(name: String, image: Image)], pixelSize: Double, defectsPerChip: [Int]? = nil
+    ) throws(SegmentationError) -> FrameSegmentation {
+        guard let first = channels.first?.image else {
+            throw SegmentationError(description: "the frame has no channels")
+        }
+        for (name, image) in channels {
+            guard image.width == first.width && image.height == first.height else {
+                throw SegmentationError(
+                    description:
+                        "channel \(name) is \(image.width) x \(image.height), the others \(first.width) x \(first.height)"
+                )
+            }
+            guard image.pixels.allSatisfy(\.isFinite) else {
+                throw SegmentationError(description: "channel \(name) holds NaN or infinite pixels")
+            }
+        }
+        guard pixelSize > 0 && pixelSize.isFinite else {
+            throw SegmentationError(description: "pixel size must be a positive number of Å, not \(pixelSize)")
+        }
+        let grid = ChipGrid(
+            width: first.width, height: first.height, chipSize: options.chipSize, stride: options.stride)
+        guard grid.count > 0 else {
+            throw SegmentationError(
+                description:
+                    "the frame (\(first.width) x \(first.height)) is smaller than one chip (\(options.chipSize) px)")
+        }
+        if let defectsPerChip, defectsPerChip.count != grid.count {
+            throw SegmentationError(description: "\(defectsPerChip.count) defect counts for \(grid.count) chips")
+        }
+        let features = extractor.features(of: channels, pixelSize: pixelSize, grid: grid)
+        if let layout, layout != features.layout {
+            throw SegmentationError(
+                description:
+                    "this frame's channels (\(channels.map(\.name).joined(separator: ", "))) differ from the session's (\(Set(layout.blocks.map(\.channel)).sorted().joined(separator: ", ")))"
+            )
+        }
+        layout = features.layout
+        let raw = features.rawRows
+        let index = frames.count
+        var communities = [Int](repeating: -1, count: grid.count)
+        if let normalisation {
+            let matrix = FeatureMatrix(raw: raw, normalisation: normalisation)
+            communities = assign(matrix)
+            for chip in 0..<grid.count {
+                append(
+                    raw: raw[(chip * matrix.columns)..<((chip + 1) * matrix.columns)],
+                    normalised: matrix.row(chip), owner: (index, chip), community: communities[chip])
+            }
+        } else {
+            let width = features.layout.width
+            for chip in 0..<grid.count {
+                append(
+                    raw: raw[(chip * width)..<((chip + 1) * width)], normalised: [], owner: (index, chip), community: -1
+                )
+            }
+        }
+        frames.append(
+            FrameSegmentation(
+                frame: index, grid: grid, pixelSize: pixelSize, communities: communities, defects: defectsPerChip))
+        framesSinceRepartition += 1
+        if normalisation == nil || framesSinceRepartition >= options.repartitionEvery { repartition() }
+        return frames[index]
+    }
+
+    /// Re-partitions the reservoir now: refits the normalisation, rebuilds the graph, runs Leiden
+    /// from the current communities and matches the result to the old ids.
+    public func repartition() {
+        guard let layout, !reservoirOwner.isEmpty else { return }
+        let fitted = FeatureMatrix.Normalisation(
+            fitting: reservoirRaw, layout: layout, perChannel: options.features.channels == .averageSimilarity,
+            weights: options.features.weights)
+        normalisation = fitted
+        let matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
+        reservoirNormalised = matrix.values
+        let reach = options.features.context
+        let owners = reservoirOwner
+        let columns = frames.map(\.grid.columns)
+        let graph = SimilarityGraph.build(
+            matrix, construction: options.graph,
+            overlapping: reach == 0
+                ? nil
+                : { i, j in
+                    let a = owners[i]
+                    let b = owners[j]
+                    guard a.frame == b.frame else { return false }
+                    let w = columns[a.frame]
+                    return abs(a.chip / w - b.chip / w) <= 2 * reach && abs(a.chip % w - b.chip % w) <= 2 * reach
+                })
+        let leiden = Leiden(quality: options.quality, seed: options.seed &+ UInt64(repartitions))
+        let known = !reservoirCommunity.contains(-1)
+        let membership = leiden.communities(of: graph, initial: known ? reservoirCommunity : nil)
+        reservoirCommunity = match(membership, to: reservoirCommunity)
+        for (slot, owner) in reservoirOwner.enumerated() {
+            frames[owner.frame].communities[owner.chip] = reservoirCommunity[slot]
+        }
+        framesSinceRepartition = 0
+        repartitions += 1
+    }
+
+    /// Community ids in use, ascending.
+    public var communityIDs: [Int] { Array(Set(frames.flatMap(\.communities))).sorted() }
+
+    /// Mean raw descriptor of each community over its reservoir chips, with the layout's block
+    /// names (for reports).
+    public func meanDescriptors() -> [Int: [Float]] {
+        guard let layout else { return [:] }
+        let width = layout.width
+        var sums: [Int: [Float]] = [:]
+        var counts: [Int: Int] = [:]
+        for (slot, community) in reservoirCommunity.enumerated() {
+            var sum = sums[community] ?? [Float](repeating: 0, count: width)
+            for k in 0..<width { sum[k] += reservoirRaw[slot * width + k] }
+            sums[community] = sum
+            counts[community, default: 0] += 1
+        }
+        return sums.mapValues { $0 }.reduce(into: [:]) { result, entry in
+            result[entry.key] = entry.value.map { $0 / Float(counts[entry.key]!) }
+        }
+    }
+
+    /// The layout of the descriptors, once a frame has been added.
+    public var featureLayout: FeatureLayout? { layout }
+
+    // MARK: - Internals
+
+    /// A community per row of `matrix`: the similarity-weighted vote of its nearest reservoir chips.
+    private func assign(_ matrix: FeatureMatrix) -> [Int] {
+        let n = reservoirOwner.count
+        let d = matrix.columns
+        var similarities = [Float](repeating: 0, count: matrix.rows * n)
+        matrix.values.withUnsafeBufferPointer { rows in
+            reservoirNormalised.withUnsafeBufferPointer { reservoir in
+                similarities.withUnsafeMutableBufferPointer { out in
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(matrix.rows), Int32(n), Int32(d), 1,
+                        rows.baseAddress!, Int32(d), reservoir.baseAddress!, Int32(d), 0, out.baseAddress!, Int32(n))
+                }
+            }
+        }
+        return (0..<matrix.rows).map { row in
+            let nearest = SimilarityGraph.top(
+                similarities, row: row, width: n, excluding: -1, count: options.assignmentNeighbours)
+            var votes: [Int: Float] = [:]
+            for (slot, s) in nearest { votes[reservoirCommunity[slot], default: 0] += max(s, 0) + 1e-6 }
+            return votes.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? 0
+        }
+    }
+
+    private func append(raw: ArraySlice<Float>, normalised: ArraySlice<Float>, owner: (Int, Int), community: Int) {
+        reservoirRaw += raw
+        reservoirNormalised += normalised
+        reservoirOwner.append(owner)
+        reservoirCommunity.append(community)
+        guard reservoirOwner.count > options.reservoirCapacity, let width = layout?.width else { return }
+        // Evict from the community with the most chips.
+        var counts: [Int: Int] = [:]
+        for c in reservoirCommunity { counts[c, default: 0] += 1 }
+        let largest = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }!.key
+        let members = reservoirCommunity.indices.filter { reservoirCommunity[$0] == largest }
+        let victim = members[Int(random.next() % UInt64(members.count))]
+        let last = reservoirOwner.count - 1
+        if victim != last {
+            for k in 0..<width { reservoirRaw[victim * width + k] = reservoirRaw[last * width + k] }
+            if reservoirNormalised.count == reservoirRaw.count {
+                for k in 0..<width { reservoirNormalised[victim * width + k] = reservoirNormalised[last * width + k] }
+            }
+            reservoirOwner[victim] = reservoirOwner[last]
+            reservoirCommunity[victim] = reservoirCommunity[last]
+        }
+        reservoirRaw.removeLast(width)
+        if reservoirNormalised.count > reservoirRaw.count { reservoirNormalised.removeLast(width) }
+        reservoirOwner.removeLast()
+        reservoirCommunity.removeLast()
+    }
+
+    /// New community numbers mapped onto old ids by overlap; unmatched ones get fresh ids.
+    private func match(_ membership: [Int], to old: [Int]) -> [Int] {
+        var overlap: [Int: [Int: Int]] = [:]
+        for (new, previous) in zip(membership, old) where previous >= 0 {
+            overlap[new, default: [:]][previous, default: 0] += 1
+        }
+        let pairs = overlap.flatMap { new, row in row.map { (new: new, old: $0.key, count: $0.value) } }
+            .sorted { ($0.count, -$0.new, -$0.old) > ($1.count, -$1.new, -$1.old) }
+        var mapping: [Int: Int] = [:]
+        var taken = Set<Int>()
+        for pair in pairs where mapping[pair.new] == nil && !taken.contains(pair.old) {
+            mapping[pair.new] = pair.old
+            taken.insert(pair.old)
+        }
+        nextCommunity = max(nextCommunity, (old.max() ?? -1) + 1)
+        // Fresh ids in order of first appearance, so runs repeat exactly.
+        for new in membership where mapping[new] == nil {
+            mapping[new] = nextCommunity
+            nextCommunity += 1
+        }
+        return membership.map { mapping[$0]! }
+    }
+}
