@@ -99,7 +99,7 @@ let package = Package(
             name: "scopepilot",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
-                "NeuralNetwork", "DefectDetection",
+                "NeuralNetwork", "DefectDetection", "Segmentation",
                 "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,7 +113,7 @@ let package = Package(
             name: "scopepilot-bench",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "NeuralNetwork",
-                "Numerics", "ImageIO", "COpenBLAS",
+                "Numerics", "ImageIO", "COpenBLAS", "Segmentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ScopePilotBench",

@@ -6,5 +6,8 @@ struct ScopePilotBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scopepilot-bench",
         abstract: "ScopePilot benchmarks. Each prints its figures beside a peer measured in the same run.",
-        subcommands: [FeedBenchmark.self, SimulatorBenchmark.self, DetectorBenchmark.self, FeedPublisherProcess.self])
+        subcommands: [
+            FeedBenchmark.self, SimulatorBenchmark.self, DetectorBenchmark.self, LeidenBenchmark.self,
+            FeedPublisherProcess.self,
+        ])
 }

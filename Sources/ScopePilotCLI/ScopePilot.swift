@@ -14,7 +14,7 @@ struct ScopePilot: AsyncParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             VersionCommand.self, KeysCommand.self, SimCommand.self, TrainCommand.self, DetectCommand.self,
-            EvalDetectorCommand.self,
+            EvalDetectorCommand.self, SegmentCommand.self, EvalSegmentationCommand.self,
             DemoCommand.self,
         ]
     )

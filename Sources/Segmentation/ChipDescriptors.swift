@@ -14,15 +14,10 @@ enum ChipDescriptors {
     /// angular bins of a few rings; disorder spreads it evenly; noise flattens it. Sorting makes
     /// the descriptor the same for a lattice at any rotation, so grains of one kind match.
     /// `radialBins · (1 + angularBins)` values.
-    static func fourier(_ chip: [Float], side: Int, transform: FourierTransform2D, window: [Float]) -> [Float] {
-        let mean = chip.reduce(0, +) / Float(chip.count)
-        var windowed = [Float](repeating: 0, count: chip.count)
-        for y in 0..<side {
-            for x in 0..<side { windowed[y * side + x] = (chip[y * side + x] - mean) * window[x] * window[y] }
-        }
-        let spectrum = transform.forward(windowed)
-        var sums = [Double](repeating: 0, count: radialBins * angularBins)
-        var counts = [Int](repeating: 0, count: radialBins * angularBins)
+    /// The bin (radial · angularBins + angular) of every half-spectrum entry, or −1 for DC and
+    /// frequencies beyond Nyquist; computed once per chip size.
+    static func bins(side: Int, transform: FourierTransform2D) -> [Int] {
+        var bins = [Int](repeating: -1, count: side * transform.spectrumWidth)
         for row in 0..<side {
             let fy = Double(transform.frequencyY(row))
             for column in 0..<transform.spectrumWidth {
@@ -33,12 +28,28 @@ enum ChipDescriptors {
                 var angle = atan2(fy, fx)
                 if angle < 0 { angle += .pi }
                 let angular = min(angularBins - 1, Int(angle / .pi * Double(angularBins)))
-                let index = 2 * (row * transform.spectrumWidth + column)
-                let re = Double(spectrum[index])
-                let im = Double(spectrum[index + 1])
-                sums[radial * angularBins + angular] += re * re + im * im
-                counts[radial * angularBins + angular] += 1
+                bins[row * transform.spectrumWidth + column] = radial * angularBins + angular
             }
+        }
+        return bins
+    }
+
+    static func fourier(
+        _ chip: [Float], side: Int, transform: FourierTransform2D, window: [Float], bins: [Int]
+    ) -> [Float] {
+        let mean = chip.reduce(0, +) / Float(chip.count)
+        var windowed = [Float](repeating: 0, count: chip.count)
+        for y in 0..<side {
+            for x in 0..<side { windowed[y * side + x] = (chip[y * side + x] - mean) * window[x] * window[y] }
+        }
+        let spectrum = transform.forward(windowed)
+        var sums = [Double](repeating: 0, count: radialBins * angularBins)
+        var counts = [Int](repeating: 0, count: radialBins * angularBins)
+        for (entry, bin) in bins.enumerated() where bin >= 0 {
+            let re = Double(spectrum[2 * entry])
+            let im = Double(spectrum[2 * entry + 1])
+            sums[bin] += re * re + im * im
+            counts[bin] += 1
         }
         var descriptor: [Float] = []
         descriptor.reserveCapacity(radialBins * (1 + angularBins))
@@ -74,12 +85,48 @@ enum ChipDescriptors {
         m3 /= n
         m4 /= n
         let deviation = m2.squareRoot()
-        let sorted = chip.sorted()
-        func percentile(_ p: Double) -> Float { sorted[min(sorted.count - 1, Int(p * Double(sorted.count - 1)))] }
+        // Percentiles by selection, not sorting: each selection narrows the range the next searches.
+        var values = chip
+        let ranks = [0.1, 0.5, 0.9].map { min(values.count - 1, Int($0 * Double(values.count - 1))) }
+        var low = 0
+        var percentiles: [Float] = []
+        for rank in ranks {
+            select(&values, rank: rank, from: low)
+            percentiles.append(values[rank])
+            low = rank
+        }
         return [
             Float(mean), Float(deviation), Float(deviation > 0 ? m3 / (m2 * deviation) : 0),
-            Float(m2 > 0 ? m4 / (m2 * m2) - 3 : 0), percentile(0.1), percentile(0.5), percentile(0.9),
-        ]
+            Float(m2 > 0 ? m4 / (m2 * m2) - 3 : 0),
+        ] + percentiles
+    }
+
+    /// Moves the element of rank `rank` to its sorted place, smaller ones before it and larger after
+    /// (Hoare's selection, middle pivot), looking only at `values[from...]`.
+    static func select(_ values: inout [Float], rank: Int, from: Int) {
+        var low = from
+        var high = values.count - 1
+        while low < high {
+            let pivot = values[(low + high) / 2]
+            var i = low
+            var j = high
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j {
+                    values.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if rank <= j {
+                high = j
+            } else if rank >= i {
+                low = i
+            } else {
+                return
+            }
+        }
     }
 
     /// A Hann window of `side` points.

@@ -71,7 +71,7 @@ public final class ChipFeatureExtractor {
     public let options: ChipFeatureOptions
     /// The encoder for embeddings, if any.
     public let embedder: (any ChipEmbedder)?
-    private var transforms: [Int: (FourierTransform2D, [Float])] = [:]
+    private var transforms: [Int: (FourierTransform2D, [Float], [Int])] = [:]
 
     /// An extractor; embeddings need `embedder`.
     public init(options: ChipFeatureOptions = ChipFeatureOptions(), embedder: (any ChipEmbedder)? = nil) {
@@ -94,8 +94,9 @@ public final class ChipFeatureExtractor {
                     for x in 0..<side { chip[y * side + x] = image.pixels[(y0 + y) * image.width + x0 + x] }
                 }
                 if options.fourier {
-                    let (transform, window) = plan(side)
-                    fourier += ChipDescriptors.fourier(chip, side: side, transform: transform, window: window)
+                    let (transform, window, bins) = plan(side)
+                    fourier += ChipDescriptors.fourier(
+                        chip, side: side, transform: transform, window: window, bins: bins)
                 }
                 if options.intensity { intensity += ChipDescriptors.intensity(chip) }
             }
@@ -122,15 +123,20 @@ public final class ChipFeatureExtractor {
         return ChipFeatures(grid: grid, blocks: blocks)
     }
 
-    /// Each chip's values replaced by the mean over the chips within `reach` of it in the grid.
+    /// Each chip's values replaced by the mean over a (2·reach + 1)² window of chips around it; at
+    /// the frame's edges the window moves inwards rather than shrinking, so that every chip's
+    /// descriptor averages as many chips (and is as steady) as any other's.
     static func smooth(_ block: FeatureBlock, grid: ChipGrid, reach: Int) -> FeatureBlock {
         var out = block
+        let span = 2 * reach + 1
         for row in 0..<grid.rows {
+            let top = max(0, min(row - reach, grid.rows - span))
             for column in 0..<grid.columns {
+                let left = max(0, min(column - reach, grid.columns - span))
                 var sum = [Float](repeating: 0, count: block.width)
                 var count = 0
-                for r in max(0, row - reach)...min(grid.rows - 1, row + reach) {
-                    for c in max(0, column - reach)...min(grid.columns - 1, column + reach) {
+                for r in top..<min(grid.rows, top + span) {
+                    for c in left..<min(grid.columns, left + span) {
                         for (k, v) in block.chip(r * grid.columns + c).enumerated() { sum[k] += v }
                         count += 1
                     }
@@ -142,9 +148,10 @@ public final class ChipFeatureExtractor {
         return out
     }
 
-    private func plan(_ side: Int) -> (FourierTransform2D, [Float]) {
+    private func plan(_ side: Int) -> (FourierTransform2D, [Float], [Int]) {
         if let known = transforms[side] { return known }
-        let made = (FourierTransform2D(width: side, height: side), ChipDescriptors.hann(side))
+        let transform = FourierTransform2D(width: side, height: side)
+        let made = (transform, ChipDescriptors.hann(side), ChipDescriptors.bins(side: side, transform: transform))
         transforms[side] = made
         return made
     }

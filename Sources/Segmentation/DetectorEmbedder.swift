@@ -28,6 +28,8 @@ public final class DetectorEmbedder: ChipEmbedder {
     private let channels: Int
     /// Largest piece of a frame encoded at once, pixels at the model's pixel size.
     public var tileSize = 1024
+    /// Detections of the next frame, when the caller has run the detector already; used once.
+    public var nextDetections: [DefectLocation]?
 
     /// Embeddings from `detector`'s current weights.
     public init(_ detector: DefectDetector, parts: Parts = [.bottleneck, .defectDensity]) {
@@ -67,7 +69,9 @@ public final class DetectorEmbedder: ChipEmbedder {
     private func defectDensities(of image: Image, pixelSize: Double, grid: ChipGrid) -> [Float] {
         let chipArea = pow(Double(grid.chipSize) * pixelSize / 10, 2)  // nm²
         var out = [Float](repeating: 0, count: grid.count * defectTypes)
-        for defect in detector.detect(image, pixelSize: pixelSize) {
+        let found = nextDetections ?? detector.detect(image, pixelSize: pixelSize)
+        nextDetections = nil
+        for defect in found {
             guard let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) else {
                 continue
             }

@@ -11,8 +11,9 @@ public struct SegmentationOptions: Sendable, Hashable, Codable {
     public var features = ChipFeatureOptions()
     /// Graph construction.
     public var graph: GraphConstruction = .nearestNeighbours(15)
-    /// Community quality function and resolution.
-    public var quality: CommunityQuality = .modularity(resolution: 1)
+    /// Community quality function and resolution (0.5: at 1, modularity splits large uniform
+    /// areas into several communities, as it finds structure in any large random graph).
+    public var quality: CommunityQuality = .modularity(resolution: 0.5)
     /// Seed of the community detection and the reservoir's choices.
     public var seed: UInt64 = 1
     /// Chips kept for re-partitioning; the memory bound of a long session.
@@ -23,8 +24,7 @@ public struct SegmentationOptions: Sendable, Hashable, Codable {
     public var assignmentNeighbours = 10
 
     /// The defaults: 64-pixel tiles described with their 3 x 3 neighbourhood, 15 nearest
-    /// neighbours, modularity at resolution 1 (the best of the settings tried on the mixed-region
-    /// evaluation; see README).
+    /// neighbours, modularity at resolution 0.5.
     public init() { features.context = 1 }
 }
 

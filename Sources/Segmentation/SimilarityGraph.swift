@@ -1,4 +1,5 @@
 import COpenBLAS
+import NeuralNetwork
 
 /// How chips are linked.
 public enum GraphConstruction: Sendable, Hashable, Codable {
@@ -24,6 +25,7 @@ public enum SimilarityGraph {
     public static func build(
         _ matrix: FeatureMatrix, construction: GraphConstruction, overlapping: ((Int, Int) -> Bool)? = nil
     ) -> WeightedGraph {
+        BLASThreads.pinOnce()
         let n = matrix.rows
         guard n > 1 else { return WeightedGraph(nodeCount: n, edges: []) }
         switch construction {

@@ -1,0 +1,279 @@
+import ArgumentParser
+import DefectDetection
+import Foundation
+import ImageIO
+import Numerics
+import Segmentation
+
+/// `scopepilot segment`: chip communities for image files; the files of one call form one session.
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "Group the chips of images into communities of similar areas, without labels.",
+        discussion: """
+            Each image is cut into chips; each chip is described (Fourier descriptor, intensity \
+            statistics, and the defect detector's defect density, each with its 3 x 3 neighbourhood); \
+            similar chips are linked and Leiden finds communities. All files of one call are one \
+            session: the same kind of area gets the same community id in every file. Give a \
+            multimodal frame as HAADF.npy+MAADF.npy (first channel first: the detector reads it).
+            """)
+
+    @Argument(help: "Image files (.npy or .tif); A.npy+B.npy for one frame with two channels.") var files: [String]
+    @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
+    @Option(help: "Chip side, nm.") var chip = 1.6
+    @Option(help: "Distance between chips, nm (default: the chip side, a tiling).") var stride: Double?
+    @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 1
+    @Option(help: "Graph: each chip linked to its K most similar chips.") var neighbours = 15
+    @Flag(help: "Graph: link pairs above the mode of the similarity histogram instead (the published method).")
+    var histogramCutoff = false
+    @Option(help: "Quality: modularity or cpm (constant Potts).") var quality = "modularity"
+    @Option(help: "Resolution of the quality function (higher: more, smaller communities).") var resolution = 0.5
+    @Option(help: "Seed of the community detection.") var seed: UInt64 = 1
+    @Option(help: "Channels of a multimodal frame: concatenate or average (their similarities).") var channels =
+        "concatenate"
+    @Option(help: "Detector for defect density (se1, all or a path); none to leave it out.") var model = "se1"
+    @Flag(help: "Also pool the detector's bottleneck activations into the descriptor.") var bottleneck = false
+    @Option(help: "Folder for STEM.json (and STEM-communities.png); stdout when absent.") var out: String?
+    @Flag(help: "Also write STEM-communities.png with the communities colour-coded over the image.") var overlay =
+        false
+
+    func validate() throws {
+        guard pixelSize > 0.01 && pixelSize <= 10_000 else {
+            throw ValidationError("--pixel-size must be a plausible pixel size in Å (0.01 ... 10000), not \(pixelSize)")
+        }
+        guard chip > 0, (stride ?? chip) > 0 else { throw ValidationError("--chip and --stride must be positive") }
+        guard chip * 10 / pixelSize >= 8 else {
+            throw ValidationError(
+                "--chip \(chip) nm is \(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
+            )
+        }
+        guard (0...4).contains(context) else { throw ValidationError("--context must be 0 ... 4") }
+        guard neighbours > 0 else { throw ValidationError("--neighbours must be positive") }
+        guard ["modularity", "cpm"].contains(quality) else { throw ValidationError("--quality is modularity or cpm") }
+        guard resolution >= 0 && resolution.isFinite else { throw ValidationError("--resolution must be ≥ 0") }
+        guard ChipFeatureOptions.ChannelCombination(rawValue: channels) != nil else {
+            throw ValidationError("--channels is concatenate or average")
+        }
+    }
+
+    struct Output: Encodable {
+        struct Grid: Encodable {
+            let originX: Int
+            let originY: Int
+            let chipSize: Int
+            let stride: Int
+            let columns: Int
+            let rows: Int
+            enum CodingKeys: String, CodingKey {
+                case originX = "origin_x", originY = "origin_y", chipSize = "chip_size", stride, columns, rows
+            }
+        }
+        struct Community: Encodable {
+            let community: Int
+            let chips: Int
+            let chipsHere: Int
+            let meanIntensity: [String: Float]
+            let fourierRadialLogPower: [String: [Float]]
+            let defectsPerSquareNanometre: Double?
+            enum CodingKeys: String, CodingKey {
+                case community, chips, chipsHere = "chips_in_this_image", meanIntensity = "mean_intensity"
+                case fourierRadialLogPower = "fourier_radial_log_power"
+                case defectsPerSquareNanometre = "defects_per_nm2"
+            }
+        }
+        let image: String
+        let pixelSizeAngstrom: Double
+        let grid: Grid
+        let communities: [[Int]]
+        let summary: [Community]
+        enum CodingKeys: String, CodingKey {
+            case image, pixelSizeAngstrom = "pixel_size_angstrom", grid, communities, summary
+        }
+    }
+
+    func run() throws {
+        var options = SegmentationOptions()
+        options.chipSize = Int((chip * 10 / pixelSize).rounded())
+        options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
+        options.features.context = context
+        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: channels)!
+        options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
+        options.quality =
+            quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
+        options.seed = seed
+        // The CLI's session holds every chip of the call, so every chip gets the final partition.
+        options.repartitionEvery = Int.max
+        var detector: DefectDetector?
+        if model != "none" {
+            guard let url = DefectDetector.modelURL(model) else { throw ValidationError("no such model: \(model)") }
+            detector = try DefectDetector(contentsOf: url)
+        }
+        let embedder = detector.map {
+            DetectorEmbedder($0, parts: bottleneck ? [.bottleneck, .defectDensity] : [.defectDensity])
+        }
+        options.features.embedding = embedder != nil
+        var inputs: [(name: String, channels: [(name: String, image: Image)])] = []
+        for file in files {
+            let parts = file.split(separator: "+").map(String.init)
+            var frame: [(name: String, image: Image)] = []
+            for part in parts {
+                do {
+                    frame.append(
+                        (
+                            URL(fileURLWithPath: part).deletingPathExtension().lastPathComponent,
+                            try DetectCommand.read(URL(fileURLWithPath: part))
+                        ))
+                } catch {
+                    throw ValidationError("\(part): \(error)")
+                }
+            }
+            inputs.append((file, frame))
+        }
+        options.reservoirCapacity = max(
+            options.reservoirCapacity,
+            inputs.reduce(0) {
+                let first = $1.channels[0].image
+                return $0
+                    + ChipGrid(
+                        width: first.width, height: first.height, chipSize: options.chipSize, stride: options.stride
+                    ).count
+            })
+        let session = SegmentationSession(options: options, embedder: embedder)
+        for (file, frame) in inputs {
+            let grid = ChipGrid(
+                width: frame[0].image.width, height: frame[0].image.height, chipSize: options.chipSize,
+                stride: options.stride)
+            var counts: [Int]?
+            if let detector, let embedder {
+                let found = detector.detect(frame[0].image, pixelSize: pixelSize)
+                embedder.nextDetections = found
+                var perChip = [Int](repeating: 0, count: grid.count)
+                for defect in found {
+                    if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
+                        perChip[chip] += 1
+                    }
+                }
+                counts = perChip
+            }
+            do {
+                try session.add(
+                    channels: frame.map { ($0.name, $0.image) }, pixelSize: pixelSize, defectsPerChip: counts)
+            } catch {
+                throw ValidationError("\(file): \(error)")
+            }
+        }
+        session.repartition()
+        try report(session, inputs: inputs)
+    }
+
+    private func report(
+        _ session: SegmentationSession, inputs: [(name: String, channels: [(name: String, image: Image)])]
+    ) throws {
+        let layout = session.featureLayout!
+        let means = session.meanDescriptors()
+        var totals: [Int: Int] = [:]
+        var defects: [Int: Int] = [:]
+        var area: [Int: Double] = [:]
+        for frame in session.frames {
+            let chipArea = pow(Double(frame.grid.chipSize) * frame.pixelSize / 10, 2)
+            for (chip, community) in frame.communities.enumerated() {
+                totals[community, default: 0] += 1
+                if let counts = frame.defects {
+                    defects[community, default: 0] += counts[chip]
+                    area[community, default: 0] += chipArea
+                }
+            }
+        }
+        let folder = out.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        if let folder { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let stems = Self.stems(inputs.map(\.name))
+        for ((frame, input), stem) in zip(zip(session.frames, inputs), stems) {
+            let summary = totals.keys.sorted().map { community -> Output.Community in
+                var intensity: [String: Float] = [:]
+                var radial: [String: [Float]] = [:]
+                var column = 0
+                for block in layout.blocks {
+                    let values = means[community].map { Array($0[column..<(column + block.width)]) } ?? []
+                    if block.name == "intensity", !values.isEmpty { intensity[block.channel] = values[0] }
+                    if block.name == "fourier", !values.isEmpty {
+                        radial[block.channel] = Swift.stride(from: 0, to: values.count, by: 7).map { values[$0] }
+                    }
+                    column += block.width
+                }
+                return .init(
+                    community: community, chips: totals[community]!,
+                    chipsHere: frame.communities.filter { $0 == community }.count, meanIntensity: intensity,
+                    fourierRadialLogPower: radial,
+                    defectsPerSquareNanometre: area[community].map { Double(defects[community] ?? 0) / $0 })
+            }
+            let grid = frame.grid
+            let output = Output(
+                image: input.name, pixelSizeAngstrom: pixelSize,
+                grid: .init(
+                    originX: grid.originX, originY: grid.originY, chipSize: grid.chipSize, stride: grid.stride,
+                    columns: grid.columns, rows: grid.rows),
+                communities: (0..<grid.rows).map {
+                    Array(frame.communities[($0 * grid.columns)..<(($0 + 1) * grid.columns)])
+                },
+                summary: summary)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json = try encoder.encode(output)
+            let url = URL(fileURLWithPath: input.name.split(separator: "+").first.map(String.init) ?? input.name)
+            if let folder {
+                try json.write(to: folder.appendingPathComponent("\(stem).json"))
+            } else {
+                FileHandle.standardOutput.write(json + Data("\n".utf8))
+            }
+            if overlay {
+                let target = (folder ?? url.deletingLastPathComponent()).appendingPathComponent(
+                    "\(stem)-communities.png")
+                try Self.writeOverlay(input.channels[0].image, frame, to: target)
+            }
+        }
+    }
+
+    /// Output names: each input's first file without its extension, with its folder's name in front
+    /// when two inputs would share a name (frames/a/HAADF.npy and frames/b/HAADF.npy give a-HAADF
+    /// and b-HAADF), and a number after that if they still do.
+    static func stems(_ names: [String]) -> [String] {
+        let urls = names.map { URL(fileURLWithPath: $0.split(separator: "+").first.map(String.init) ?? $0) }
+        var stems = urls.map { $0.deletingPathExtension().lastPathComponent }
+        if Set(stems).count < stems.count {
+            stems = urls.map {
+                $0.deletingLastPathComponent().lastPathComponent + "-" + $0.deletingPathExtension().lastPathComponent
+            }
+        }
+        if Set(stems).count < stems.count { stems = stems.enumerated().map { "\($1)-\($0 + 1)" } }
+        return stems
+    }
+
+    /// Distinct colours for community ids (cycled beyond twelve).
+    static let palette: [[UInt8]] = [
+        [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+        [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40],
+    ]
+
+    /// The image in gray with each chip tinted by its community's colour and outlined.
+    static func writeOverlay(_ image: Image, _ frame: FrameSegmentation, to url: URL) throws {
+        let gray = PNGFile.stretch(image)
+        var rgb = [UInt8](repeating: 0, count: gray.count * 3)
+        for (i, value) in gray.enumerated() { (rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]) = (value, value, value) }
+        let grid = frame.grid
+        for chip in 0..<grid.count {
+            let colour = palette[frame.communities[chip] % palette.count]
+            let (x0, y0) = grid.origin(of: chip)
+            for y in y0..<min(image.height, y0 + grid.chipSize) {
+                for x in x0..<min(image.width, x0 + grid.chipSize) {
+                    let p = 3 * (y * image.width + x)
+                    let edge = x == x0 || y == y0
+                    for k in 0..<3 {
+                        let tint = edge ? Float(colour[k]) : 0.55 * Float(rgb[p + k]) + 0.45 * Float(colour[k])
+                        rgb[p + k] = UInt8(min(255, max(0, tint)))
+                    }
+                }
+            }
+        }
+        try PNGFile.write(width: image.width, height: image.height, channels: 3, pixels: rgb, to: url)
+    }
+}
