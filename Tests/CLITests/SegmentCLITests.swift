@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+@Suite("scopepilot segment", .serialized)
+struct SegmentCLITests {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "scopepilot-segment-\(UUID().uuidString)")
+
+    /// Renders a 512 x 512 frame at 0.25 Å/px (HAADF and MAADF) at (x, y) nm.
+    static func render(_ name: String, x: Double, y: Double) throws -> URL {
+        let out = folder.appendingPathComponent(name)
+        let run = try CLI.run([
+            "sim", "render", "--x=\(x)", "--y=\(y)", "--fov", "12.8", "--pixels", "512", "--dwell", "20", "--out",
+            out.path,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        return out
+    }
+
+    @Test("two frames of one session: a grid, an id per chip, shared ids, a summary and overlays")
+    func session() throws {
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        // Inside the central contamination patch, and in pristine lattice.
+        let contaminated = try Self.render("contaminated", x: 60, y: 170)
+        let pristine = try Self.render("pristine", x: 250, y: 0)
+        let out = Self.folder.appendingPathComponent("out")
+        let run = try CLI.run([
+            "segment",
+            contaminated.appendingPathComponent("HAADF.npy").path + "+"
+                + contaminated.appendingPathComponent("MAADF.npy").path,
+            pristine.appendingPathComponent("HAADF.npy").path + "+" + pristine.appendingPathComponent("MAADF.npy").path,
+            "--pixel-size", "0.25", "--out", out.path, "--overlay",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        var used: [Set<Int>] = []
+        for stem in ["contaminated-HAADF", "pristine-HAADF"] {
+            let json =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: out.appendingPathComponent("\(stem).json"))) as! [String: Any]
+            let grid = json["grid"] as! [String: Int]
+            #expect(grid["chip_size"] == 64 && grid["columns"] == 8 && grid["rows"] == 8)
+            let ids = (json["communities"] as! [[Int]]).flatMap { $0 }
+            #expect(ids.count == 64)
+            #expect(Set(ids).count <= 3, "\(stem): a uniform area in at most three communities, \(ids)")
+            used.append(Set(ids))
+            let summary = json["summary"] as! [[String: Any]]
+            #expect(!summary.isEmpty && summary.allSatisfy { $0["defects_per_nm2"] is Double })
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("\(stem)-communities.png").path))
+        }
+        #expect(used[0].isDisjoint(with: used[1]), "contamination and pristine lattice share a community: \(used)")
+    }
+
+    @Test(
+        "bad inputs are refused with reasons",
+        arguments: [
+            (["/nonexistent/a.npy", "--pixel-size", "0.25"], "/nonexistent/a.npy"),
+            (["x.npy", "--pixel-size", "0"], "--pixel-size"),
+            (["x.npy", "--pixel-size", "0.25", "--chip", "0.1"], "at least 8 px"),
+            (["x.npy", "--pixel-size", "0.25", "--quality", "louvain"], "modularity or cpm"),
+            (["x.npy", "--pixel-size", "0.25", "--channels", "sum"], "concatenate or average"),
+        ])
+    func badInputs(arguments: [String], reason: String) throws {
+        let run = try CLI.run(["segment"] + arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(reason), "\(run.stderr)")
+    }
+
+    @Test("eval-segmentation prints ARI and NMI per method and the target line")
+    func evaluation() throws {
+        let run = try CLI.run(["eval-segmentation", "--pixels", "256", "--standard-only"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = run.stdout.split(separator: "\n").filter { $0.hasPrefix("mixed regions") }
+        #expect(rows.count == 3, "\(run.stdout)")
+        for row in rows {
+            let numbers = row.split(separator: " ").compactMap { Double($0) }
+            #expect(numbers.count >= 4, "\(row)")
+            #expect((-1...1).contains(numbers[0]) && (0...1).contains(numbers[1]), "\(row)")
+        }
+        #expect(run.stdout.contains("target: ARI ≥ 0.8"))
+    }
+}
