@@ -31,6 +31,8 @@ struct SegmentationSessionTests {
         // Two kinds only, one of them pure noise: at resolution 1 modularity splits the noise into
         // several communities (it finds structure in any large random graph).
         options.quality = .modularity(resolution: 0.5)
+        // Chips straddling the sharp boundary would mix both kinds in their context.
+        options.features.context = 0
         options.reservoirCapacity = capacity
         options.repartitionEvery = every
         return options
