@@ -58,13 +58,13 @@ struct DetectorBenchmark: AsyncParsableCommand {
                 logits = image.pixels.withUnsafeBufferPointer {
                     frozen.logits($0, height: side, width: side, workspace: workspace)
                 }
-                best = min(best, seconds(ContinuousClock.now - start))
+                best = min(best, (ContinuousClock.now - start).seconds)
             }
             var detectBest = Double.infinity
             for _ in 0..<max(1, repeats / 2) {
                 let start = ContinuousClock.now
                 _ = detector.detect(crop(full, side), pixelSize: detector.metadata.pixelSize)
-                detectBest = min(detectBest, seconds(ContinuousClock.now - start))
+                detectBest = min(detectBest, (ContinuousClock.now - start).seconds)
             }
             let flops = frozen.floatingPointOperations(height: side, width: side)
             let input = directory.appendingPathComponent("x\(side).npy")
@@ -108,11 +108,6 @@ struct DetectorBenchmark: AsyncParsableCommand {
         return Image(width: image.width, height: image.height, pixels: image.pixels.map { ($0 - mean) / deviation })
     }
 
-    private func seconds(_ duration: Duration) -> Double {
-        let (s, atto) = duration.components
-        return Double(s) + Double(atto) * 1e-18
-    }
-
     /// Best of three 1024^3 sgemms on one thread.
     private func sgemmRate() -> Double {
         scopepilot_openblas_set_threads(1)
@@ -126,7 +121,7 @@ struct DetectorBenchmark: AsyncParsableCommand {
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0,
                 &c, Int32(n))
-            best = min(best, seconds(ContinuousClock.now - start))
+            best = min(best, (ContinuousClock.now - start).seconds)
         }
         return 2 * Double(n * n * n) / best / 1e9
     }

@@ -65,7 +65,7 @@ struct LeidenBenchmark: AsyncParsableCommand {
             for _ in 0..<repeats {
                 let start = ContinuousClock.now
                 membership = leiden.communities(of: graph)
-                best = min(best, seconds(ContinuousClock.now - start))
+                best = min(best, (ContinuousClock.now - start).seconds)
             }
             let peer = try compare(graph: graph, membership: membership, directory: directory)
             print(
@@ -85,18 +85,13 @@ struct LeidenBenchmark: AsyncParsableCommand {
             let segmentation = SegmentationSession(options: options)
             let start = ContinuousClock.now
             try segmentation.add(channels: session.frames[0].channels, pixelSize: 0.25)
-            frameBest = min(frameBest, seconds(ContinuousClock.now - start))
+            frameBest = min(frameBest, (ContinuousClock.now - start).seconds)
         }
         print(
             String(
                 format:
                     "\nOne 1024 x 1024 frame (HAADF + MAADF, 256 chips of 64 px) segmented end to end, detector excluded: %.1f ms (target ≤ 100 ms: %@)",
                 frameBest * 1000, (frameBest <= 0.1 ? "met" : "NOT met") as NSString))
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        let (s, atto) = duration.components
-        return Double(s) + Double(atto) * 1e-18
     }
 
     private struct PeerResult {

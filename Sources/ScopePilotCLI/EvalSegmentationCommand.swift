@@ -27,6 +27,11 @@ struct EvalSegmentationCommand: ParsableCommand {
     @Option(help: "Detector (se1, all or a path).") var model = "se1"
     @Option(help: "Sample seed.") var seed: UInt64 = 1
     @Flag(help: "Only the standard scenario (skip the low-dose one).") var standardOnly = false
+    @Flag(help: "Also print, for each row, how many chips of each region fell in each community.") var confusion =
+        false
+    @Option(help: "ScopePilot row: chips of context on each side.") var context = 2
+    @Option(help: "ScopePilot row: nearest neighbours per chip.") var neighbours = 20
+    @Option(help: "ScopePilot row: modularity resolution.") var resolution = 0.3
 
     func validate() throws {
         guard (256...2048).contains(pixels) else { throw ValidationError("--pixels must be 256 ... 2048") }
@@ -51,9 +56,16 @@ struct EvalSegmentationCommand: ParsableCommand {
             defaults.chipSize = chip
             defaults.stride = chip
             defaults.repartitionEvery = Int.max
+            defaults.features.context = context
+            defaults.graph = .nearestNeighbours(neighbours)
+            defaults.quality = .modularity(resolution: resolution)
             defaults.reservoirCapacity = 1_000_000
             methods.append(("ScopePilot defaults", defaults, DetectorEmbedder(detector, parts: [.defectDensity])))
-            var noDetector = defaults
+            var noDetector = SegmentationOptions()
+            noDetector.chipSize = chip
+            noDetector.stride = chip
+            noDetector.repartitionEvery = Int.max
+            noDetector.reservoirCapacity = 1_000_000
             noDetector.features.embedding = false
             methods.append(("without the detector", noDetector, nil))
             var published = noDetector
@@ -77,6 +89,17 @@ struct EvalSegmentationCommand: ParsableCommand {
                 print(
                     pad(scenario, 24) + pad(name, 28)
                         + String(format: "%6.3f  %6.3f  %6d       %d", ari, nmi, Set(found).count, Set(truth).count))
+                if confusion {
+                    var table: [Int: [Int: Int]] = [:]
+                    for (region, community) in zip(truth, found) {
+                        table[region, default: [:]][community, default: 0] += 1
+                    }
+                    for region in table.keys.sorted() {
+                        let name = RegionKind(rawValue: region)?.description ?? "\(region)"
+                        let cells = table[region]!.sorted { $0.key < $1.key }.map { "community \($0.key): \($0.value)" }
+                        print("    " + pad(name, 14) + cells.joined(separator: ", "))
+                    }
+                }
             }
         }
         print(

@@ -12,7 +12,8 @@ struct SegmentCommand: ParsableCommand {
         abstract: "Group the chips of images into communities of similar areas, without labels.",
         discussion: """
             Each image is cut into chips; each chip is described (Fourier descriptor, intensity \
-            statistics, and the defect detector's defect density, each with its 3 x 3 neighbourhood); \
+            statistics, and the defect detector's defect density, each averaged over its 5 x 5 \
+            neighbourhood); \
             similar chips are linked and Leiden finds communities. All files of one call are one \
             session: the same kind of area gets the same community id in every file. Give a \
             multimodal frame as HAADF.npy+MAADF.npy (first channel first: the detector reads it).
@@ -22,12 +23,12 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
     @Option(help: "Chip side, nm.") var chip = 1.6
     @Option(help: "Distance between chips, nm (default: the chip side, a tiling).") var stride: Double?
-    @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 1
-    @Option(help: "Graph: each chip linked to its K most similar chips.") var neighbours = 15
+    @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 2
+    @Option(help: "Graph: each chip linked to its K most similar chips.") var neighbours = 20
     @Flag(help: "Graph: link pairs above the mode of the similarity histogram instead (the published method).")
     var histogramCutoff = false
     @Option(help: "Quality: modularity or cpm (constant Potts).") var quality = "modularity"
-    @Option(help: "Resolution of the quality function (higher: more, smaller communities).") var resolution = 0.5
+    @Option(help: "Resolution of the quality function (higher: more, smaller communities).") var resolution = 0.3
     @Option(help: "Seed of the community detection.") var seed: UInt64 = 1
     @Option(help: "Channels of a multimodal frame: concatenate or average (their similarities).") var channels =
         "concatenate"
