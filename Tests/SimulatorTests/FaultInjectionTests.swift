@@ -129,8 +129,13 @@ struct FaultInjectionTests {
         var rig = try await Rig(faults: faults)
         let fast = try await rig.scan()
         let slow = try await rig.scan()
-        #expect(slow.finishedAt - slow.sentAt > 0.5)
-        #expect(fast.finishedAt - fast.sentAt < slow.finishedAt - slow.sentAt)
+        // The delay is a lower bound by construction; how fast the other reply is depends on the
+        // machine's load, so it is not compared.
+        #expect(slow.finishedAt - slow.sentAt >= 0.6)
+        guard case .done = fast.outcome else {
+            Issue.record("the first reply should be DONE")
+            return
+        }
         guard case .done = slow.outcome else {
             Issue.record("the slow reply should still be DONE")
             return
