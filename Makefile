@@ -43,7 +43,7 @@ python-deps: system-deps
 		$(PYTHON) -m pip install -q -r Tests/requirements.txt; }
 
 bench-deps: python-deps
-	@$(PYTHON) -c "import zmq, numpy, nion.usim_device, onnx, onnxruntime, safetensors, igraph, leidenalg" 2>/dev/null || $(PYTHON) -m pip install -q -r Benchmarks/requirements.txt
+	@$(PYTHON) -c "import zmq, numpy, nion.usim_device, onnx, onnxruntime, safetensors, igraph, leidenalg, skimage" 2>/dev/null || $(PYTHON) -m pip install -q -r Benchmarks/requirements.txt
 
 build: deps
 	swift build $(SWIFT_FLAGS)
@@ -60,6 +60,7 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench sim --python $(PYTHON)
 	$(BIN)/scopepilot-bench detector --python $(PYTHON)
 	$(BIN)/scopepilot-bench leiden --python $(PYTHON)
+	$(BIN)/scopepilot-bench drift --python $(PYTHON)
 
 format:
 	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers
