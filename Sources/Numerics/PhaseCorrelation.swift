@@ -35,7 +35,7 @@ public final class PhaseCorrelation {
     /// at every lattice translation; a frame-to-frame drift much smaller than the lattice period
     /// keeps the search on the right peak.
     public let maximumShift: Double?
-    private let transform: ComplexFourierTransform2D
+    private let transform: FourierTransform2D
     private let window: [Float]
 
     /// A registration for `width` x `height` images, refined to 1/`upsampling` pixel. The images
@@ -51,7 +51,7 @@ public final class PhaseCorrelation {
         self.upsampling = upsampling
         self.band = band
         self.maximumShift = maximumShift
-        transform = ComplexFourierTransform2D(width: width, height: height)
+        transform = FourierTransform2D(width: width, height: height)
         var taper = [Float](repeating: 1, count: width * height)
         if window {
             for y in 0..<height {
@@ -69,40 +69,41 @@ public final class PhaseCorrelation {
         precondition(
             moving.width == width && moving.height == height && reference.width == width
                 && reference.height == height, "images must be \(width) x \(height)")
-        let a = transform.transform(complex(reference), inverse: false)
-        let b = transform.transform(complex(moving), inverse: false)
-        // Normalised cross-power spectrum A · conj(B) / |A · conj(B)|.
-        var product = [Float](repeating: 0, count: 2 * width * height)
+        // Real-to-complex transforms: the half spectrum, rows of width / 2 + 1.
+        let a = transform.forward(prepared(reference))
+        let b = transform.forward(prepared(moving))
+        let half = transform.spectrumWidth
+        // Normalised cross-power spectrum A · conj(B) / |A · conj(B)| within the band.
+        var product = [Float](repeating: 0, count: 2 * half * height)
         let limit = band * 0.5
-        for i in 0..<(width * height) {
-            if band < 1 {
-                let row = i / width
-                let column = i % width
-                let fy = Double(row <= height / 2 ? row : row - height) / Double(height)
-                let fx = Double(column <= width / 2 ? column : column - width) / Double(width)
-                if fx * fx + fy * fy > limit * limit { continue }
+        var used = 0
+        for row in 0..<height {
+            let fy = Double(row <= height / 2 ? row : row - height) / Double(height)
+            for column in 0..<half {
+                let fx = Double(column) / Double(width)
+                if band < 1 && fx * fx + fy * fy > limit * limit { continue }
+                let i = row * half + column
+                let re = a[2 * i] * b[2 * i] + a[2 * i + 1] * b[2 * i + 1]
+                let im = a[2 * i + 1] * b[2 * i] - a[2 * i] * b[2 * i + 1]
+                let magnitude = max((re * re + im * im).squareRoot(), 1e-20)
+                product[2 * i] = re / magnitude
+                product[2 * i + 1] = im / magnitude
+                // Columns other than 0 and Nyquist stand for their mirror images too.
+                used += column == 0 || (width % 2 == 0 && column == width / 2) ? 1 : 2
             }
-            let re = a[2 * i] * b[2 * i] + a[2 * i + 1] * b[2 * i + 1]
-            let im = a[2 * i + 1] * b[2 * i] - a[2 * i] * b[2 * i + 1]
-            let magnitude = max((re * re + im * im).squareRoot(), 1e-20)
-            product[2 * i] = re / magnitude
-            product[2 * i + 1] = im / magnitude
         }
-        // Whole-pixel peak.
-        let correlation = transform.transform(product, inverse: true)
+        // Whole-pixel peak of the (real) correlation.
+        let correlation = transform.inverse(product)
         var best = 0
         var bestValue = -Float.infinity
         for i in 0..<(width * height) {
             if let maximumShift {
-                let row = i / width
-                let column = i % width
-                let y = Double(row <= height / 2 ? row : row - height)
-                let x = Double(column <= width / 2 ? column : column - width)
+                let y = Double(i / width <= height / 2 ? i / width : i / width - height)
+                let x = Double(i % width <= width / 2 ? i % width : i % width - width)
                 if x * x + y * y > maximumShift * maximumShift { continue }
             }
-            let value = correlation[2 * i] * correlation[2 * i] + correlation[2 * i + 1] * correlation[2 * i + 1]
-            if value > bestValue {
-                bestValue = value
+            if correlation[i] > bestValue {
+                bestValue = correlation[i]
                 best = i
             }
         }
@@ -110,74 +111,95 @@ public final class PhaseCorrelation {
         var peakX = Double(best % width)
         if peakY > Double(height / 2) { peakY -= Double(height) }
         if peakX > Double(width / 2) { peakX -= Double(width) }
-        let used = Double(
-            product.indices.lazy.filter { $0 % 2 == 0 }.count { product[$0] != 0 || product[$0 + 1] != 0 })
-        var peak = Double(bestValue.squareRoot()) / max(used, 1)
+        let count = Double(max(used, 1))
+        var peak = Double(bestValue) / count
         if upsampling > 1 {
             let (dy, dx, value) = refine(product, aroundY: peakY, x: peakX)
             peakY += dy
             peakX += dx
-            peak = value / max(used, 1)
+            peak = value / count
         }
         // The correlation peaks at minus the displacement.
-        return ImageShift(x: -peakX, y: -peakY, peak: min(1, peak))
+        return ImageShift(x: -peakX, y: -peakY, peak: min(1, max(0, peak)))
     }
 
-    private func complex(_ image: Image) -> [Float] {
-        var field = [Float](repeating: 0, count: 2 * width * height)
+    /// The image less its mean, tapered by the window.
+    private func prepared(_ image: Image) -> [Float] {
         let mean = image.mean
-        for i in 0..<(width * height) { field[2 * i] = (image.pixels[i] - mean) * window[i] }
-        return field
+        return (0..<(width * height)).map { (image.pixels[$0] - mean) * window[$0] }
     }
 
-    /// The correlation on a 1/upsampling grid within ±0.75 pixel of (y, x), by matrix-multiply DFT;
+    /// The correlation on a 1/upsampling grid within ±0.75 pixel of (y, x), by matrix-multiply DFT
+    /// over the frequencies inside the band (the half spectrum mirrored into the full one);
     /// returns the offset of its maximum from (y, x) and the maximum's magnitude.
-    private func refine(_ spectrum: [Float], aroundY y: Double, x: Double) -> (Double, Double, Double) {
+    private func refine(_ half: [Float], aroundY y: Double, x: Double) -> (Double, Double, Double) {
         let size = Int((1.5 * Double(upsampling)).rounded(.up))
         let centre = Double(size / 2)
-        func frequency(_ k: Int, _ n: Int) -> Double { Double(k < (n + 1) / 2 ? k : k - n) }
-        // Rows of the upsampled grid against spectrum rows: exp(2πi · ky · uy / H).
-        var rowKernel = [Float](repeating: 0, count: 2 * size * height)
-        for i in 0..<size {
-            let u = y + (Double(i) - centre) / Double(upsampling)
-            for k in 0..<height {
-                let phase = 2 * Double.pi * frequency(k, height) * u / Double(height)
-                rowKernel[2 * (i * height + k)] = Float(cos(phase))
-                rowKernel[2 * (i * height + k) + 1] = Float(sin(phase))
+        let halfWidth = transform.spectrumWidth
+        // Signed frequencies kept along each axis.
+        let reachY = band < 1 ? min(height / 2, Int((band * 0.5 * Double(height)).rounded(.up))) : height / 2
+        let reachX = band < 1 ? min(width / 2, Int((band * 0.5 * Double(width)).rounded(.up))) : width / 2
+        let rows = Array(-reachY...reachY).filter { $0 >= -(height / 2) && $0 < height - height / 2 }
+        let columns = Array(-reachX...reachX).filter { $0 >= -(width / 2) && $0 < width - width / 2 }
+        // The full spectrum at (ky, kx), from the half spectrum and Hermitian symmetry.
+        var spectrum = [Float](repeating: 0, count: 2 * rows.count * columns.count)
+        for (i, ky) in rows.enumerated() {
+            for (j, kx) in columns.enumerated() {
+                let row: Int
+                let column: Int
+                let sign: Float
+                if kx >= 0 {
+                    row = (ky + height) % height
+                    column = kx
+                    sign = 1
+                } else {
+                    row = (-ky + height) % height
+                    column = -kx
+                    sign = -1
+                }
+                guard column < halfWidth else { continue }
+                spectrum[2 * (i * columns.count + j)] = half[2 * (row * halfWidth + column)]
+                spectrum[2 * (i * columns.count + j) + 1] = sign * half[2 * (row * halfWidth + column) + 1]
             }
         }
-        // Spectrum columns against grid columns: exp(2πi · kx · ux / W).
-        var columnKernel = [Float](repeating: 0, count: 2 * width * size)
-        for k in 0..<width {
+        var rowKernel = [Float](repeating: 0, count: 2 * size * rows.count)
+        for i in 0..<size {
+            let u = y + (Double(i) - centre) / Double(upsampling)
+            for (k, ky) in rows.enumerated() {
+                let phase = 2 * Double.pi * Double(ky) * u / Double(height)
+                rowKernel[2 * (i * rows.count + k)] = Float(cos(phase))
+                rowKernel[2 * (i * rows.count + k) + 1] = Float(sin(phase))
+            }
+        }
+        var columnKernel = [Float](repeating: 0, count: 2 * columns.count * size)
+        for (k, kx) in columns.enumerated() {
             for j in 0..<size {
                 let u = x + (Double(j) - centre) / Double(upsampling)
-                let phase = 2 * Double.pi * frequency(k, width) * u / Double(width)
+                let phase = 2 * Double.pi * Double(kx) * u / Double(width)
                 columnKernel[2 * (k * size + j)] = Float(cos(phase))
                 columnKernel[2 * (k * size + j) + 1] = Float(sin(phase))
             }
         }
-        var partial = [Float](repeating: 0, count: 2 * size * width)
+        var partial = [Float](repeating: 0, count: 2 * size * columns.count)
         var grid = [Float](repeating: 0, count: 2 * size * size)
         var one: [Float] = [1, 0]
         var zero: [Float] = [0, 0]
         cblas_cgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(width), Int32(height), &one, rowKernel,
-            Int32(height), spectrum, Int32(width), &zero, &partial, Int32(width))
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(columns.count), Int32(rows.count), &one,
+            rowKernel, Int32(rows.count), spectrum, Int32(columns.count), &zero, &partial, Int32(columns.count))
         cblas_cgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(width), &one, partial,
-            Int32(width), columnKernel, Int32(size), &zero, &grid, Int32(size))
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(columns.count), &one, partial,
+            Int32(columns.count), columnKernel, Int32(size), &zero, &grid, Int32(size))
         var best = 0
-        var bestValue: Float = -1
-        for i in 0..<(size * size) {
-            let value = grid[2 * i] * grid[2 * i] + grid[2 * i + 1] * grid[2 * i + 1]
-            if value > bestValue {
-                bestValue = value
-                best = i
-            }
+        var bestValue: Float = -Float.infinity
+        for i in 0..<(size * size) where grid[2 * i] > bestValue {
+            // The correlation of real images is real: its real part is what peaks.
+            bestValue = grid[2 * i]
+            best = i
         }
         return (
             (Double(best / size) - centre) / Double(upsampling), (Double(best % size) - centre) / Double(upsampling),
-            Double(bestValue.squareRoot())
+            Double(bestValue)
         )
     }
 }
