@@ -128,24 +128,12 @@ struct DetectorBenchmark: AsyncParsableCommand {
 
     /// Runs the ONNX Runtime peer; returns its best time in seconds.
     private func runPeer(model: URL, input: URL, logits: URL) throws -> Double {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("peers/onnx_unet.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            script, model.path, "--input", input.path, "--logits", logits.path, "--repeats", "\(repeats)",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let result = try? JSONSerialization.jsonObject(with: output) as? [String: Any],
-            let best = result["best_seconds"] as? Double
-        else {
-            throw ValidationError(
-                "the ONNX Runtime peer failed (\(python) needs onnx and onnxruntime: make bench installs them)")
+        let result = try PythonPeer.run(
+            python: python, script: "onnx_unet.py",
+            arguments: [model.path, "--input", input.path, "--logits", logits.path, "--repeats", "\(repeats)"],
+            requirement: "onnx and onnxruntime")
+        guard let best = result["best_seconds"] as? Double else {
+            throw ValidationError("the ONNX Runtime peer printed no best_seconds")
         }
         return best
     }

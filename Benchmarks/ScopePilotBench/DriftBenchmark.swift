@@ -84,23 +84,12 @@ struct DriftBenchmark: AsyncParsableCommand {
     }
 
     private func runPeer(_ directory: URL) throws -> (seconds: Double, mean: Double, median: Double) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("peers/skimage_registration.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, directory.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let result = try? JSONSerialization.jsonObject(with: output) as? [String: Any],
-            let seconds = result["seconds"] as? Double, let mean = result["mean_error"] as? Double,
+        let result = try PythonPeer.run(
+            python: python, script: "skimage_registration.py", arguments: [directory.path],
+            requirement: "scikit-image")
+        guard let seconds = result["seconds"] as? Double, let mean = result["mean_error"] as? Double,
             let median = result["median_error"] as? Double
-        else {
-            throw ValidationError("the scikit-image peer failed (\(python) needs scikit-image: make bench installs it)")
-        }
+        else { throw ValidationError("the scikit-image peer printed an incomplete result") }
         return (seconds, mean, median)
     }
 }

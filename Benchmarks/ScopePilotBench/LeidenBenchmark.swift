@@ -116,28 +116,16 @@ struct LeidenBenchmark: AsyncParsableCommand {
         try NumpyFile.write(
             Image(width: membership.count, height: 1, pixels: membership.map(Float.init)), as: .float32,
             to: membershipFile)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("peers/leiden_peer.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            script, "--edges", edgeFile.path, "--nodes", "\(graph.nodeCount)", "--membership", membershipFile.path,
-            "--repeats", "\(repeats)", "--iterations", "\(iterations)",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let result = try? JSONSerialization.jsonObject(with: output) as? [String: Any],
-            let seconds = result["seconds"] as? Double, let ours = result["modularity_ours"] as? Double,
+        let result = try PythonPeer.run(
+            python: python, script: "leiden_peer.py",
+            arguments: [
+                "--edges", edgeFile.path, "--nodes", "\(graph.nodeCount)", "--membership", membershipFile.path,
+                "--repeats", "\(repeats)", "--iterations", "\(iterations)",
+            ], requirement: "igraph and leidenalg")
+        guard let seconds = result["seconds"] as? Double, let ours = result["modularity_ours"] as? Double,
             let theirs = result["modularity_theirs"] as? Double, let communities = result["communities_theirs"] as? Int,
             let igraphSeconds = result["igraph_seconds"] as? Double, let igraph = result["modularity_igraph"] as? Double
-        else {
-            throw ValidationError(
-                "the leidenalg peer failed (\(python) needs igraph and leidenalg: make bench installs them)")
-        }
+        else { throw ValidationError("the leidenalg peer printed an incomplete result") }
         return PeerResult(
             seconds: seconds, ours: ours, theirs: theirs, communities: communities, igraphSeconds: igraphSeconds,
             igraph: igraph)
