@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(
             name: "SegmentationTests",
-            dependencies: ["Segmentation", "Numerics", "Simulator", "NeuralNetwork", "DefectDetection"],
+            dependencies: ["Segmentation", "Numerics"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests", dependencies: ["DefectDetection", "NeuralNetwork", "scopepilot"],
