@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C system libraries, each behind a small shim header.
@@ -50,6 +51,11 @@ let package = Package(
         .target(
             name: "Segmentation",
             dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "Simulator", "WireProtocol", "COpenBLAS"],
+            swiftSettings: strictSettings),
+
+        // The decision log: SQLite (WAL) through GRDB, with migrations.
+        .target(
+            name: "DecisionLog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings),
 
         // Image files: NumPy .npy, TIFF, PNG.
@@ -122,6 +128,7 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(name: "DecisionLogTests", dependencies: ["DecisionLog"], swiftSettings: strictSettings),
         .testTarget(
             name: "SegmentationTests",
             dependencies: ["Segmentation", "Numerics"],

@@ -1,0 +1,202 @@
+public import Foundation
+import GRDB
+
+/// A problem with the decision log, with what to do about it.
+public struct DecisionLogError: Error, Sendable, CustomStringConvertible {
+    /// The database file.
+    public let path: String
+    /// What went wrong.
+    public let problem: String
+
+    /// `path: problem`.
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// The SQLite decision log of a deployment: one file, WAL, every write a committed transaction
+/// before the call returns. The schema makes the central promise checkable: a command row must
+/// name an existing decision (foreign keys are on), so a command cannot be recorded, and therefore
+/// not sent, before the decision it carries out.
+///
+/// Safe to share between tasks: GRDB's pool serialises writes on its own writer thread and runs
+/// reads concurrently, off the cooperative thread pool.
+public final class DecisionLog: Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the log at `path` and brings its schema up to date.
+    public init(path: String) throws(DecisionLogError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.prepareDatabase { db in
+            // WAL with synchronous=NORMAL: a commit survives a crash of the process; only a power
+            // failure can lose the last transactions.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw DecisionLogError(path: path, problem: "cannot open the decision log: \(error)")
+        }
+    }
+
+    /// Migrations applied, oldest first.
+    public func appliedMigrations() throws(DecisionLogError) -> [String] {
+        try read { db in try Schema.migrator.appliedMigrations(db) }
+    }
+
+    /// Starts a session and returns its id.
+    @discardableResult
+    public func beginSession(_ session: SessionRecord) async throws(DecisionLogError) -> String {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sessions (id, started_at, policy, policy_version, policy_parameters, model, instrument)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    session.id, session.startedAt.timeIntervalSince1970, session.policy, session.policyVersion,
+                    session.policyParameters, session.model, session.instrument,
+                ])
+        }
+        return session.id
+    }
+
+    /// Ends a session with a status such as "finished", "stopped" or "failed".
+    public func endSession(_ id: String, status: String, at time: Date = Date()) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET ended_at = ?, status = ? WHERE id = ?",
+                arguments: [time.timeIntervalSince1970, status, id])
+        }
+    }
+
+    /// Records a received frame and returns its row id.
+    @discardableResult
+    public func recordFrame(_ frame: FrameRecord) async throws(DecisionLogError) -> Int64 {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO frames (session_id, seq, received_at, width, height, pixel_size_angstrom, scan,
+                                        channels, purpose, pixels, thumbnail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    frame.sessionID, Int64(bitPattern: frame.seq), frame.receivedAt.timeIntervalSince1970, frame.width,
+                    frame.height, frame.pixelSize, frame.scan, frame.channels.joined(separator: ","), frame.purpose,
+                    frame.pixels, frame.thumbnail,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records a decision; when this returns, the decision is committed and its command may be sent.
+    @discardableResult
+    public func recordDecision(_ decision: DecisionRecord) async throws(DecisionLogError) -> Int64 {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO decisions (session_id, made_at, input_frames, candidates, chosen, reason, policy,
+                                           policy_version, policy_parameters, model_version, latency)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    decision.sessionID, decision.madeAt.timeIntervalSince1970, decision.inputFrames,
+                    decision.candidates, decision.chosen, decision.reason, decision.policy, decision.policyVersion,
+                    decision.policyParameters, decision.modelVersion, decision.latency,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records that command `id`, carrying out decision `decision`, is being sent. Fails if the
+    /// decision is not in the log.
+    public func recordCommandSent(
+        id: String, decision: Int64, session: String, action: String, at time: Date = Date()
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO commands (id, decision_id, session_id, action, sent_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, decision, session, action, time.timeIntervalSince1970])
+        }
+    }
+
+    /// Records what became of command `id`: "acked", "done", "rejected", "failed" or "timed_out".
+    public func recordCommandOutcome(
+        id: String, status: String, at time: Date = Date(), readback: String? = nil, error: String? = nil
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            let column = status == "acked" ? "acked_at" : "finished_at"
+            try db.execute(
+                sql: """
+                    UPDATE commands SET status = ?, \(column) = ?, readback = COALESCE(?, readback),
+                                        error = COALESCE(?, error)
+                    WHERE id = ?
+                    """,
+                arguments: [status, time.timeIntervalSince1970, readback, error, id])
+            if db.changesCount == 0 {
+                throw DecisionLogError(path: self.path, problem: "no command \(id) was recorded as sent")
+            }
+        }
+    }
+
+    /// Records an input that was refused (a malformed message, a NaN frame), with its error.
+    public func recordRejected(
+        session: String?, source: String, error: String, detail: String? = nil, at time: Date = Date()
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO rejected_inputs (session_id, received_at, source, error, detail) VALUES (?, ?, ?, ?, ?)",
+                arguments: [session, time.timeIntervalSince1970, source, error, detail])
+        }
+    }
+
+    /// SQLite's own check of the file: true when `PRAGMA integrity_check` says "ok".
+    public func integrityCheck() throws(DecisionLogError) -> Bool {
+        try read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok" }
+    }
+
+    /// Rows in `table` (for summaries and tests).
+    public func count(_ table: String) throws(DecisionLogError) -> Int {
+        guard Self.tables.contains(table) else {
+            throw DecisionLogError(
+                path: path, problem: "no table \(table); tables: \(Self.tables.joined(separator: ", "))")
+        }
+        return try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+
+    /// The log's tables.
+    public static let tables = [
+        "sessions", "frames", "detections", "communities", "drift", "condition_scores", "decisions", "commands",
+        "models", "retraining_events", "rejected_inputs",
+    ]
+
+    // MARK: - Plumbing
+
+    private func write<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(DecisionLogError)
+        -> T
+    {
+        do {
+            return try await pool.write(body)
+        } catch let error as DecisionLogError {
+            throw error
+        } catch {
+            throw DecisionLogError(path: path, problem: "\(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(DecisionLogError) -> T {
+        do {
+            return try pool.read(body)
+        } catch let error as DecisionLogError {
+            throw error
+        } catch {
+            throw DecisionLogError(path: path, problem: "\(error)")
+        }
+    }
+}

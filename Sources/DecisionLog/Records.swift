@@ -1,0 +1,122 @@
+public import Foundation
+
+/// A session as the log records it when it starts.
+public struct SessionRecord: Sendable, Hashable {
+    /// Unique id (the daemon uses a UUID).
+    public var id: String
+    /// When it started.
+    public var startedAt: Date
+    /// The scan policy's name.
+    public var policy: String
+    /// The policy's version.
+    public var policyVersion: String
+    /// The policy's parameters, JSON.
+    public var policyParameters: String
+    /// The detector model's id, if one runs.
+    public var model: String?
+    /// What the driver announced at HELLO, JSON.
+    public var instrument: String
+
+    /// A session record.
+    public init(
+        id: String, startedAt: Date = Date(), policy: String, policyVersion: String, policyParameters: String = "{}",
+        model: String? = nil, instrument: String = "{}"
+    ) {
+        self.id = id
+        self.startedAt = startedAt
+        self.policy = policy
+        self.policyVersion = policyVersion
+        self.policyParameters = policyParameters
+        self.model = model
+        self.instrument = instrument
+    }
+}
+
+/// A received frame.
+public struct FrameRecord: Sendable, Hashable {
+    /// The session.
+    public var sessionID: String
+    /// The driver's sequence number.
+    public var seq: UInt64
+    /// When it arrived.
+    public var receivedAt: Date
+    /// Columns.
+    public var width: Int
+    /// Rows.
+    public var height: Int
+    /// Pixel size, Å.
+    public var pixelSize: Double
+    /// The scan as the driver reported it, JSON.
+    public var scan: String
+    /// Channel names.
+    public var channels: [String]
+    /// Why it was taken ("survey", "reference", ...), if the driver said.
+    public var purpose: String?
+    /// The pixels, when the deployment keeps them.
+    public var pixels: Data?
+    /// A small PNG, when kept.
+    public var thumbnail: Data?
+
+    /// A frame record.
+    public init(
+        sessionID: String, seq: UInt64, receivedAt: Date = Date(), width: Int, height: Int, pixelSize: Double,
+        scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil
+    ) {
+        self.sessionID = sessionID
+        self.seq = seq
+        self.receivedAt = receivedAt
+        self.width = width
+        self.height = height
+        self.pixelSize = pixelSize
+        self.scan = scan
+        self.channels = channels
+        self.purpose = purpose
+        self.pixels = pixels
+        self.thumbnail = thumbnail
+    }
+}
+
+/// A decision and everything it was based on.
+public struct DecisionRecord: Sendable, Hashable {
+    /// The session.
+    public var sessionID: String
+    /// When it was made.
+    public var madeAt: Date
+    /// Row ids of the frames it looked at, JSON array.
+    public var inputFrames: String
+    /// The candidate actions with their scores, JSON.
+    public var candidates: String
+    /// The chosen action, JSON.
+    public var chosen: String
+    /// Why, in words a person reviewing the session can follow.
+    public var reason: String
+    /// Policy name.
+    public var policy: String
+    /// Policy version.
+    public var policyVersion: String
+    /// Policy parameters, JSON.
+    public var policyParameters: String
+    /// The detector model's id, if one ran.
+    public var modelVersion: String?
+    /// Milliseconds per stage (decode, drift, detect, segment, policy), JSON object.
+    public var latency: String
+
+    /// A decision record.
+    public init(
+        sessionID: String, madeAt: Date = Date(), inputFrames: String, candidates: String, chosen: String,
+        reason: String, policy: String, policyVersion: String, policyParameters: String = "{}",
+        modelVersion: String? = nil, latency: String = "{}"
+    ) {
+        self.sessionID = sessionID
+        self.madeAt = madeAt
+        self.inputFrames = inputFrames
+        self.candidates = candidates
+        self.chosen = chosen
+        self.reason = reason
+        self.policy = policy
+        self.policyVersion = policyVersion
+        self.policyParameters = policyParameters
+        self.modelVersion = modelVersion
+        self.latency = latency
+    }
+}

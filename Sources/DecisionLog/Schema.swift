@@ -1,0 +1,123 @@
+import GRDB
+
+/// The decision log's tables, created and upgraded by numbered migrations (docs/LOG.md describes
+/// every column). A migration is never edited once released: a change is a new migration.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sessions (
+                        id TEXT PRIMARY KEY,
+                        started_at REAL NOT NULL,
+                        ended_at REAL,
+                        status TEXT NOT NULL DEFAULT 'running',
+                        policy TEXT NOT NULL,
+                        policy_version TEXT NOT NULL,
+                        policy_parameters TEXT NOT NULL DEFAULT '{}',
+                        model TEXT,
+                        instrument TEXT NOT NULL DEFAULT '{}'
+                    );
+                    CREATE TABLE frames (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        seq INTEGER NOT NULL,
+                        received_at REAL NOT NULL,
+                        width INTEGER NOT NULL,
+                        height INTEGER NOT NULL,
+                        pixel_size_angstrom REAL NOT NULL,
+                        scan TEXT NOT NULL,
+                        channels TEXT NOT NULL,
+                        purpose TEXT,
+                        analysed INTEGER NOT NULL DEFAULT 0,
+                        pixels BLOB,
+                        thumbnail BLOB,
+                        UNIQUE (session_id, seq)
+                    );
+                    CREATE TABLE detections (
+                        frame_id INTEGER NOT NULL REFERENCES frames(id),
+                        x REAL NOT NULL,
+                        y REAL NOT NULL,
+                        type TEXT NOT NULL,
+                        confidence REAL NOT NULL
+                    );
+                    CREATE INDEX detections_frame ON detections(frame_id);
+                    CREATE TABLE communities (
+                        frame_id INTEGER NOT NULL REFERENCES frames(id),
+                        chip INTEGER NOT NULL,
+                        community INTEGER NOT NULL,
+                        PRIMARY KEY (frame_id, chip)
+                    );
+                    CREATE TABLE drift (
+                        frame_id INTEGER NOT NULL REFERENCES frames(id),
+                        reference_frame_id INTEGER NOT NULL REFERENCES frames(id),
+                        dx_px REAL NOT NULL,
+                        dy_px REAL NOT NULL,
+                        peak REAL NOT NULL,
+                        vx_nm_per_s REAL,
+                        vy_nm_per_s REAL
+                    );
+                    CREATE TABLE condition_scores (
+                        frame_id INTEGER NOT NULL REFERENCES frames(id),
+                        score REAL NOT NULL,
+                        statistics TEXT NOT NULL
+                    );
+                    CREATE TABLE decisions (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        made_at REAL NOT NULL,
+                        input_frames TEXT NOT NULL,
+                        candidates TEXT NOT NULL,
+                        chosen TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        policy TEXT NOT NULL,
+                        policy_version TEXT NOT NULL,
+                        policy_parameters TEXT NOT NULL,
+                        model_version TEXT,
+                        latency TEXT NOT NULL
+                    );
+                    CREATE INDEX decisions_session ON decisions(session_id, made_at);
+                    CREATE TABLE commands (
+                        id TEXT PRIMARY KEY,
+                        decision_id INTEGER NOT NULL REFERENCES decisions(id),
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        action TEXT NOT NULL,
+                        sent_at REAL NOT NULL,
+                        acked_at REAL,
+                        finished_at REAL,
+                        status TEXT NOT NULL DEFAULT 'sent',
+                        readback TEXT,
+                        error TEXT
+                    );
+                    CREATE TABLE models (
+                        id TEXT PRIMARY KEY,
+                        created_at REAL NOT NULL,
+                        path TEXT NOT NULL,
+                        metadata TEXT NOT NULL
+                    );
+                    CREATE TABLE retraining_events (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        started_at REAL NOT NULL,
+                        finished_at REAL,
+                        reason TEXT NOT NULL,
+                        estimate TEXT,
+                        model_before TEXT,
+                        model_after TEXT,
+                        status TEXT NOT NULL,
+                        metrics TEXT
+                    );
+                    CREATE TABLE rejected_inputs (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT REFERENCES sessions(id),
+                        received_at REAL NOT NULL,
+                        source TEXT NOT NULL,
+                        error TEXT NOT NULL,
+                        detail TEXT
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
