@@ -58,6 +58,10 @@ let package = Package(
             name: "DecisionLog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings),
 
+        // The daemon: the instrument link (and, to come, ingest, analysis, policy runner, log writer).
+        .target(
+            name: "Daemon", dependencies: ["Transport", "WireProtocol", "DecisionLog"], swiftSettings: strictSettings),
+
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
 
@@ -129,6 +133,10 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(name: "DecisionLogTests", dependencies: ["DecisionLog"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: ["Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "SegmentationTests",
             dependencies: ["Segmentation", "Numerics"],
