@@ -21,10 +21,7 @@ struct DetectorBenchmark: AsyncParsableCommand {
         ".venv/bin/python"
 
     func run() async throws {
-        guard let url = model.map({ URL(fileURLWithPath: $0) }) ?? DefectDetector.bundledModel else {
-            throw ValidationError("this build has no shipped model; pass --model")
-        }
-        let detector = try DefectDetector(contentsOf: url)
+        let (detector, url) = try DefectDetector.load(model)
         let frozen = FrozenResidualUNet(detector.network)
         let peak = sgemmRate()
         print(

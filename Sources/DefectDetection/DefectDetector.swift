@@ -27,6 +27,12 @@ public struct DetectorMetadata: Sendable, Codable, Hashable {
     }
 }
 
+/// A model that could not be found or read, with what to do about it.
+public struct ModelLoadError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong and what to do.
+    public let description: String
+}
+
 /// The single-atom defect detector: a residual U-Net and its metadata. Finds defects in images of
 /// any size and pixel size.
 public final class DefectDetector {
@@ -61,14 +67,45 @@ public final class DefectDetector {
         Bundle.module.url(forResource: "detector-\(name)", withExtension: "safetensors", subdirectory: "Models")
     }
 
-    /// A model path, or the name of a shipped model (`se1`, `all`); nil picks the default.
-    public static func modelURL(_ pathOrName: String?) -> URL? {
-        guard let pathOrName else { return bundledModel }
-        if !pathOrName.contains("/") && !pathOrName.hasSuffix(".safetensors"), let url = bundledModel(named: pathOrName)
-        {
-            return url
+    /// Names of the models this build ships (`se1`, `all`).
+    public static var bundledModelNames: [String] {
+        guard let folder = Bundle.module.url(forResource: "Models", withExtension: nil),
+            let files = try? FileManager.default.contentsOfDirectory(atPath: folder.path)
+        else { return [] }
+        return files.filter { $0.hasPrefix("detector-") && $0.hasSuffix(".safetensors") }
+            .map { String($0.dropFirst("detector-".count).dropLast(".safetensors".count)) }.sorted()
+    }
+
+    /// Loads a model given as a path or as the name of a shipped model (`se1`, `all`); nil loads
+    /// the default. Every failure says what was looked for and what to do.
+    public static func load(_ pathOrName: String?) throws(ModelLoadError) -> (detector: DefectDetector, url: URL) {
+        let url: URL
+        if let pathOrName {
+            let isName = !pathOrName.contains("/") && !pathOrName.hasSuffix(".safetensors")
+            if isName, let shipped = bundledModel(named: pathOrName) {
+                url = shipped
+            } else if isName && !FileManager.default.fileExists(atPath: pathOrName) {
+                throw ModelLoadError(
+                    description:
+                        "no model file '\(pathOrName)' and no shipped model of that name (shipped: \(bundledModelNames.joined(separator: ", ")))"
+                )
+            } else {
+                url = URL(fileURLWithPath: pathOrName)
+            }
+        } else if let shipped = bundledModel {
+            url = shipped
+        } else {
+            throw ModelLoadError(
+                description:
+                    "this build ships no model; pass --model PATH (train one with `scopepilot train --out PATH`)")
         }
-        return URL(fileURLWithPath: pathOrName)
+        do {
+            return (try DefectDetector(contentsOf: url), url)
+        } catch {
+            throw ModelLoadError(
+                description:
+                    "cannot load the model \(url.path): \(error). Train one with `scopepilot train --out PATH`.")
+        }
     }
 
     /// Loads `NAME.safetensors` and `NAME.json`.

@@ -137,11 +137,6 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
         [signalToNoise, secondRing, thirdRing, anisotropy, skewness, background, noiseGrowth]
     }
 
-    /// Names of the vector's entries.
-    public static let names = [
-        "signal/noise", "2nd ring", "3rd ring", "anisotropy", "skewness", "background", "noise growth",
-    ]
-
     /// The mean of several frames' statistics.
     public static func mean(_ all: [FrameStatistics]) -> FrameStatistics? {
         guard var result = all.first else { return nil }

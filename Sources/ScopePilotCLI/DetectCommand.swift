@@ -53,17 +53,8 @@ struct DetectCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let modelURL = DefectDetector.modelURL(model) else {
-            throw ValidationError(
-                "this build ships no model; pass --model PATH (train one with `scopepilot train --out PATH`)")
-        }
+        let (detector, modelURL) = try Self.loadModel(model)
         let model = modelURL.path
-        let detector: DefectDetector
-        do {
-            detector = try DefectDetector(contentsOf: modelURL)
-        } catch {
-            throw ValidationError("cannot load the model: \(error). Train one with `scopepilot train --out PATH`.")
-        }
         let folder = out.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let folder { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         var failures = 0
@@ -99,6 +90,15 @@ struct DetectCommand: ParsableCommand {
             }
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// The model named by a `--model` option, or the reason it cannot be had, as a command-line error.
+    static func loadModel(_ pathOrName: String?) throws -> (DefectDetector, URL) {
+        do {
+            return try DefectDetector.load(pathOrName)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     /// Reads a supported image and checks its size.

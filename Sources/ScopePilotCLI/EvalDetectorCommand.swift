@@ -52,10 +52,7 @@ struct EvalDetectorCommand: ParsableCommand {
     private var dwellValues: [Double] { dwells.split(separator: ",").compactMap { Double($0) } }
 
     func run() throws {
-        guard let url = DefectDetector.modelURL(model) else {
-            throw ValidationError("this build has no shipped model; pass --model")
-        }
-        let detector = try DefectDetector(contentsOf: url)
+        let detector = try DetectCommand.loadModel(model).0
         let pixelSize = detector.metadata.pixelSize
         let kinds = Array(DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1))
         say(

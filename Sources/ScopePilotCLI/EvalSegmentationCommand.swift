@@ -42,8 +42,7 @@ struct EvalSegmentationCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let url = DefectDetector.modelURL(model) else { throw ValidationError("no such model: \(model)") }
-        let detector = try DefectDetector(contentsOf: url)
+        let detector = try DetectCommand.loadModel(model).0
         let chip = Int((16 / pixelSize).rounded())  // 1.6 nm
         print("chips of \(chip) px (1.6 nm); matching by adjusted Rand index (ARI) and NMI over all chips\n")
         print(pad("scenario", 24) + pad("method", 28) + "   ARI     NMI   communities  regions")

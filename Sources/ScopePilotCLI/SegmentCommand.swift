@@ -106,8 +106,7 @@ struct SegmentCommand: ParsableCommand {
         options.repartitionEvery = Int.max
         var detector: DefectDetector?
         if model != "none" {
-            guard let url = DefectDetector.modelURL(model) else { throw ValidationError("no such model: \(model)") }
-            detector = try DefectDetector(contentsOf: url)
+            detector = try DetectCommand.loadModel(model).0
         }
         let embedder = detector.map {
             DetectorEmbedder($0, parts: bottleneck ? [.bottleneck, .defectDensity] : [.defectDensity])

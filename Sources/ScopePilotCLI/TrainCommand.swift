@@ -35,8 +35,7 @@ struct TrainCommand: ParsableCommand {
     var match: [String] = []
     @Option(help: "Pixel size of the --match frames, Å.") var matchPixelSize: Double?
     @Option(help: "Dwell of the --match frames, µs, if known (pins the dose).") var matchDwell: Double?
-    @Option(help: "Fine-tune this model (its architecture and pixel size) instead of starting afresh.") var from:
-        String?
+    @Option(help: "Fine-tune this model (a path, or se1 or all) instead of starting afresh.") var from: String?
 
     func validate() throws {
         guard ["se1", "all"].contains(classes) else { throw ValidationError("--classes must be se1 or all") }
@@ -70,7 +69,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let detector: DefectDetector
         if let from {
-            detector = try DefectDetector(contentsOf: URL(fileURLWithPath: from))
+            detector = try DetectCommand.loadModel(from).0
             say("fine-tuning \(from) (its architecture and \(detector.metadata.pixelSize) Å/px)")
         } else {
             let architecture = ResidualUNet.Architecture(

@@ -42,15 +42,4 @@ public struct ChipGrid: Sendable, Hashable, Codable {
         guard x - (originX + column * stride) < chipSize, y - (originY + row * stride) < chipSize else { return nil }
         return row * columns + column
     }
-
-    /// The chip whose centre is nearest pixel (x, y), if the pixel is inside the grid's extent.
-    public func chip(atX x: Int, y: Int) -> Int? {
-        guard count > 0 else { return nil }
-        let extentX = (columns - 1) * stride + chipSize
-        let extentY = (rows - 1) * stride + chipSize
-        guard x >= originX && y >= originY && x < originX + extentX && y < originY + extentY else { return nil }
-        let column = min(columns - 1, max(0, Int((Double(x - originX) - Double(chipSize) / 2) / Double(stride) + 0.5)))
-        let row = min(rows - 1, max(0, Int((Double(y - originY) - Double(chipSize) / 2) / Double(stride) + 0.5)))
-        return row * columns + column
-    }
 }

@@ -190,9 +190,6 @@ public final class SegmentationSession {
         repartitions += 1
     }
 
-    /// Community ids in use, ascending.
-    public var communityIDs: [Int] { Array(Set(frames.flatMap(\.communities))).sorted() }
-
     /// Mean raw descriptor of each community over its reservoir chips, with the layout's block
     /// names (for reports).
     public func meanDescriptors() -> [Int: [Float]] {
