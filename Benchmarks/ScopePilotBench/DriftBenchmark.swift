@@ -54,7 +54,7 @@ struct DriftBenchmark: AsyncParsableCommand {
                 let reference = scope.acquire(base, channels: ["HAADF"], deposit: false).channels["HAADF"]!
                 let moving = scope.acquire(moved, channels: ["HAADF"], deposit: false).channels["HAADF"]!
                 let start = ContinuousClock.now
-                let found = registration.shift(of: moving, against: reference)
+                let found = try registration.shift(of: moving, against: reference)
                 seconds += (ContinuousClock.now - start).seconds
                 errors.append(((found.x - dx) * (found.x - dx) + (found.y - dy) * (found.y - dy)).squareRoot())
                 let r = directory.appendingPathComponent("r\(Int(dwell))-\(index).npy")

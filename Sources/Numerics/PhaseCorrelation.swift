@@ -1,6 +1,12 @@
 import COpenBLAS
 import Foundation
 
+/// Why two images could not be registered.
+public struct RegistrationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong with the images.
+    public let description: String
+}
+
 /// How far one image's content lies from another's, in pixels.
 public struct ImageShift: Sendable, Hashable, Codable {
     /// Displacement along x (columns), pixels: `moving(x, y) ≈ reference(x − self.x, y − self.y)`.
@@ -64,11 +70,21 @@ public final class PhaseCorrelation {
         self.window = taper
     }
 
-    /// The displacement of `moving`'s content relative to `reference`'s (same size).
-    public func shift(of moving: Image, against reference: Image) -> ImageShift {
-        precondition(
-            moving.width == width && moving.height == height && reference.width == width
-                && reference.height == height, "images must be \(width) x \(height)")
+    /// The displacement of `moving`'s content relative to `reference`'s. Throws when either image
+    /// is not this registration's size or holds NaN or infinite pixels: a drift measured from such
+    /// a frame would be noise, so the caller logs the frame as unregistered instead.
+    public func shift(of moving: Image, against reference: Image) throws(RegistrationError) -> ImageShift {
+        for (name, image) in [("moving", moving), ("reference", reference)] {
+            guard image.width == width && image.height == height else {
+                throw RegistrationError(
+                    description:
+                        "the \(name) image is \(image.width) x \(image.height); this registration is for \(width) x \(height)"
+                )
+            }
+            guard image.pixels.allSatisfy(\.isFinite) else {
+                throw RegistrationError(description: "the \(name) image holds NaN or infinite pixels")
+            }
+        }
         // Real-to-complex transforms: the half spectrum, rows of width / 2 + 1.
         let a = transform.forward(prepared(reference))
         let b = transform.forward(prepared(moving))

@@ -40,24 +40,36 @@ struct PhaseCorrelationTests {
     @Test(
         "known sub-pixel displacements come back to within 1/50 pixel, sign included",
         arguments: [(3.25, -1.5), (-7.71, 0.33), (0.0, 0.0), (12.06, 9.9)])
-    func knownShift(dx: Double, dy: Double) {
+    func knownShift(dx: Double, dy: Double) throws {
         let (reference, moved) = Self.pair(size: 64, dx: dx, dy: dy, seed: 7)
-        let found = PhaseCorrelation(width: 64, height: 64).shift(of: moved, against: reference)
+        let found = try PhaseCorrelation(width: 64, height: 64).shift(of: moved, against: reference)
         #expect(abs(found.x - dx) < 0.02 && abs(found.y - dy) < 0.02, "\(found) for (\(dx), \(dy))")
         #expect(found.peak > 0.5)
     }
 
     @Test("unrelated images give a low peak")
-    func unrelated() {
+    func unrelated() throws {
         let (a, _) = Self.pair(size: 64, dx: 0, dy: 0, seed: 1)
         let (b, _) = Self.pair(size: 64, dx: 0, dy: 0, seed: 2)
-        #expect(PhaseCorrelation(width: 64, height: 64, upsampling: 10).shift(of: b, against: a).peak < 0.3)
+        #expect(try PhaseCorrelation(width: 64, height: 64, upsampling: 10).shift(of: b, against: a).peak < 0.3)
     }
 
     @Test("without refinement the answer is the nearest whole pixel")
-    func wholePixels() {
+    func wholePixels() throws {
         let (reference, moved) = Self.pair(size: 48, dx: 5.3, dy: -2.8, seed: 3)
-        let found = PhaseCorrelation(width: 48, height: 48, upsampling: 1).shift(of: moved, against: reference)
+        let found = try PhaseCorrelation(width: 48, height: 48, upsampling: 1).shift(of: moved, against: reference)
         #expect(found.x == 5 && found.y == -3)
+    }
+
+    @Test("a frame of another size or with NaN pixels is refused with the reason, not registered")
+    func badFrames() {
+        let (reference, moved) = Self.pair(size: 32, dx: 1, dy: 1, seed: 4)
+        let registration = PhaseCorrelation(width: 32, height: 32)
+        var broken = moved
+        broken[3, 3] = .nan
+        #expect { try registration.shift(of: broken, against: reference) } throws: { "\($0)".contains("NaN") }
+        #expect {
+            try registration.shift(of: Image(width: 16, height: 32), against: reference)
+        } throws: { "\($0)".contains("16 x 32") }
     }
 }
