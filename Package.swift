@@ -142,7 +142,8 @@ let package = Package(
             dependencies: ["Segmentation", "Numerics"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "CLITests", dependencies: ["DefectDetection", "NeuralNetwork", "scopepilot"],
+            name: "CLITests",
+            dependencies: ["DefectDetection", "NeuralNetwork", "ScopePilotTestSupport", "scopepilot"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "DefectDetectionTests",

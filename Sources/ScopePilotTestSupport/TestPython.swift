@@ -34,21 +34,10 @@ public enum TestPython {
     /// error when it exits non-zero.
     @discardableResult
     public static func run(_ program: String) throws -> String {
-        let process = Process()
-        process.executableURL = try interpreter
-        process.arguments = ["-c", program]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(
-                description: "python exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
+        let result = try TestProcess.run(try interpreter, ["-c", program])
+        guard result.status == 0 else {
+            throw Failure(description: "python exited \(result.status): \(result.stderr)")
         }
-        return String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

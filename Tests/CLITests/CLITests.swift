@@ -1,6 +1,7 @@
 import DefectDetection
 import Foundation
 import NeuralNetwork
+import ScopePilotTestSupport
 import Testing
 
 /// Runs the built `scopepilot` executable, as a user would.
@@ -18,20 +19,8 @@ struct CLI {
     }()
 
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
+        let result = try TestProcess.run(binary, arguments)
+        return (result.status, result.stdout, result.stderr)
     }
 }
 
