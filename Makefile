@@ -61,12 +61,13 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench detector --python $(PYTHON)
 	$(BIN)/scopepilot-bench leiden --python $(PYTHON)
 	$(BIN)/scopepilot-bench drift --python $(PYTHON)
+	$(BIN)/scopepilot-bench latency
 
 format:
-	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers
+	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers Policies
 
 lint:
-	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers
+	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers Policies
 
 clean:
 	rm -rf .build

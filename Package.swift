@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C system libraries, each behind a small shim header.
@@ -58,9 +60,26 @@ let package = Package(
             name: "DecisionLog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings),
 
-        // The daemon: the instrument link (and, to come, ingest, analysis, policy runner, log writer).
+        // PolicyKit: the public API scan policies are written against.
+        .target(name: "PolicyKit", dependencies: ["WireProtocol", "YAMLConfig"], swiftSettings: strictSettings),
+
+        // The built-in scan policies.
         .target(
-            name: "Daemon", dependencies: ["Transport", "WireProtocol", "DecisionLog"], swiftSettings: strictSettings),
+            name: "BuiltInPolicies", dependencies: ["PolicyKit", "WireProtocol", "YAMLConfig"], path: "Policies",
+            exclude: ["README.md", "examples"], swiftSettings: strictSettings),
+
+        // The daemon: ingest, analysis, policy runner, instrument link, decision-log writer, lifecycle.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Transport", "WireProtocol", "DecisionLog", "PolicyKit", "DefectDetection", "Segmentation", "Numerics",
+                "ImageIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
 
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
@@ -109,8 +128,10 @@ let package = Package(
             name: "scopepilot",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
-                "NeuralNetwork", "DefectDetection", "Segmentation",
-                "COpenBLAS", "CFFTW3", "CSQLite3",
+                "NeuralNetwork", "DefectDetection", "Segmentation", "Daemon", "DecisionLog", "PolicyKit",
+                "BuiltInPolicies", "COpenBLAS", "CFFTW3", "CSQLite3",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -123,8 +144,10 @@ let package = Package(
             name: "scopepilot-bench",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "NeuralNetwork",
-                "Numerics", "ImageIO", "COpenBLAS", "Segmentation",
+                "Numerics", "ImageIO", "COpenBLAS", "Segmentation", "Daemon", "DecisionLog", "PolicyKit",
+                "BuiltInPolicies", "SimulatedDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ScopePilotBench",
             swiftSettings: strictSettings
@@ -132,10 +155,16 @@ let package = Package(
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol", "YAMLConfig"],
+            swiftSettings: strictSettings),
         .testTarget(name: "DecisionLogTests", dependencies: ["DecisionLog"], swiftSettings: strictSettings),
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator"],
+            dependencies: [
+                "Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
+                "BuiltInPolicies", "DecisionLog", "DefectDetection",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SegmentationTests",
@@ -143,7 +172,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["DefectDetection", "NeuralNetwork", "ScopePilotTestSupport", "scopepilot"],
+            dependencies: [
+                "DefectDetection", "NeuralNetwork", "ScopePilotTestSupport", "scopepilot", "DecisionLog",
+                "InstrumentDriver", "SimulatedDriver", "Simulator", "Transport", "WireProtocol",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "DefectDetectionTests",

@@ -64,6 +64,8 @@ public struct ScenarioFaults: Sendable, Hashable {
     public var delayFrames: Set<UInt64> = []
     /// Frames published as float32 with a NaN pixel.
     public var nanFrames: Set<UInt64> = []
+    /// Frames published with a broken header.
+    public var malformedFrames: Set<UInt64> = []
     /// The driver restarts (new session, seq from 0, peers forgotten) after this many frames.
     public var restartAfterFrames: Int?
     /// Every n-th DONE is sent late.
@@ -229,8 +231,8 @@ public struct Scenario: Sendable {
 
     private static func parseFaults(_ node: ConfigNode) throws(ConfigError) -> ScenarioFaults {
         try node.onlyKeys([
-            "drop_frames", "duplicate_frames", "delay_frames", "nan_frames", "restart_after_frames", "slow_reply_every",
-            "slow_reply_ms",
+            "drop_frames", "duplicate_frames", "delay_frames", "nan_frames", "malformed_frames", "restart_after_frames",
+            "slow_reply_every", "slow_reply_ms",
         ])
         func seqs(_ key: String) throws(ConfigError) -> Set<UInt64> {
             guard let values = try node.ints(key) else { return [] }
@@ -242,6 +244,7 @@ public struct Scenario: Sendable {
         faults.duplicateFrames = try seqs("duplicate_frames")
         faults.delayFrames = try seqs("delay_frames")
         faults.nanFrames = try seqs("nan_frames")
+        faults.malformedFrames = try seqs("malformed_frames")
         faults.restartAfterFrames = try node.int("restart_after_frames", in: 1...1_000_000)
         faults.slowReplyEvery = try node.int("slow_reply_every", in: 1...1_000_000)
         faults.slowReplyDelayMilliseconds = try node.int("slow_reply_ms", in: 0...600_000) ?? 0

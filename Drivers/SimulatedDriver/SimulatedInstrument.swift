@@ -89,6 +89,7 @@ extension FaultPlan {
         duplicateFrames = faults.duplicateFrames
         delayFrames = faults.delayFrames
         nanFrames = faults.nanFrames
+        malformedFrames = faults.malformedFrames
         restartAfterFrames = faults.restartAfterFrames
         slowReplyEvery = faults.slowReplyEvery
         slowReplyDelay = .milliseconds(faults.slowReplyDelayMilliseconds)

@@ -33,6 +33,7 @@ public actor FrameIngest {
     private var waitingFrames: [Frame] = []
     private var reader: CheckedContinuation<Frame?, Never>?
     private var finished = false
+    private var gaps: [UInt64] = []
     /// What has been seen so far.
     public private(set) var counts = Counts()
 
@@ -43,14 +44,18 @@ public actor FrameIngest {
         self.capacity = capacity
     }
 
-    /// Receives until the task is cancelled or the feed closes, passing every event to `record`
-    /// before the frame is offered to analysis.
+    /// Receives until the task is cancelled (then drains what has already arrived) or the feed
+    /// closes, passing every event to `record` before the frame is offered to analysis.
     public func run(record: @Sendable (FeedEvent) async -> Void) async {
-        while !Task.isCancelled {
+        while true {
+            // Once cancelled, drain what the socket already holds (so that no frame that reached
+            // the daemon goes unlogged), then stop at the first quiet moment.
+            let draining = Task.isCancelled
             let event: FeedEvent
             do {
-                event = try await subscriber.next(timeout: .milliseconds(200))
+                event = try await subscriber.next(timeout: .milliseconds(draining ? 100 : 200))
             } catch let error where error.code == .timedOut {
+                if draining { break }
                 continue
             } catch {
                 break
@@ -62,7 +67,9 @@ public actor FrameIngest {
             case .frame(let frame, let observation):
                 counts.received += 1
                 switch observation {
-                case .gap(let missing): counts.missing += UInt64(missing.count)
+                case .gap(let missing):
+                    counts.missing += UInt64(missing.count)
+                    gaps.append(contentsOf: missing)
                 case .duplicate:
                     counts.duplicates += 1
                     continue  // already analysed or waiting
@@ -72,6 +79,18 @@ public actor FrameIngest {
             }
         }
         finish()
+    }
+
+    /// Seqs found missing since the last call (to ask the driver for again).
+    public func takeMissing() -> [UInt64] {
+        defer { gaps.removeAll() }
+        return gaps
+    }
+
+    /// Offers a frame that arrived another way (re-sent over the command channel) to analysis.
+    public func deliver(_ frame: Frame) {
+        counts.received += 1
+        offer(frame)
     }
 
     /// The next frame for analysis, newest first in the stated sense; nil once ingest has stopped

@@ -79,12 +79,13 @@ public final class DecisionLog: Sendable {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO frames (session_id, seq, received_at, width, height, pixel_size_angstrom, scan,
-                                        channels, purpose, pixels, thumbnail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO frames (session_id, driver_session, seq, command_id, received_at, width, height,
+                                        pixel_size_angstrom, scan, channels, purpose, pixels, thumbnail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    frame.sessionID, Int64(bitPattern: frame.seq), frame.receivedAt.timeIntervalSince1970, frame.width,
+                    frame.sessionID, frame.driverSession, Int64(bitPattern: frame.seq), frame.commandID,
+                    frame.receivedAt.timeIntervalSince1970, frame.width,
                     frame.height, frame.pixelSize, frame.scan, frame.channels.joined(separator: ","), frame.purpose,
                     frame.pixels, frame.thumbnail,
                 ])
@@ -142,6 +143,87 @@ public final class DecisionLog: Sendable {
         }
     }
 
+    /// Records what analysis found in a frame and marks the frame analysed, in one transaction.
+    public func recordAnalysis(_ analysis: AnalysisRecord) async throws(DecisionLogError) {
+        try await write { db in
+            for d in analysis.detections {
+                try db.execute(
+                    sql: "INSERT INTO detections (frame_id, x, y, type, confidence) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [analysis.frame, d.x, d.y, d.type, d.confidence])
+            }
+            for (chip, community) in analysis.communities.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO communities (frame_id, chip, community) VALUES (?, ?, ?)",
+                    arguments: [analysis.frame, chip, community])
+            }
+            if let drift = analysis.drift {
+                try db.execute(
+                    sql: """
+                        INSERT INTO drift (frame_id, reference_frame_id, dx_px, dy_px, peak, vx_nm_per_s, vy_nm_per_s)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        analysis.frame, drift.referenceFrame, drift.dx, drift.dy, drift.peak, drift.vx, drift.vy,
+                    ])
+            }
+            if let condition = analysis.condition {
+                try db.execute(
+                    sql: "INSERT INTO condition_scores (frame_id, score, statistics) VALUES (?, ?, ?)",
+                    arguments: [analysis.frame, condition.score, condition.statistics])
+            }
+            try db.execute(sql: "UPDATE frames SET analysed = 1 WHERE id = ?", arguments: [analysis.frame])
+        }
+    }
+
+    /// Adds the stages measured after the decision was committed (log commit, send) to its latency.
+    public func updateLatency(decision: Int64, latency: String) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(sql: "UPDATE decisions SET latency = ? WHERE id = ?", arguments: [latency, decision])
+        }
+    }
+
+    /// Records a detector model the session uses (once per id).
+    public func recordModel(
+        id: String, path: String, metadata: String, at time: Date = Date()
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO models (id, created_at, path, metadata) VALUES (?, ?, ?, ?)",
+                arguments: [id, time.timeIntervalSince1970, path, metadata])
+        }
+    }
+
+    /// Records that a retraining started, and returns its row id.
+    public func beginRetraining(
+        session: String, reason: String, modelBefore: String?, at time: Date = Date()
+    )
+        async throws(DecisionLogError) -> Int64
+    {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO retraining_events (session_id, started_at, reason, model_before, status)
+                    VALUES (?, ?, ?, ?, 'running')
+                    """,
+                arguments: [session, time.timeIntervalSince1970, reason, modelBefore])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records how retraining `id` ended: "swapped", "kept" (not better), "failed" or "cancelled".
+    public func finishRetraining(
+        _ id: Int64, status: String, estimate: String?, modelAfter: String?, metrics: String?, at time: Date = Date()
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE retraining_events SET finished_at = ?, status = ?, estimate = ?, model_after = ?, metrics = ?
+                    WHERE id = ?
+                    """,
+                arguments: [time.timeIntervalSince1970, status, estimate, modelAfter, metrics, id])
+        }
+    }
+
     /// Records an input that was refused (a malformed message, a NaN frame), with its error.
     public func recordRejected(
         session: String?, source: String, error: String, detail: String? = nil, at time: Date = Date()
@@ -189,6 +271,8 @@ public final class DecisionLog: Sendable {
             throw DecisionLogError(path: path, problem: "\(error)")
         }
     }
+
+    func readOnly<T>(_ body: (Database) throws -> T) throws(DecisionLogError) -> T { try read(body) }
 
     private func read<T>(_ body: (Database) throws -> T) throws(DecisionLogError) -> T {
         do {

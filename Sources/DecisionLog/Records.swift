@@ -38,6 +38,10 @@ public struct FrameRecord: Sendable, Hashable {
     public var sessionID: String
     /// The driver's sequence number.
     public var seq: UInt64
+    /// The driver's session the seq belongs to (a restarted driver counts from 0 again).
+    public var driverSession: String
+    /// The command that produced the frame, if any.
+    public var commandID: String?
     /// When it arrived.
     public var receivedAt: Date
     /// Columns.
@@ -59,11 +63,14 @@ public struct FrameRecord: Sendable, Hashable {
 
     /// A frame record.
     public init(
-        sessionID: String, seq: UInt64, receivedAt: Date = Date(), width: Int, height: Int, pixelSize: Double,
+        sessionID: String, seq: UInt64, driverSession: String = "", commandID: String? = nil,
+        receivedAt: Date = Date(), width: Int, height: Int, pixelSize: Double,
         scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil
     ) {
         self.sessionID = sessionID
         self.seq = seq
+        self.driverSession = driverSession
+        self.commandID = commandID
         self.receivedAt = receivedAt
         self.width = width
         self.height = height

@@ -118,6 +118,40 @@ enum Schema {
                     );
                     """)
         }
+        // v2: frames are identified by the driver's session as well as its seq: a driver that
+        // restarts mid-session starts its seq from 0 again. SQLite cannot change a UNIQUE
+        // constraint in place, so the table is rebuilt (foreign keys are checked after the copy).
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE frames_v2 (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        driver_session TEXT NOT NULL DEFAULT '',
+                        seq INTEGER NOT NULL,
+                        received_at REAL NOT NULL,
+                        width INTEGER NOT NULL,
+                        height INTEGER NOT NULL,
+                        pixel_size_angstrom REAL NOT NULL,
+                        scan TEXT NOT NULL,
+                        channels TEXT NOT NULL,
+                        purpose TEXT,
+                        command_id TEXT,
+                        analysed INTEGER NOT NULL DEFAULT 0,
+                        pixels BLOB,
+                        thumbnail BLOB,
+                        UNIQUE (session_id, driver_session, seq)
+                    );
+                    INSERT INTO frames_v2 (id, session_id, seq, received_at, width, height, pixel_size_angstrom, scan,
+                                           channels, purpose, analysed, pixels, thumbnail)
+                        SELECT id, session_id, seq, received_at, width, height, pixel_size_angstrom, scan, channels,
+                               purpose, analysed, pixels, thumbnail FROM frames;
+                    DROP TABLE frames;
+                    ALTER TABLE frames_v2 RENAME TO frames;
+                    CREATE INDEX frames_session ON frames(session_id, received_at);
+                    CREATE INDEX commands_session ON commands(session_id, sent_at);
+                    """)
+        }
         return migrator
     }
 }

@@ -72,8 +72,12 @@ public final class DetectorTrainer {
     }
 
     /// Trains for `options.epochs`, calling `step` after every gradient step and `progress` after
-    /// every epoch; records the final validation F1 in the metadata.
-    public func train(step: (TrainingStep) -> Void = { _ in }, progress: (TrainingProgress) -> Void = { _ in }) {
+    /// every epoch; records the final validation F1 in the metadata. Stops early, leaving the
+    /// metadata as it was, when `shouldStop` answers true (asked after every batch).
+    public func train(
+        step: (TrainingStep) -> Void = { _ in }, progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) {
         var fixed = ranges
         fixed.pixelSize = detector.metadata.pixelSize...detector.metadata.pixelSize
         let classes = detector.metadata.architecture.classes
@@ -97,6 +101,7 @@ public final class DetectorTrainer {
                 optimiser.step()
                 total += loss
                 batches += 1
+                if shouldStop() { return }
                 step(
                     TrainingStep(
                         epoch: epoch, tiles: min(start + options.batchSize, tiles.count), tilesPerEpoch: tiles.count,

@@ -8,6 +8,14 @@ public enum PNGFile {
     public static func write(
         width: Int, height: Int, channels: Int, pixels: [UInt8], to url: URL
     ) throws(ImageFileError) {
+        let png = encode(width: width, height: height, channels: channels, pixels: pixels)
+        do { try Data(png).write(to: url) } catch {
+            throw ImageFileError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// The PNG file's bytes for 8-bit pixels: `channels` 1 (gray) or 3 (RGB), row-major, interleaved.
+    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> [UInt8] {
         precondition(channels == 1 || channels == 3, "PNG here is gray or RGB")
         precondition(pixels.count == width * height * channels, "pixels must fill the image")
         var raw: [UInt8] = []
@@ -27,9 +35,7 @@ public enum PNGFile {
         chunk("IHDR", big32(UInt32(width)) + big32(UInt32(height)) + [8, channels == 1 ? 0 : 2, 0, 0, 0])
         chunk("IDAT", zlibStored(raw))
         chunk("IEND", [])
-        do { try Data(png).write(to: url) } catch {
-            throw ImageFileError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
-        }
+        return png
     }
 
     /// Writes `image` as gray, stretched so that the 0.5th and 99.5th percentiles map to black and white.

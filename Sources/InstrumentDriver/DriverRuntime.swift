@@ -75,6 +75,9 @@ public actor DriverRuntime {
     public private(set) var session: String
     /// How many times the driver restarted (injected faults).
     public private(set) var restarts = 0
+    /// Ids of every command received from an introduced peer, in order, over restarts (for tests
+    /// and audits: each must have its decision in the daemon's log).
+    public private(set) var commandsReceived: [CommandID] = []
 
     /// Binds the feed and command sockets.
     public init(
@@ -178,6 +181,7 @@ public actor DriverRuntime {
             await reject(command, ReasonCode.notIntroduced, "say HELLO before sending commands", to: peer)
             return
         }
+        commandsReceived.append(command.id)
         if let problem = limitsProblem(command.action) {
             await reject(command, ReasonCode.outOfRange, problem, to: peer)
             return
@@ -304,6 +308,13 @@ public actor DriverRuntime {
         if faults.delayFrames.contains(seq) {
             logger.warning("fault injection: frame \(seq) held back until after the next")
             heldFrame = frame
+            return
+        }
+        if faults.malformedFrames.contains(seq) {
+            logger.warning("fault injection: frame \(seq) published with a broken header")
+            var parts = try FrameCodec.encode(frame)
+            parts[1] = Array("{\"seq\": \(seq), this is not JSON".utf8)
+            try await publisher.publish(parts: parts)
             return
         }
         let outgoing = faults.nanFrames.contains(seq) ? try FaultPlan.poisoned(frame) : frame

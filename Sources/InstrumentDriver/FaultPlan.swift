@@ -10,6 +10,8 @@ public struct FaultPlan: Sendable, Hashable {
     public var delayFrames: Set<UInt64> = []
     /// Frames published as float32 with one NaN pixel.
     public var nanFrames: Set<UInt64> = []
+    /// Frames published as a malformed message (a header that is not JSON) instead.
+    public var malformedFrames: Set<UInt64> = []
     /// Restart (close and rebind both sockets, new session, seq from 0) after this many frames.
     public var restartAfterFrames: Int?
     /// Send every n-th DONE late ...
@@ -23,7 +25,7 @@ public struct FaultPlan: Sendable, Hashable {
     /// Whether any fault is planned.
     public var isEmpty: Bool {
         dropFrames.isEmpty && duplicateFrames.isEmpty && delayFrames.isEmpty && nanFrames.isEmpty
-            && restartAfterFrames == nil && slowReplyEvery == nil
+            && malformedFrames.isEmpty && restartAfterFrames == nil && slowReplyEvery == nil
     }
 
     /// `frame` as float32 with a NaN in the middle of its first channel.

@@ -29,6 +29,22 @@ public struct Image: Sendable, Equatable {
         set { pixels[y * width + x] = newValue }
     }
 
+    /// The `width` x `height` pixels from column `x`, row `y` (which must lie inside the image).
+    public func crop(x: Int, y: Int, width: Int, height: Int) -> Image {
+        precondition(x >= 0 && y >= 0 && x + width <= self.width && y + height <= self.height, "crop outside the image")
+        var out = [Float](repeating: 0, count: width * height)
+        for row in 0..<height {
+            let source = (y + row) * self.width + x
+            out.withUnsafeMutableBufferPointer { target in
+                pixels.withUnsafeBufferPointer { from in
+                    _ = UnsafeMutableBufferPointer(rebasing: target[(row * width)..<((row + 1) * width)])
+                        .initialize(from: from[source..<(source + width)])
+                }
+            }
+        }
+        return Image(width: width, height: height, pixels: out)
+    }
+
     /// The mean pixel value.
     public var mean: Float { pixels.reduce(0, +) / Float(pixels.count) }
 

@@ -1,201 +1,204 @@
 import ArgumentParser
+import BuiltInPolicies
+import Daemon
+import DecisionLog
+import DefectDetection
 import Foundation
 import InstrumentDriver
+import Logging
+import PolicyKit
 import SimulatedDriver
 import Simulator
+import Synchronization
 import Transport
 import WireProtocol
 
-/// `scopepilot demo`: the end-to-end demonstration.
-///
-/// This build has the wire protocol, the ZeroMQ transport, the driver runtime and the virtual
-/// microscope; the daemon's analysis loop is not in it yet. So the demo runs what exists: the
-/// simulated driver and a client, talking over loopback ZeroMQ exactly as in production, and it
-/// says so.
+/// `scopepilot demo`: the virtual microscope and the daemon together, end to end.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the virtual microscope and a client over loopback ZeroMQ and print what happened.")
+        abstract: "Run the virtual microscope and the daemon together over loopback ZeroMQ, then summarise.",
+        discussion: """
+            The simulated driver serves the virtual microscope exactly as a real driver serves an \
+            instrument; the daemon subscribes to its feed, analyses every frame, runs the raster-survey \
+            policy and logs every decision. The summary scores the detections against the simulator's \
+            ground truth, which the daemon never sees.
+            """)
 
-    @Option(name: .long, help: "Frames to scan.")
-    var frames = 10
-
-    @Option(name: .long, help: "Pixels per side of each frame.")
-    var pixels = 256
-
-    @Option(name: .long, help: "Field of view of each frame, nm.")
-    var fov = 5.0
-
-    @Option(name: .long, help: "Folder for the simulator's ground truth (default: a temporary folder).")
-    var truth: String?
+    @Option(help: "Frames to scan (a raster of about this many regions).") var frames: Int?
+    @Option(help: "Run for this many minutes instead (a large raster, stopped by time).") var minutes: Double?
+    @Option(help: "Pixels per side of each frame (0.25 Å per pixel).") var pixels = 512
+    @Option(help: "Scenario: a name (standard, faults, day-a-to-day-b) or a YAML file.") var scenario = "standard"
+    @Option(help: "The decision log to write.") var db = "scopepilot-demo.sqlite"
+    @Option(help: "Folder for the simulator's ground truth (default: a temporary folder).") var truth: String?
+    @Option(help: "Detector model: se1, all, a path, or none.") var model = "se1"
 
     func validate() throws {
-        guard (1...10_000).contains(frames) else { throw ValidationError("--frames must be 1 to 10000") }
-        guard (16...4096).contains(pixels) else { throw ValidationError("--pixels must be 16 to 4096") }
+        if frames != nil && minutes != nil { throw ValidationError("give --frames or --minutes, not both") }
+        if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1 to 10000") }
+        if let minutes, !(minutes > 0 && minutes <= 24 * 60) { throw ValidationError("--minutes must be 0 to 1440") }
+        guard (128...2048).contains(pixels) else { throw ValidationError("--pixels must be 128 to 2048") }
     }
 
     func run() async throws {
-        print(
-            """
-            ScopePilot demo \(BuildInfo.version)
-            This build has the wire protocol, the ZeroMQ transport, the driver runtime and the virtual
-            microscope. The daemon's analysis loop (detection, segmentation, policies, the decision log) is
-            not in it yet, so this demo runs what exists: the simulated driver serving a WSe2 sample, and a
-            client, over loopback ZeroMQ as in production. Defect counts below are the simulator's ground truth.
-
-            """)
-        FrameBufferReuse.enable()
-        let context = try ZMQContext()
-        let loopback = try Endpoint("tcp://127.0.0.1:*")
+        let logger = RunCommand.bootstrapLogging()
+        let loaded: Scenario
+        do { loaded = try Scenario.load(nameOrPath: scenario) } catch { throw ValidationError("\(error)") }
         let truthFolder = URL(
             fileURLWithPath: truth
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent(
                     "scopepilot-demo-truth-\(ProcessInfo.processInfo.processIdentifier)"
                 ).path, isDirectory: true)
+        FrameBufferReuse.enable()
+        let context = try ZMQContext()
+        let loopback = try Endpoint("tcp://127.0.0.1:*")
+        var driverConfiguration = DriverRuntime.Configuration(feed: loopback, control: loopback)
+        driverConfiguration.faults = FaultPlan(loaded.faults)
         let driver = try await DriverRuntime(
-            instrument: SimulatedInstrument(scope: VirtualMicroscope(), truthDirectory: truthFolder),
-            configuration: .init(feed: loopback, control: loopback), context: context)
+            instrument: SimulatedInstrument(
+                scope: VirtualMicroscope(scenario: loaded), truthDirectory: truthFolder),
+            configuration: driverConfiguration, context: context)
         let driverTask = Task { await driver.run() }
         defer { driverTask.cancel() }
-        let session = await driver.session
-        print("driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint), session \(session)")
 
-        let feed = try await FeedSubscriber(connectingTo: driver.feedEndpoint, context: context)
-        let control = try await CommandClient(connectingTo: driver.controlEndpoint, context: context)
-        let welcome = try await control.hello(client: "scopepilot-demo/\(BuildInfo.version)")
-        print("HELLO -> WELCOME from \(welcome.driver), detectors \(welcome.limits.detectors.joined(separator: ", "))")
-        let demo = DemoSession(feed: feed, control: control)
-        try await demo.waitForFeed()
+        let count = frames ?? (minutes == nil ? 12 : 10_000)
+        let columns = Int(Double(count).squareRoot().rounded(.up))
+        let rows = (count + columns - 1) / columns
+        let fov = Double(pixels) * 0.025
+        var policy = PolicyFile(
+            policy: RasterSurvey(
+                center: (-120, 60), columns: columns, rows: rows, fov: fov, pixels: pixels, dwell: 10, overlap: 0.25),
+            source: "demo raster-survey")
+        policy.stop = StopConditions(frames: minutes == nil ? count : nil, minutes: minutes)
+        policy.envelope.maximumStep = 4 * fov
+        var configuration = DaemonConfiguration(
+            feed: driver.feedEndpoint, control: driver.controlEndpoint, database: db, policy: policy)
+        configuration.model = model == "none" ? nil : model
+        configuration.clientName = "scopepilot-demo/\(BuildInfo.version)"
 
-        var roundTrips: [Double] = []
-        var received: [UInt64] = []
-        var present: [String: Int] = [:]
-        for index in 0..<frames {
-            // A raster across the edge of the vacancy-rich zone west of the sample's centre.
-            let x = -120 + Double(index % 5) * 40
-            let y = 60 + Double(index / 5) * 40
-            let geometry = ScanGeometry(centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: 20)
-            let result = try await demo.run(.scanRegion(ScanRequest(geometry: geometry, channels: ["HAADF", "MAADF"])))
-            guard case .done(let done) = result.outcome, let seq = done.readback.frames?.first else {
-                print("  scan \(index + 1) did not complete: \(result.outcome)")
-                continue
-            }
-            let frame = try await demo.frame(seq: seq)
-            roundTrips.append((result.finishedAt - result.sentAt) * 1000)
-            received.append(seq)
-            let defects = Self.groundTruthDefects(truthFolder, session: session, seq: seq)
-            for (kind, count) in defects { present[kind, default: 0] += count }
-            let listed = defects.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-            let place = String(format: "(%6.1f, %5.1f) nm, %.0f nm, %dx%d", x, y, fov, pixels, pixels)
-            print(
-                "[\(index + 1)/\(frames)] scan_region \(place) -> frame seq \(seq),"
-                    + " \(frame.header.channels.joined(separator: "+")); ground truth: \(listed.isEmpty ? "no defects" : listed)"
-            )
-        }
-
-        let move = try await demo.run(.moveStage(StagePosition(x: 250, y: -125)))
-        print("move_stage (250, -125) nm -> \(move.outcome.summary)")
-        let state = try await demo.run(.getState)
-        print("get_state -> \(state.outcome.summary)")
-        let from = received.first ?? 0
-        let resend = try await demo.run(.resendFrames(from: from, to: from + 2))
         print(
-            "resend_frames \(from)...\(from + 2) -> \(resend.frames.count) frames sent again, \(resend.outcome.summary)"
-        )
-        let tooBig = ScanGeometry(centerX: 0, centerY: 0, fovX: 1e7, width: 64, height: 64, dwell: 1)
-        let refused = try await demo.run(.scanRegion(ScanRequest(geometry: tooBig)))
-        print("scan_region with a 10 mm field of view -> \(refused.outcome.summary)")
+            """
+            ScopePilot demo \(BuildInfo.version): the virtual microscope (\(loaded.name) scenario) and the daemon over loopback ZeroMQ
+              driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint)
+              policy   raster-survey, \(columns) x \(rows) regions of \(fov) nm at \(pixels) x \(pixels) px, 10 µs dwell\(minutes.map { ", for \($0) minutes" } ?? "")
+              model    \(model); decision log \(db)
 
-        let tracker = await feed.tracker
+            """)
+        let progress = DemoProgress()
+        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { progress.show($0) }
+        let started = ContinuousClock.now
+        try await daemon.run()
+        progress.finish()
+        let seconds = (ContinuousClock.now - started).milliseconds / 1000
+        let status = daemon.status
+        let session = await driver.session
+        try printSummary(status, seconds: seconds, truthFolder: truthFolder.appendingPathComponent(session))
+    }
+
+    private func printSummary(_ status: DaemonStatus, seconds: Double, truthFolder: URL) throws {
+        let log = try DecisionLog(path: db)
+        guard let session = status.session else {
+            print("The daemon did not start a session: \(status.ending ?? "see the messages above").")
+            throw ExitCode.failure
+        }
+        // Detections per analysed frame, scored against the simulator's ground truth.
+        let frames = try log.query(
+            "SELECT id, seq, pixel_size_angstrom, width, height FROM frames WHERE session_id = ? AND analysed = 1",
+            arguments: [session])
+        let classes = Set((try? DefectDetector.load(model).detector.metadata.classes) ?? ["Se1"]).subtracting([
+            "background"
+        ])
+        var score = DetectionScore()
+        var present = 0
+        var found = 0
+        for row in frames.rows {
+            guard let id = row[0], let seq = row[1], let pixel = row[2].flatMap(Double.init),
+                let width = row[3].flatMap(Int.init), let height = row[4].flatMap(Int.init)
+            else { continue }
+            let detected = try log.query("SELECT x, y FROM detections WHERE frame_id = ?", arguments: [id]).rows
+                .compactMap {
+                    row -> (x: Double, y: Double)? in
+                    guard let x = row[0].flatMap(Double.init), let y = row[1].flatMap(Double.init) else { return nil }
+                    return (x, y)
+                }
+            found += detected.count
+            let truth = Self.truthDefects(truthFolder.appendingPathComponent("\(seq).json")).filter {
+                classes.contains($0.type)
+            }
+            present += truth.count
+            score =
+                score
+                + DetectionScore.score(
+                    detected: detected, truth: truth.map { ($0.x, $0.y) }, radius: 1.5 / pixel, width: width,
+                    height: height)
+        }
+        let p50 = DaemonStatus.percentile(status.latencies, 50)
+        let p99 = DaemonStatus.percentile(status.latencies, 99)
+        func ms(_ value: Double?) -> String { value.map { String(format: "%.0f ms", $0) } ?? "-" }
+        let stages = ["decode", "drift", "condition", "detect", "segment", "policy", "log_commit", "send"].compactMap {
+            stage -> String? in
+            guard let values = status.stageLatencies[stage] else { return nil }
+            return "\(stage) \(ms(DaemonStatus.percentile(values, 50)))"
+        }.joined(separator: ", ")
         print(
             """
 
-            Summary
-              frames received      \(received.count) of \(frames), lost on the feed: \(tracker.totalMissed)
-              defects present      \(present.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")) (ground truth in \(truthFolder.path))
-              command round trip   p50 \(Self.format(Self.percentile(roundTrips, 50))) ms, p99 \(Self.format(Self.percentile(roundTrips, 99))) ms (send -> DONE, includes the scan)
-              protocol             \(ProtocolVersion.current), libzmq \(ZMQContext.libraryVersion)
-            Next: the daemon will detect these defects itself, decide where to look, and log why.
+            Summary (\(String(format: "%.1f", seconds)) s; session \(session): \(status.ending ?? "-"))
+              frames            \(status.framesReceived) received, \(status.framesAnalysed) analysed, \(status.framesSkipped) skipped by analysis, \(status.missing) missing on the feed (\(status.recovered) recovered), \(status.rejected) refused
+              area covered      \(String(format: "%.0f", status.area)) nm², \(String(format: "%.3g", status.electrons)) electrons
+              defects           \(found) found, \(present) present (\(classes.sorted().joined(separator: ", ")), ground truth); precision \(String(format: "%.2f", score.precision)), recall \(String(format: "%.2f", score.recall)), F1 \(String(format: "%.2f", score.f1))
+              communities       \(status.communities)
+              decisions         \(status.decisions), commands \(status.commands) (\(status.commandsFailed) not done), refused by the envelope \(status.refusals)
+              drift             \(status.drift.map { String(format: "%.3f, %.3f nm/s", $0.vx, $0.vy) } ?? "not measured")
+              driver restarts   \(status.driverRestarts) survived
+              retrains          \(status.retrainingsStarted) started, \(status.retrains) swapped in a better model
+              latency           frame received -> command acknowledged: p50 \(ms(p50)), p99 \(ms(p99))
+                                per stage (p50): \(stages)
+              the log           \(db) (SQLite). Review it:
+                                  scopepilot log sessions --db \(db)
+                                  scopepilot log decisions \(session) --db \(db)
+                                  scopepilot log export \(session) --db \(db) --format csv --out \(session)
             """)
-        await control.close()
-        await feed.close()
     }
 
-    /// Defect counts by type from the simulator's ground truth for frame `seq`.
-    static func groundTruthDefects(_ folder: URL, session: String, seq: UInt64) -> [String: Int] {
-        let url = folder.appendingPathComponent(session).appendingPathComponent("\(seq).json")
-        guard let data = try? Data(contentsOf: url),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let defects = object["defects"] as? [[String: Any]]
-        else { return [:] }
-        return Dictionary(grouping: defects.compactMap { $0["type"] as? String }, by: { $0 }).mapValues(\.count)
+    struct TruthDefect: Decodable {
+        let x: Double
+        let y: Double
+        let type: String
     }
 
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        guard !values.isEmpty else { return .nan }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))]
+    struct TruthFile: Decodable {
+        let defects: [TruthDefect]
     }
 
-    static func format(_ value: Double) -> String { String(format: "%.2f", value) }
-}
-
-/// The client side of the demo: numbered commands and frames awaited by seq.
-actor DemoSession {
-    let feed: FeedSubscriber
-    let control: CommandClient
-    private var counter = 0
-    private var early: [UInt64: Frame] = [:]
-
-    init(feed: FeedSubscriber, control: CommandClient) {
-        self.feed = feed
-        self.control = control
-    }
-
-    func run(_ action: CommandAction) async throws -> CommandResult {
-        counter += 1
-        return try await control.execute(
-            Command(id: CommandID("demo-\(counter)"), deadline: .seconds(10), action: action))
-    }
-
-    /// Scans small frames until one arrives: a subscription takes a moment to reach the publisher,
-    /// and frames published before that are not delivered.
-    func waitForFeed() async throws {
-        let probe = ScanGeometry(centerX: 0, centerY: 0, fovX: 2, width: 16, height: 16, dwell: 1)
-        for _ in 0..<50 {
-            _ = try await run(.scanRegion(ScanRequest(geometry: probe)))
-            if let event = try? await feed.next(timeout: .milliseconds(100)), case .frame = event { return }
-        }
-        throw TransportError(code: .timedOut, message: "no frame arrived on the feed within 5 s")
-    }
-
-    /// The frame with `seq`, waiting up to 5 s.
-    func frame(seq: UInt64) async throws -> Frame {
-        if let frame = early.removeValue(forKey: seq) { return frame }
-        while true {
-            switch try await feed.next(timeout: .seconds(5)) {
-            case .frame(let frame, _) where frame.header.seq == seq: return frame
-            case .frame(let frame, _): early[frame.header.seq] = frame
-            case .rejected(let error, _, _): print("  feed refused a frame: \(error)")
-            }
-        }
+    static func truthDefects(_ url: URL) -> [TruthDefect] {
+        guard let data = try? Data(contentsOf: url) else { return [] }
+        return (try? JSONDecoder().decode(TruthFile.self, from: data))?.defects ?? []
     }
 }
 
-extension CommandOutcome {
-    var summary: String {
-        switch self {
-        case .done(let done):
-            var parts: [String] = ["DONE"]
-            if let stage = done.readback.stage {
-                parts.append(String(format: "stage (%.1f, %.1f) nm", stage.x, stage.y))
-            }
-            if let blanked = done.readback.beamBlanked { parts.append("beam \(blanked ? "blanked" : "on")") }
-            if let state = done.readback.state { parts.append("state \(state)") }
-            if let missing = done.readback.missing, !missing.isEmpty { parts.append("missing \(missing)") }
-            return parts.joined(separator: ", ")
-        case .failed(let failed): return "FAILED \(failed.code): \(failed.reason)"
-        case .rejected(let reject): return "REJECT \(reject.code): \(reject.reason)"
+/// Progress lines for the demo: one per analysed frame (a live line on a terminal).
+final class DemoProgress: Sendable {
+    private let printed = Mutex(0)
+    private let terminal = isatty(STDOUT_FILENO) == 1
+
+    func show(_ status: DaemonStatus) {
+        let due = printed.withLock { last -> Bool in
+            guard status.framesAnalysed > last else { return false }
+            last = status.framesAnalysed
+            return true
+        }
+        guard due else { return }
+        if terminal {
+            FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + status.line).utf8))
+        } else {
+            print(status.line)
         }
     }
+
+    func finish() { if terminal { print("") } }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

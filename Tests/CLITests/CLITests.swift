@@ -33,7 +33,7 @@ struct CLITests {
     func help() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["version", "keys", "sim", "train", "detect", "eval-detector", "demo"] {
+        for command in ["version", "keys", "sim", "train", "detect", "eval-detector", "run", "demo", "log"] {
             #expect(result.stdout.contains(command))
         }
     }

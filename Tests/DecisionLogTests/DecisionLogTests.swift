@@ -20,7 +20,7 @@ struct DecisionLogTests {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let log = try DecisionLog(path: path)
-        #expect(try log.appliedMigrations() == ["v1"])
+        #expect(try log.appliedMigrations() == ["v1", "v2"])
         for table in DecisionLog.tables { #expect(try log.count(table) == 0) }
         #expect(try log.integrityCheck())
         #expect(throws: DecisionLogError.self) { try log.count("nonsense") }
@@ -78,6 +78,43 @@ struct DecisionLogTests {
         try await log.recordRejected(session: session, source: "feed", error: "frame 8: 3 NaN pixels in HAADF")
         #expect(try log.count("rejected_inputs") == 1)
         #expect(try log.count("frames") == 1)
+        // A restarted driver counts from 0 again under a new session: the same seq is another frame.
+        var restarted = frame
+        restarted.driverSession = "drv-after-restart"
+        try await log.recordFrame(restarted)
+        #expect(try log.count("frames") == 2)
+    }
+
+    @Test("an analysis goes in whole: detections, communities, drift and condition score, and the frame is marked")
+    func analysis() async throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = try DecisionLog(path: path)
+        let session = try await log.beginSession(SessionRecord(id: "s1", policy: "survey", policyVersion: "1"))
+        let first = try await log.recordFrame(
+            FrameRecord(sessionID: session, seq: 1, width: 8, height: 8, pixelSize: 0.2, scan: "{}", channels: ["A"]))
+        let second = try await log.recordFrame(
+            FrameRecord(sessionID: session, seq: 2, width: 8, height: 8, pixelSize: 0.2, scan: "{}", channels: ["A"]))
+        try await log.recordAnalysis(
+            AnalysisRecord(
+                frame: second, detections: [.init(x: 1, y: 2, type: "Se1", confidence: 0.9)],
+                communities: [0, 0, 1, 1],
+                drift: .init(referenceFrame: first, dx: 0.5, dy: -0.25, peak: 0.4, vx: 0.01, vy: nil),
+                condition: (1.2, "{}")))
+        let figures = try log.sessionFigures(session)
+        #expect(figures.column("analysed") == ["1"])
+        #expect(figures.column("detections") == ["1"])
+        #expect(figures.column("communities") == ["2"])
+        #expect(figures.column("drift_measurements") == ["1"])
+        #expect(try log.count("condition_scores") == 1)
+        // A drift that names a frame not in the log is refused, and nothing of that analysis is kept.
+        await #expect(throws: DecisionLogError.self) {
+            try await log.recordAnalysis(
+                AnalysisRecord(
+                    frame: first, detections: [.init(x: 1, y: 1, type: "Se1", confidence: 0.7)],
+                    drift: .init(referenceFrame: 999, dx: 0, dy: 0, peak: 0, vx: nil, vy: nil)))
+        }
+        #expect(try log.count("detections") == 1)
     }
 
     @Test("a path that cannot hold a database gives an error that names it")

@@ -1,0 +1,67 @@
+import Foundation
+
+/// A snapshot of a running session, for the live status line and the end-of-session summary.
+public struct DaemonStatus: Sendable {
+    /// The session id in the log.
+    public var session: String?
+    /// Frames received on the feed (and re-sent).
+    public var framesReceived = 0
+    /// Frames analysed.
+    public var framesAnalysed = 0
+    /// Frames skipped by analysis (still logged).
+    public var framesSkipped = 0
+    /// Most frames ever waiting for analysis at once.
+    public var mostWaiting = 0
+    /// Inputs refused.
+    public var rejected = 0
+    /// Frames missing on the feed.
+    public var missing: UInt64 = 0
+    /// Frames recovered with `resend_frames`.
+    public var recovered = 0
+    /// Decisions logged.
+    public var decisions = 0
+    /// Commands sent.
+    public var commands = 0
+    /// Commands that ended other than DONE.
+    public var commandsFailed = 0
+    /// Actions refused by the envelope.
+    public var refusals = 0
+    /// Defects detected.
+    public var defects = 0
+    /// Communities seen.
+    public var communities = 0
+    /// Newest drift velocity, nm/s.
+    public var drift: (vx: Double, vy: Double)?
+    /// Retrainings that swapped in a better model.
+    public var retrains = 0
+    /// Retrainings started.
+    public var retrainingsStarted = 0
+    /// Driver restarts survived.
+    public var driverRestarts = 0
+    /// Milliseconds from a frame's receipt to the command its analysis led to being sent.
+    public var latencies: [Double] = []
+    /// Per-stage milliseconds of every decision that followed a frame.
+    public var stageLatencies: [String: [Double]] = [:]
+    /// Area covered, nm².
+    public var area = 0.0
+    /// Electrons delivered.
+    public var electrons = 0.0
+    /// How the session ended (nil while it runs).
+    public var ending: String?
+
+    /// The p-th percentile (0 ... 100) of `values`, nil when empty.
+    public static func percentile(_ values: [Double], _ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))]
+    }
+
+    /// One line: frames, decisions, defects, drift, latency.
+    public var line: String {
+        let p50 = Self.percentile(latencies, 50).map { String(format: "%.0f ms", $0) } ?? "-"
+        let driftText = drift.map { String(format: "%.3f,%.3f nm/s", $0.vx, $0.vy) } ?? "-"
+        return "frames \(framesReceived) (analysed \(framesAnalysed), skipped \(framesSkipped), refused \(rejected))"
+            + " · decisions \(decisions) · commands \(commands) · defects \(defects) · communities \(communities)"
+            + " · drift \(driftText) · latency p50 \(p50)"
+    }
+}

@@ -1,0 +1,33 @@
+public import DecisionLog
+public import PolicyKit
+public import WireProtocol
+
+/// What analysis made of one frame: the inputs a decision is based on.
+public struct FrameAnalysis: Sendable {
+    /// Which frame.
+    public var key: FrameKey
+    /// The command that produced it.
+    public var commandID: CommandID?
+    /// The frame's metadata.
+    public var frame: FrameSummary
+    /// Defects in stage coordinates (for policies).
+    public var defects: [DefectObservation]
+    /// The same defects in the frame's pixels (for the log).
+    public var detections: [AnalysisRecord.Detection]
+    /// Community id per chip of the frame's chip grid (empty when not segmented).
+    public var chipCommunities: [Int]
+    /// Per-community summary of the frame.
+    public var communities: [CommunityObservation]
+    /// Drift against an earlier overlapping frame.
+    public var drift: DriftMeasurement?
+    /// The condition monitor's reading.
+    public var condition: ConditionMonitor.Reading?
+    /// The probe current the frame's header reports, pA.
+    public var probeCurrent: Double?
+    /// Whether the detector ran (it runs only near its training pixel size).
+    public var detectorRan: Bool
+    /// Milliseconds per stage: decode, drift, condition, detect, segment.
+    public var timings: [String: Double]
+    /// Problems that left a stage out (e.g. a registration that failed), in words.
+    public var problems: [String]
+}

@@ -1,0 +1,124 @@
+public import DefectDetection
+public import Foundation
+public import Numerics
+
+/// Why a retraining did not produce a model.
+public struct RetrainingError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public let description: String
+}
+
+/// Retrains the detector in the background, off the analysis thread: the realism step estimates
+/// the microscope's conditions from recent frames, the current model is fine-tuned on simulations
+/// drawn around that estimate, and both models are scored on the same held-out simulations at the
+/// estimated conditions. The new model is saved and offered only when it scores better.
+///
+/// Cancellable: cancelling the calling task stops training at the next batch.
+public actor Retrainer {
+    /// How much to train.
+    public struct Options: Sendable, Hashable {
+        /// Fine-tuning epochs.
+        public var epochs = 4
+        /// Tiles per epoch.
+        public var tilesPerEpoch = 32
+        /// Held-out tiles each model is scored on.
+        public var validationTiles = 24
+        /// Side of the training and validation tiles, pixels.
+        public var tileSize = 128
+        /// Simulations per round of the realism step.
+        public var simulationsPerRound = 96
+
+        /// The defaults: about half a minute of training on this machine's class of CPU.
+        public init() {}
+    }
+
+    /// What a retraining produced.
+    public struct Outcome: Sendable {
+        /// The realism step's estimate.
+        public var estimate: ConditionEstimate
+        /// F1 of the current model on the held-out simulations.
+        public var before: Double
+        /// F1 of the fine-tuned model on the same simulations.
+        public var after: Double
+        /// Whether the new model is better and was saved.
+        public var accepted: Bool
+        /// Where the new model was saved (when accepted).
+        public var modelPath: String?
+        /// The new model's id (when accepted).
+        public var modelID: String?
+    }
+
+    private let thread = ComputeThread(name: "scopepilot-retrainer")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+    /// How much to train.
+    public let options: Options
+    /// Where new models are written.
+    public let directory: URL
+    private var generation = 0
+
+    /// A retrainer writing its models to `directory`.
+    public init(directory: URL, options: Options = Options()) {
+        self.directory = directory
+        self.options = options
+    }
+
+    /// Estimates the conditions of `frames` (atomic resolution, `pixelSize` Å, taken with `dwell`
+    /// µs when known), fine-tunes the model at `basePath`, and keeps the result when it is better.
+    public func retrain(
+        frames: [Image], pixelSize: Double, dwell: Double?, basePath: String, baseID: String
+    )
+        throws -> Outcome
+    {
+        guard !frames.isEmpty else { throw RetrainingError(description: "no atomic-resolution frames to learn from") }
+        let base: DefectDetector
+        do { base = try DefectDetector.load(basePath).detector } catch {
+            throw RetrainingError(description: "cannot load the current model: \(error)")
+        }
+        let estimate = ConditionEstimator.estimate(
+            frames: frames, pixelSize: pixelSize, dwell: dwell, simulationsPerRound: options.simulationsPerRound)
+        try Task.checkCancellation()
+        var ranges = estimate.ranges
+        ranges.pixelSize = base.metadata.pixelSize...base.metadata.pixelSize
+        generation += 1
+        let seed = UInt64(generation) &* 0x9E37_79B9 ^ UInt64(Date().timeIntervalSince1970)
+        let heldOut = TrainingTiles.generate(
+            count: options.validationTiles, size: 2 * options.tileSize, ranges: ranges, seed: seed ^ 0x5EED_0FF)
+        let before = Self.f1(DetectorEvaluation.score(base, on: heldOut))
+
+        let candidate = base.copy()
+        candidate.metadata.realism = estimate
+        var training = TrainingOptions()
+        training.epochs = options.epochs
+        training.tilesPerEpoch = options.tilesPerEpoch
+        training.tileSize = options.tileSize
+        training.learningRate = 3e-4
+        training.validationTiles = 8
+        training.seed = seed
+        var stopped = false
+        DetectorTrainer(detector: candidate, options: training, ranges: estimate.ranges).train(
+            shouldStop: {
+                stopped = Task.isCancelled
+                return stopped
+            })
+        if stopped { throw CancellationError() }
+        candidate.metadata.recipe = "retrained from \(baseID) on \(frames.count) frame(s), \(options.epochs) epochs"
+        let after = Self.f1(DetectorEvaluation.score(candidate, on: heldOut))
+        guard after > before else {
+            return Outcome(estimate: estimate, before: before, after: after, accepted: false)
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let name = "retrained-\(generation)-\(String(seed, radix: 16).suffix(6))"
+        let url = directory.appendingPathComponent("\(name).safetensors")
+        do { try candidate.save(to: url) } catch {
+            throw RetrainingError(description: "cannot save the retrained model to \(url.path): \(error)")
+        }
+        return Outcome(
+            estimate: estimate, before: before, after: after, accepted: true,
+            modelPath: url.path, modelID: name)
+    }
+
+    /// F1 over every defect type together.
+    static func f1(_ scores: [DefectClass: DetectionScore]) -> Double {
+        scores.values.reduce(DetectionScore(), +).f1
+    }
+}

@@ -1,0 +1,116 @@
+import GRDB
+
+/// Rows read back from the log for review: column names and values as text (nil for NULL).
+public struct LogTable: Sendable, Hashable {
+    /// Column names, in query order.
+    public var columns: [String]
+    /// Rows, each with one value per column.
+    public var rows: [[String?]]
+
+    /// The values of column `name`.
+    public func column(_ name: String) -> [String?] {
+        guard let index = columns.firstIndex(of: name) else { return [] }
+        return rows.map { $0[index] }
+    }
+}
+
+extension DecisionLog {
+    /// Sessions, newest first, with their frame, decision and command counts.
+    public func sessions() throws(DecisionLogError) -> LogTable {
+        try table(
+            """
+            SELECT s.id AS session, datetime(s.started_at, 'unixepoch') AS started,
+                   datetime(s.ended_at, 'unixepoch') AS ended, s.status, s.policy,
+                   (SELECT COUNT(*) FROM frames f WHERE f.session_id = s.id) AS frames,
+                   (SELECT COUNT(*) FROM decisions d WHERE d.session_id = s.id) AS decisions,
+                   (SELECT COUNT(*) FROM commands c WHERE c.session_id = s.id) AS commands
+            FROM sessions s ORDER BY s.started_at DESC
+            """, [])
+    }
+
+    /// One session's row.
+    public func session(_ id: String) throws(DecisionLogError) -> LogTable {
+        try table("SELECT * FROM sessions WHERE id = ?", [id])
+    }
+
+    /// Per-table counts and figures for one session.
+    public func sessionFigures(_ id: String) throws(DecisionLogError) -> LogTable {
+        try table(
+            """
+            SELECT
+              (SELECT COUNT(*) FROM frames WHERE session_id = :s) AS frames,
+              (SELECT COUNT(*) FROM frames WHERE session_id = :s AND analysed = 1) AS analysed,
+              (SELECT COUNT(*) FROM rejected_inputs WHERE session_id = :s) AS rejected_inputs,
+              (SELECT COUNT(*) FROM detections JOIN frames f ON f.id = frame_id WHERE f.session_id = :s) AS detections,
+              (SELECT COUNT(DISTINCT community) FROM communities JOIN frames f ON f.id = frame_id
+                 WHERE f.session_id = :s) AS communities,
+              (SELECT COUNT(*) FROM drift JOIN frames f ON f.id = frame_id WHERE f.session_id = :s) AS drift_measurements,
+              (SELECT COUNT(*) FROM decisions WHERE session_id = :s) AS decisions,
+              (SELECT COUNT(*) FROM commands WHERE session_id = :s) AS commands,
+              (SELECT COUNT(*) FROM commands WHERE session_id = :s AND status = 'done') AS commands_done,
+              (SELECT COUNT(*) FROM commands WHERE session_id = :s AND status NOT IN ('done', 'sent', 'acked'))
+                 AS commands_failed,
+              (SELECT COUNT(*) FROM decisions WHERE session_id = :s
+                 AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.decision_id = decisions.id)) AS decisions_without_command,
+              (SELECT COUNT(*) FROM retraining_events WHERE session_id = :s) AS retraining_events
+            """, ["s": id])
+    }
+
+    /// One session's decisions in order, each with its command's fate.
+    public func decisions(session id: String) throws(DecisionLogError) -> LogTable {
+        try table(
+            """
+            SELECT d.id AS decision, strftime('%H:%M:%f', d.made_at, 'unixepoch') AS time,
+                   json_extract(d.chosen, '$.action') AS action, d.reason, d.input_frames,
+                   c.id AS command, c.status AS command_status, c.error AS command_error,
+                   ROUND((c.finished_at - c.sent_at) * 1000, 1) AS command_ms, d.latency
+            FROM decisions d LEFT JOIN commands c ON c.decision_id = d.id
+            WHERE d.session_id = ? ORDER BY d.id
+            """, [id])
+    }
+
+    /// Every row of `table` that belongs to the session (for export).
+    public func export(session id: String, table name: String) throws(DecisionLogError) -> LogTable {
+        let frameTables = ["detections", "communities", "drift", "condition_scores"]
+        if frameTables.contains(name) {
+            return try table(
+                "SELECT t.* FROM \(name) t JOIN frames f ON f.id = t.frame_id WHERE f.session_id = ? ORDER BY t.frame_id",
+                [id])
+        }
+        guard Self.tables.contains(name), name != "models" else {
+            throw DecisionLogError(path: path, problem: "no session table \(name)")
+        }
+        let columns = name == "frames" ? Self.frameColumns : "*"
+        let key = name == "sessions" ? "id" : "session_id"
+        return try table("SELECT \(columns) FROM \(name) WHERE \(key) = ?", [id])
+    }
+
+    /// Frame columns without the pixel and thumbnail blobs.
+    static let frameColumns =
+        "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, channels, purpose, analysed"
+
+    /// Runs a read-only query with positional `?` arguments (for review tools and tests).
+    public func query(_ sql: String, arguments: [String] = []) throws(DecisionLogError) -> LogTable {
+        try table(sql, StatementArguments(arguments))
+    }
+
+    func table(_ sql: String, _ arguments: StatementArguments) throws(DecisionLogError) -> LogTable {
+        try readOnly { db in
+            let statement = try db.makeStatement(sql: sql)
+            let columns = statement.columnNames
+            let rows = try Row.fetchAll(statement, arguments: arguments).map { row in
+                columns.indices.map { index -> String? in
+                    let value: DatabaseValue = row[index]
+                    switch value.storage {
+                    case .null: return nil
+                    case .int64(let v): return String(v)
+                    case .double(let v): return String(v)
+                    case .string(let v): return v
+                    case .blob(let v): return "<\(v.count) bytes>"
+                    }
+                }
+            }
+            return LogTable(columns: columns, rows: rows)
+        }
+    }
+}

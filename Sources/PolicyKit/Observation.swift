@@ -1,0 +1,156 @@
+public import WireProtocol
+
+/// What a policy sees when it decides: the newest analysed frame, what was found in it, and the
+/// session so far.
+public struct Observation: Sendable {
+    /// Decisions made before this one.
+    public var step: Int
+    /// Seconds since the session started.
+    public var elapsed: Double
+    /// The newest analysed frame; nil before the first.
+    public var frame: FrameSummary?
+    /// Defects found in that frame, in stage coordinates.
+    public var defects: [DefectObservation]
+    /// The chip communities in that frame.
+    public var communities: [CommunityObservation]
+    /// The newest drift measurement; nil until two frames overlapped.
+    public var drift: DriftEstimate?
+    /// How far the frames' conditions are from those the detector was trained for (0: the same;
+    /// above about 2: far); nil until measured.
+    public var conditionScore: Double?
+    /// What became of the previous decision's action; nil for the first decision.
+    public var lastOutcome: ActionOutcome?
+    /// Everything visited so far.
+    public var map: SessionMap
+    /// The envelope the daemon enforces: a policy that stays inside is never refused.
+    public var envelope: SafetyEnvelope
+    /// The detector's retraining, if one was requested this session.
+    public var retraining: RetrainingState?
+
+    /// Creates an observation (the daemon does; tests and `policy eval` may too).
+    public init(
+        step: Int, elapsed: Double, frame: FrameSummary?, defects: [DefectObservation] = [],
+        communities: [CommunityObservation] = [], drift: DriftEstimate? = nil, conditionScore: Double? = nil,
+        lastOutcome: ActionOutcome? = nil, map: SessionMap, envelope: SafetyEnvelope,
+        retraining: RetrainingState? = nil
+    ) {
+        self.step = step
+        self.elapsed = elapsed
+        self.frame = frame
+        self.defects = defects
+        self.communities = communities
+        self.drift = drift
+        self.conditionScore = conditionScore
+        self.lastOutcome = lastOutcome
+        self.map = map
+        self.envelope = envelope
+        self.retraining = retraining
+    }
+}
+
+/// Where the detector's retraining stands.
+public enum RetrainingState: Sendable, Hashable {
+    /// Running in the background since `since` seconds into the session.
+    case running(since: Double)
+    /// Finished: the new model was swapped in when `accepted`; F1 of the old and new model on the
+    /// same held-out simulations at the estimated conditions.
+    case finished(accepted: Bool, before: Double, after: Double)
+    /// Failed, with why.
+    case failed(String)
+}
+
+/// A frame's metadata.
+public struct FrameSummary: Sendable, Hashable {
+    /// The feed's sequence number.
+    public var seq: UInt64
+    /// Where and how it was scanned.
+    public var scan: ScanGeometry
+    /// The stage's readback during the scan.
+    public var stage: StagePosition
+    /// Acquisition start, Unix seconds.
+    public var time: Double
+    /// Survey, reference, ... (nil: an ordinary frame).
+    public var purpose: String?
+
+    /// Creates a summary.
+    public init(seq: UInt64, scan: ScanGeometry, stage: StagePosition, time: Double, purpose: String? = nil) {
+        self.seq = seq
+        self.scan = scan
+        self.stage = stage
+        self.time = time
+        self.purpose = purpose
+    }
+}
+
+/// One detected defect.
+public struct DefectObservation: Sendable, Hashable {
+    /// Position in stage coordinates, nm.
+    public var x: Double
+    /// Position in stage coordinates, nm.
+    public var y: Double
+    /// The defect type, e.g. `se1`.
+    public var kind: String
+    /// The detector's confidence, 0 ... 1.
+    public var confidence: Double
+
+    /// Creates a defect observation.
+    public init(x: Double, y: Double, kind: String, confidence: Double) {
+        self.x = x
+        self.y = y
+        self.kind = kind
+        self.confidence = confidence
+    }
+}
+
+/// One community's share of a frame.
+public struct CommunityObservation: Sendable, Hashable {
+    /// The community's id, stable over the session.
+    public var id: Int
+    /// Chips of this frame in it.
+    public var chips: Int
+    /// Their area, nm².
+    public var area: Double
+    /// Defects detected in them.
+    public var defects: Int
+
+    /// Creates a community observation.
+    public init(id: Int, chips: Int, area: Double, defects: Int) {
+        self.id = id
+        self.chips = chips
+        self.area = area
+        self.defects = defects
+    }
+}
+
+/// Drift measured by registering a frame against an earlier overlapping one.
+public struct DriftEstimate: Sendable, Hashable {
+    /// Displacement of the sample between the two frames beyond what the commands moved, nm.
+    public var dx: Double
+    /// Displacement along y, nm.
+    public var dy: Double
+    /// Drift velocity, nm/s (displacement over the time between the frames).
+    public var vx: Double
+    /// Drift velocity along y, nm/s.
+    public var vy: Double
+    /// Height of the correlation peak, 0 ... 1 (low: an unreliable match).
+    public var peak: Double
+
+    /// Creates a drift estimate.
+    public init(dx: Double, dy: Double, vx: Double, vy: Double, peak: Double) {
+        self.dx = dx
+        self.dy = dy
+        self.vx = vx
+        self.vy = vy
+        self.peak = peak
+    }
+}
+
+/// What became of an action.
+public enum ActionOutcome: Sendable, Hashable {
+    /// Carried out.
+    case done(PolicyAction)
+    /// Sent, but the instrument refused or failed it, with its reason code and words.
+    case failed(PolicyAction, code: String, reason: String)
+    /// Refused by the daemon (outside the safety envelope, or not possible now); never sent.
+    case refused(PolicyAction, reason: String)
+}

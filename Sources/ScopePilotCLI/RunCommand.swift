@@ -1,0 +1,102 @@
+import ArgumentParser
+import BuiltInPolicies
+import Daemon
+import Foundation
+import Logging
+import PolicyKit
+import ServiceLifecycle
+import Synchronization
+import Transport
+import UnixSignals
+import YAMLConfig
+
+/// `scopepilot run`: the daemon, beside the instrument.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the daemon: analyse the driver's frames, run the scan policy, log every decision.",
+        discussion: """
+            Runs until the policy ends the session, a stop condition in the policy file holds, or \
+            SIGINT/SIGTERM arrives; then it blanks the beam, closes the session in the log and exits 0. \
+            Review the session afterwards with 'scopepilot log'.
+            """)
+
+    @Option(help: "The driver's frame feed, e.g. tcp://scope-pc:5555.") var feed: String
+    @Option(help: "The driver's command channel, e.g. tcp://scope-pc:5556.") var control: String
+    @Option(help: "Policy file (YAML); see Policies/examples. Default: the built-in raster survey.")
+    var policy: String?
+    @Option(help: "Decision log (SQLite) to create or append to.") var db: String
+    @Option(help: "Folder with daemon.key_secret and driver.key: CURVE on both channels.") var keys: String?
+    @Option(help: "Detector model: se1, all, a path to MODEL.json, or none.") var model = "se1"
+    @Flag(help: "Store every frame's pixels in the log, not only a thumbnail.") var storePixels = false
+
+    func run() async throws {
+        let logger = Self.bootstrapLogging()
+        var configuration = try DaemonConfiguration(
+            feed: Endpoint(feed), control: Endpoint(control), database: db, policy: Self.loadPolicy(policy))
+        configuration.model = model == "none" ? nil : model
+        configuration.storePixels = storePixels
+        if let keys {
+            let folder = URL(fileURLWithPath: keys, isDirectory: true)
+            configuration.security = .curveClient(
+                keys: try CurveCertificate.readKeyPair(folder.appendingPathComponent("daemon.key_secret")),
+                serverPublicKey: try CurveCertificate.read(folder.appendingPathComponent("driver.key")).publicKey)
+        }
+        let status = LiveStatus()
+        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { status.show($0) }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        status.finish()
+        let final = daemon.status
+        print("session \(final.session ?? "-") ended: \(final.ending ?? "before it began")")
+        print(final.line)
+        print("review it: scopepilot log decisions \(final.session ?? "SESSION") --db \(db)")
+    }
+
+    /// Structured logs on stderr.
+    static func bootstrapLogging() -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel =
+                ProcessInfo.processInfo.environment["SCOPEPILOT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+                ?? .info
+            return handler
+        }
+        return Logger(label: "scopepilot")
+    }
+
+    /// The policy file at `path`, or the built-in default.
+    static func loadPolicy(_ path: String?) throws -> PolicyFile {
+        guard let path else { return BuiltInPolicies.default }
+        do {
+            return try PolicyFile.load(URL(fileURLWithPath: path), factories: BuiltInPolicies.factories)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// The one-line live status on a terminal (nothing when stderr is not one).
+final class LiveStatus: Sendable {
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func show(_ status: DaemonStatus) {
+        guard terminal else { return }
+        let now = ContinuousClock.now
+        let due = last.withLock { last -> Bool in
+            if let previous = last, now - previous < .milliseconds(200) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(status.line)".utf8))
+    }
+
+    func finish() {
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@Suite("scopepilot demo and log", .serialized)
+struct DemoAndLogCLITests {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "scopepilot-demo-\(UUID().uuidString)")
+
+    @Test("demo runs the loop end to end and its log can be reviewed and exported")
+    func demoThenReview() throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let db = Self.folder.appendingPathComponent("demo.sqlite").path
+        let demo = try CLI.run(["demo", "--frames", "3", "--pixels", "128", "--model", "se1", "--db", db])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        for words in ["Summary", "3 analysed", "defects", "present", "latency", "scopepilot log decisions"] {
+            #expect(demo.stdout.contains(words), "the summary lacks '\(words)'")
+        }
+
+        let sessions = try CLI.run(["log", "sessions", "--db", db])
+        #expect(sessions.status == 0)
+        #expect(sessions.stdout.contains("finished"))
+        #expect(sessions.stdout.contains("raster-survey"))
+
+        let show = try CLI.run(["log", "show", "latest", "--db", db])
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("decisions_without_command"))
+
+        let decisions = try CLI.run(["log", "decisions", "latest", "--db", db])
+        #expect(decisions.status == 0)
+        let lines = decisions.stdout.split(separator: "\n")
+        // A header, three scans, the end of the session and blanking the beam.
+        #expect(lines.count == 6, "\(decisions.stdout)")
+        #expect(lines.dropFirst().prefix(3).allSatisfy { $0.contains("scan") && $0.contains("done") })
+        #expect(lines.last?.contains("blank_beam") == true)
+
+        let csv = Self.folder.appendingPathComponent("csv")
+        let export = try CLI.run(["log", "export", "latest", "--db", db, "--format", "csv", "--out", csv.path])
+        #expect(export.status == 0, "\(export.stderr)")
+        let frames = try String(contentsOf: csv.appendingPathComponent("frames.csv"), encoding: .utf8)
+        #expect(frames.split(separator: "\n").count == 4, "a header and three frames")
+        let json = try CLI.run(["log", "export", "latest", "--db", db, "--format", "json"])
+        let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((document?["decisions"] as? [Any])?.count == 5)
+    }
+
+    @Test("review of a missing log, an unknown session and a broken policy file say what is wrong")
+    func mistakes() throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let missing = try CLI.run(["log", "sessions", "--db", "/nonexistent/log.sqlite"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no decision log at /nonexistent/log.sqlite"))
+
+        let policy = Self.folder.appendingPathComponent("broken.yaml")
+        try "policy: raster-survey\nparameters:\n  colums: 3\n".write(to: policy, atomically: true, encoding: .utf8)
+        let run = try CLI.run([
+            "run", "--feed", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:2", "--policy", policy.path, "--db",
+            Self.folder.appendingPathComponent("x.sqlite").path,
+        ])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("broken.yaml:3"), "\(run.stderr)")
+        #expect(run.stderr.contains("did you mean 'columns'"))
+    }
+}

@@ -1,0 +1,63 @@
+import BuiltInPolicies
+import PolicyKit
+import Testing
+import WireProtocol
+import YAMLConfig
+
+@Suite("Policy files")
+struct PolicyFileTests {
+    @Test("A raster-survey file gives the policy, envelope and stop conditions it states")
+    func readsRasterSurvey() throws {
+        let file = try PolicyFile.parse(
+            """
+            policy: raster-survey
+            parameters:
+              center_nm: [10, -20]
+              columns: 2
+              rows: 1
+              fov_nm: 20
+            envelope:
+              dwell_us: [1, 30]
+              max_step_nm: 50
+            stop:
+              frames: 7
+            """, factories: BuiltInPolicies.factories)
+        #expect(file.policy.name == "raster-survey")
+        #expect(file.policy.parameters["columns"] == "2")
+        #expect(file.envelope.dwell == 1...30)
+        #expect(file.envelope.maximumStep == 50)
+        #expect(file.stop.frames == 7)
+        var policy = file.policy
+        let map = SessionMap()
+        let first = policy.decide(Observation(step: 0, elapsed: 0, frame: nil, map: map, envelope: file.envelope))
+        guard case .scan(let region) = first.action else {
+            Issue.record("expected a scan, got \(first.action)")
+            return
+        }
+        #expect(region.centerX == 10 - 7.5)
+        #expect(region.centerY == -20)
+        _ = policy.decide(Observation(step: 1, elapsed: 0, frame: nil, map: map, envelope: file.envelope))
+        let last = policy.decide(Observation(step: 2, elapsed: 0, frame: nil, map: map, envelope: file.envelope))
+        #expect(last.action == .endSession)
+    }
+
+    @Test(
+        "Mistakes point at the key and line",
+        arguments: [
+            ("policy: raster-survey\nparameters:\n  colums: 3\n", "parameters.colums", 3, "did you mean 'columns'"),
+            ("policy: raster-survy\n", "policy", 1, "no policy 'raster-survy'"),
+            ("policy: raster-survey\nenvelope:\n  dwell_us: [30, 1]\n", "envelope.dwell_us", 3, "min <= max"),
+            ("policy: raster-survey\nstop:\n  frames: many\n", "stop.frames", 3, "whole number"),
+            ("parameters: {}\n", "", 1, "needs 'policy: NAME'"),
+        ])
+    func pointsAtMistakes(text: String, key: String, line: Int, words: String) {
+        do {
+            _ = try PolicyFile.parse(text, file: "p.yaml", factories: BuiltInPolicies.factories)
+            Issue.record("accepted a broken file")
+        } catch {
+            #expect(error.key == key)
+            #expect(error.line == line)
+            #expect(error.message.contains(words), "\(error.message)")
+        }
+    }
+}
