@@ -73,6 +73,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "Transport", "WireProtocol", "DecisionLog", "PolicyKit", "DefectDetection", "Segmentation", "Numerics",
+                "NeuralNetwork",
                 "ImageIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

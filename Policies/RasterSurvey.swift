@@ -26,7 +26,7 @@ public struct RasterSurvey: ScanPolicy {
 
     /// A raster of `columns` x `rows` regions around `center`.
     public init(
-        center: (x: Double, y: Double) = (-120, 60), columns: Int = 3, rows: Int = 2, fov: Double = 12.8,
+        center: (x: Double, y: Double) = (-120, 60), columns: Int = 3, rows: Int = 2, fov: Double = 10.24,
         pixels: Int = 512, dwell: Double = 10, overlap: Double = 0.25
     ) {
         self.center = center

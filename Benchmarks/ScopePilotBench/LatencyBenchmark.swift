@@ -50,7 +50,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let columns = Int(Double(frames).squareRoot().rounded(.up))
-        let fov = Double(size) * 0.025
+        let fov = Double(size) * 0.02  // 0.2 Å per pixel: the detector's own pixel size
         var policy = PolicyFile(
             policy: RasterSurvey(
                 center: (-120, 60), columns: columns, rows: (frames + columns - 1) / columns, fov: fov, pixels: size,

@@ -1,6 +1,7 @@
 import DecisionLog
 public import DefectDetection
 import Foundation
+import NeuralNetwork
 public import Numerics
 import PolicyKit
 public import Segmentation
@@ -51,6 +52,9 @@ public actor Analysis {
         self.threshold = threshold
         segmentationOptions = segmentation
         embedder = detector.map { DetectorEmbedder($0, parts: [.defectDensity]) }
+        // One BLAS thread: this machine's two vCPUs give about one core of floating point, and
+        // OpenBLAS's idle threads spin in sched_yield beside the simulator and the feed.
+        BLASThreads.pinOnce()
         monitor = detector.map { ConditionMonitor(ranges: $0.metadata.trainingConditions) }
     }
 

@@ -19,7 +19,7 @@ public struct DaemonConfiguration: Sendable {
     /// Name the daemon introduces itself by.
     public var clientName = "scopepilot"
     /// Deadline of a scan command beyond the scan's own duration.
-    public var commandDeadline: Duration = .seconds(30)
+    public var commandDeadline: Duration = .seconds(10)
     /// How long to wait for the frame a finished scan produced before asking for it again.
     public var frameWait: Duration = .seconds(3)
     /// Frames waiting for analysis at most (older ones are skipped, never unlogged).

@@ -27,7 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: "Frames to scan (a raster of about this many regions).") var frames: Int?
     @Option(help: "Run for this many minutes instead (a large raster, stopped by time).") var minutes: Double?
-    @Option(help: "Pixels per side of each frame (0.25 Å per pixel).") var pixels = 512
+    @Option(help: "Pixels per side of each frame (0.2 Å per pixel).") var pixels = 512
     @Option(help: "Scenario: a name (standard, faults, day-a-to-day-b) or a YAML file.") var scenario = "standard"
     @Option(help: "The decision log to write.") var db = "scopepilot-demo.sqlite"
     @Option(help: "Folder for the simulator's ground truth (default: a temporary folder).") var truth: String?
@@ -64,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         let count = frames ?? (minutes == nil ? 12 : 10_000)
         let columns = Int(Double(count).squareRoot().rounded(.up))
         let rows = (count + columns - 1) / columns
-        let fov = Double(pixels) * 0.025
+        let fov = Double(pixels) * 0.02  // 0.2 Å per pixel: the detector's own pixel size
         var policy = PolicyFile(
             policy: RasterSurvey(
                 center: (-120, 60), columns: columns, rows: rows, fov: fov, pixels: pixels, dwell: 10, overlap: 0.25),

@@ -16,7 +16,7 @@ public struct RevisitRichest: ScanPolicy {
             .max { ($0.defectDensity ?? 0) < ($1.defectDensity ?? 0) }
         guard let target = richest else {
             if observation.step == 0 {
-                let first = ScanGeometry(centerX: -120, centerY: 60, fovX: 12.8, width: 512, height: 512, dwell: 10)
+                let first = ScanGeometry(centerX: -120, centerY: 60, fovX: 10.24, width: 512, height: 512, dwell: 10)
                 return PolicyDecision(.scan(first), reason: "a first look at the vacancy-rich zone")
             }
             return PolicyDecision(.endSession, reason: "every region has reached \(maximumDose) e/Å²")
@@ -43,7 +43,7 @@ struct ReadmeExampleTests {
             Issue.record("expected a first scan")
             return
         }
-        let poor = ScanGeometry(centerX: 0, centerY: 0, fovX: 12.8, width: 512, height: 512, dwell: 10)
+        let poor = ScanGeometry(centerX: 0, centerY: 0, fovX: 10.24, width: 512, height: 512, dwell: 10)
         let perVisit = Dose.perArea(of: region, current: 30)
         map.record(.init(seq: 0, scan: region, dose: perVisit, defects: 12, communities: [0]))
         map.record(.init(seq: 1, scan: poor, dose: perVisit, defects: 1, communities: [1]))
