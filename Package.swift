@@ -164,7 +164,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
-                "BuiltInPolicies", "DecisionLog", "DefectDetection",
+                "BuiltInPolicies", "DecisionLog", "DefectDetection", "Numerics",
             ],
             swiftSettings: strictSettings),
         .testTarget(

@@ -36,7 +36,7 @@ public actor SimulatedInstrument: Instrument {
     public func acquire(_ request: ScanRequest, purpose: FrameHeader.Purpose) async throws -> AcquiredFrame {
         guard !blanked else {
             throw InstrumentError(
-                code: "beam_blanked", reason: "the beam is blanked; send unblank_beam before scanning")
+                code: ReasonCode.beamBlanked, reason: "the beam is blanked; send unblank_beam before scanning")
         }
         let channels = request.channels ?? scope.detectors.keys.sorted()
         let frame = scope.acquire(request.geometry, channels: channels)

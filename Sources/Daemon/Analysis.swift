@@ -34,7 +34,9 @@ public actor Analysis {
     public let keptForRetraining = 4
     private var drift = DriftTracker()
     private var monitor: ConditionMonitor?
-    private var sessions: [Int: (session: SegmentationSession, embedder: DetectorEmbedder)] = [:]
+    /// Segmentation sessions by chip size and whether the detector's densities are among the
+    /// features; each has its own range of community ids (a multiple of 1000 apart).
+    private var sessions: [String: (session: SegmentationSession, embedder: DetectorEmbedder?, idBase: Int)] = [:]
     private let segmentationOptions: SegmentationOptions
     /// Confidence threshold of the detector's peaks.
     public let threshold: Float
@@ -105,8 +107,13 @@ public actor Analysis {
         guard let detector, let embedder,
             pixelSize >= 0.5 * detector.metadata.pixelSize && pixelSize <= 2 * detector.metadata.pixelSize
         else {
+            // No detector at this magnification: communities from the images alone.
+            segment(
+                images, pixelSize: pixelSize, scan: scan, found: nil, embedder: nil, into: &result, problems: &problems)
+            lap("segment")
             analysed += 1
             result.timings = timings
+            result.problems = problems
             return result
         }
         result.condition = monitor?.read(primary, pixelSize: pixelSize)
@@ -127,35 +134,9 @@ public actor Analysis {
         }
         lap("detect")
 
-        // Chips of 1.6 nm whatever the pixel size; one session per chip size in pixels.
-        var options = segmentationOptions
-        options.chipSize = max(8, Int((16 / pixelSize).rounded()))
-        options.stride = options.chipSize
-        options.features.embedding = true
-        let (session, sessionEmbedder) =
-            sessions[options.chipSize] ?? (SegmentationSession(options: options, embedder: embedder), embedder)
-        sessions[options.chipSize] = (session, sessionEmbedder)
-        sessionEmbedder.nextDetections = found
-        do {
-            let segmented = try session.add(channels: images, pixelSize: pixelSize)
-            result.chipCommunities = segmented.communities
-            let chipArea = pow(Double(segmented.grid.chipSize) * pixelSize / 10, 2)
-            var chips: [Int: Int] = [:]
-            var defects: [Int: Int] = [:]
-            for community in segmented.communities { chips[community, default: 0] += 1 }
-            for defect in found {
-                if let chip = segmented.grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
-                    defects[segmented.communities[chip], default: 0] += 1
-                }
-            }
-            result.communities = chips.keys.sorted().map {
-                CommunityObservation(
-                    id: $0, chips: chips[$0]!, area: Double(chips[$0]!) * chipArea, defects: defects[$0] ?? 0)
-            }
-        } catch {
-            sessionEmbedder.nextDetections = nil
-            problems.append("segmentation: \(error)")
-        }
+        segment(
+            images, pixelSize: pixelSize, scan: scan, found: found, embedder: embedder, into: &result,
+            problems: &problems)
         lap("segment")
         analysed += 1
         result.timings = timings
@@ -181,6 +162,59 @@ public actor Analysis {
         // detector's detections with every frame.
         modelID = id
         modelPath = path
+    }
+
+    /// Chip communities of a frame. Chips are 1.6 nm at atomic resolution and 16 pixels at survey
+    /// magnification; one session per chip size and feature set, each with its own id range.
+    private func segment(
+        _ images: [(name: String, image: Image)], pixelSize: Double, scan: ScanGeometry, found: [DefectLocation]?,
+        embedder: DetectorEmbedder?, into result: inout FrameAnalysis, problems: inout [String]
+    ) {
+        var options = segmentationOptions
+        options.chipSize = pixelSize < 1 ? max(8, Int((16 / pixelSize).rounded())) : 16
+        options.stride = options.chipSize
+        options.features.embedding = embedder != nil
+        let key = "\(options.chipSize)/\(embedder != nil)"
+        let entry =
+            sessions[key]
+            ?? (SegmentationSession(options: options, embedder: embedder), embedder, 1000 * sessions.count)
+        sessions[key] = entry
+        entry.embedder?.nextDetections = found
+        do {
+            let segmented = try entry.session.add(channels: images, pixelSize: pixelSize)
+            let ids = segmented.communities.map { $0 + entry.idBase }
+            result.chipCommunities = ids
+            let side = Double(segmented.grid.chipSize) * pixelSize / 10  // nm
+            var perChip = [Int](repeating: 0, count: ids.count)
+            for defect in found ?? [] {
+                if let chip = segmented.grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
+                    perChip[chip] += 1
+                }
+            }
+            var chips: [Int: Int] = [:]
+            var defects: [Int: Int] = [:]
+            for (chip, id) in ids.enumerated() {
+                chips[id, default: 0] += 1
+                defects[id, default: 0] += perChip[chip]
+                let origin = segmented.grid.origin(of: chip)
+                let centre = Self.stagePosition(
+                    of: (
+                        Double(origin.x) + Double(segmented.grid.chipSize - 1) / 2,
+                        Double(origin.y) + Double(segmented.grid.chipSize - 1) / 2
+                    ), in: scan)
+                result.chips.append(
+                    ChipObservation(
+                        x: centre.0, y: centre.1, size: side, community: id, defects: found == nil ? nil : perChip[chip]
+                    ))
+            }
+            result.communities = chips.keys.sorted().map {
+                CommunityObservation(
+                    id: $0, chips: chips[$0]!, area: Double(chips[$0]!) * side * side, defects: defects[$0] ?? 0)
+            }
+        } catch {
+            entry.embedder?.nextDetections = nil
+            problems.append("segmentation: \(error)")
+        }
     }
 
     /// Where pixel (column, row) of a frame scanned as `scan` lies on the stage, nm.

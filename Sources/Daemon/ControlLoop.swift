@@ -180,7 +180,7 @@ struct ControlLoop {
             return .failure(Ending(reason: "the decision log cannot be written: \(error)", status: "failed"))
         }
         let logCommit = (ContinuousClock.now - commitClock).milliseconds
-        await runner.commandSent()
+        await runner.commandSent(command.id)
         daemon.counters.commands.increment()
         daemon.record { $0.commands += 1 }
         let sendClock = ContinuousClock.now
@@ -233,32 +233,29 @@ struct ControlLoop {
             if case .resendFrames = result.command.action {} else { produced.frames = done.readback.frames ?? [] }
             if let policyAction { await runner.outcome(.done(policyAction)) }
         case .failed(let failed):
-            await recorder.commandFinished(
-                result.command.id, status: "failed", readback: nil, error: "\(failed.code): \(failed.reason)",
-                at: finished)
-            daemon.counters.commandFailures.increment()
-            daemon.record { $0.commandsFailed += 1 }
-            logger.warning(
-                "command \(result.command.id) failed",
-                metadata: ["code": "\(failed.code)", "reason": "\(failed.reason)"])
-            produced.beamBlanked = failed.code == "beam_blanked"
+            await notDone(result, status: "failed", code: failed.code, reason: failed.reason, at: finished)
+            produced.beamBlanked = failed.code == ReasonCode.beamBlanked
             if let policyAction {
                 await runner.outcome(.failed(policyAction, code: failed.code, reason: failed.reason))
             }
         case .rejected(let reject):
-            await recorder.commandFinished(
-                result.command.id, status: "rejected", readback: nil, error: "\(reject.code): \(reject.reason)",
-                at: finished)
-            daemon.counters.commandFailures.increment()
-            daemon.record { $0.commandsFailed += 1 }
-            logger.warning(
-                "the driver rejected command \(result.command.id)",
-                metadata: ["code": "\(reject.code)", "reason": "\(reject.reason)"])
-            produced.beamBlanked = reject.code == "beam_blanked"
+            await notDone(result, status: "rejected", code: reject.code, reason: reject.reason, at: finished)
+            produced.beamBlanked = reject.code == ReasonCode.beamBlanked
             if let policyAction {
                 await runner.outcome(.failed(policyAction, code: reject.code, reason: reject.reason))
             }
         }
+    }
+
+    /// Logs and counts a command that ended other than DONE.
+    private func notDone(_ result: CommandResult, status: String, code: String, reason: String, at time: Date) async {
+        await recorder.commandFinished(
+            result.command.id, status: status, readback: nil, error: "\(code): \(reason)", at: time)
+        daemon.counters.commandFailures.increment()
+        daemon.record { $0.commandsFailed += 1 }
+        logger.warning(
+            "command \(result.command.id) (\(result.command.action.name)) \(status)",
+            metadata: ["code": "\(code)", "reason": "\(reason)"])
     }
 
     /// Waits for the analysis of the frames command `id` produced (`seqs`, from its readback);
@@ -334,6 +331,13 @@ struct ControlLoop {
         let identity = await runner.identity
         var chosen = ["action": decision.action.name, "summary": decision.action.summary]
         if let note { chosen["refused"] = note }
+        if decision.action.target != nil {
+            let correction = await runner.lastCorrection
+            chosen["drift_correction_nm"] = String(format: "[%.4f, %.4f]", correction.x, correction.y)
+        }
+        if let residual = await runner.residual {
+            chosen["residual_drift_nm"] = String(format: "[%.4f, %.4f]", residual.x, residual.y)
+        }
         let candidates = decision.candidates.map {
             ["action": $0.action.name, "summary": $0.action.summary, "score": "\($0.score)", "note": $0.note ?? ""]
         }

@@ -84,7 +84,7 @@ struct DriftTracker {
         let key = "\(width)x\(height)/\(atomic)"
         if let existing = registrations[key] { return existing }
         let made = PhaseCorrelation(
-            width: width, height: height, band: atomic ? 0.4 : 1,
+            width: width, height: height, band: atomic ? 0.4 : 0.25,
             maximumShift: atomic ? max(2, 0.16 / pixel) : Double(min(width, height)) / 4, window: true)
         registrations[key] = made
         return made

@@ -18,6 +18,8 @@ public struct FrameAnalysis: Sendable {
     public var chipCommunities: [Int]
     /// Per-community summary of the frame.
     public var communities: [CommunityObservation]
+    /// The frame's chips, in stage coordinates of the command (the runner moves them to the sample's).
+    public var chips: [ChipObservation] = []
     /// Drift against an earlier overlapping frame.
     public var drift: DriftMeasurement?
     /// The condition monitor's reading.

@@ -128,7 +128,7 @@ public final class ScopePilotDaemon: Service, Sendable {
         let file = configuration.policy
         let runner = PolicyRunner(
             policy: file.policy, envelope: file.envelope.narrowed(to: welcome.limits), stop: file.stop,
-            assumedCurrent: configuration.assumedCurrent)
+            assumedCurrent: configuration.assumedCurrent, compensatesDrift: file.driftCompensation)
         let ingest = FrameIngest(subscriber: subscriber, capacity: configuration.analysisQueue)
 
         let ingestTask = Task {

@@ -13,6 +13,8 @@ public struct Observation: Sendable {
     public var defects: [DefectObservation]
     /// The chip communities in that frame.
     public var communities: [CommunityObservation]
+    /// That frame's chips: where each is and which community it belongs to.
+    public var chips: [ChipObservation]
     /// The newest drift measurement; nil until two frames overlapped.
     public var drift: DriftEstimate?
     /// How far the frames' conditions are from those the detector was trained for (0: the same;
@@ -30,7 +32,8 @@ public struct Observation: Sendable {
     /// Creates an observation (the daemon does; tests and `policy eval` may too).
     public init(
         step: Int, elapsed: Double, frame: FrameSummary?, defects: [DefectObservation] = [],
-        communities: [CommunityObservation] = [], drift: DriftEstimate? = nil, conditionScore: Double? = nil,
+        communities: [CommunityObservation] = [], chips: [ChipObservation] = [], drift: DriftEstimate? = nil,
+        conditionScore: Double? = nil,
         lastOutcome: ActionOutcome? = nil, map: SessionMap, envelope: SafetyEnvelope,
         retraining: RetrainingState? = nil
     ) {
@@ -39,6 +42,7 @@ public struct Observation: Sendable {
         self.frame = frame
         self.defects = defects
         self.communities = communities
+        self.chips = chips
         self.drift = drift
         self.conditionScore = conditionScore
         self.lastOutcome = lastOutcome
@@ -118,6 +122,29 @@ public struct CommunityObservation: Sendable, Hashable {
         self.id = id
         self.chips = chips
         self.area = area
+        self.defects = defects
+    }
+}
+
+/// One chip of a frame: a square the segmentation gave a community.
+public struct ChipObservation: Sendable, Hashable {
+    /// Centre in sample coordinates, nm.
+    public var x: Double
+    /// Centre in sample coordinates, nm.
+    public var y: Double
+    /// Side, nm.
+    public var size: Double
+    /// The community's id, stable over the session.
+    public var community: Int
+    /// Defects detected in it (nil when the detector did not run on the frame).
+    public var defects: Int?
+
+    /// Creates a chip observation.
+    public init(x: Double, y: Double, size: Double, community: Int, defects: Int?) {
+        self.x = x
+        self.y = y
+        self.size = size
+        self.community = community
         self.defects = defects
     }
 }

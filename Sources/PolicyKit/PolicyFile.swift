@@ -22,6 +22,9 @@ public struct PolicyFile: Sendable {
     public var envelope: SafetyEnvelope
     /// When the session ends regardless of the policy.
     public var stop: StopConditions
+    /// Whether the daemon shifts every target by the sample's predicted drift (policies work in
+    /// sample coordinates either way).
+    public var driftCompensation = true
     /// Where it was read from.
     public var source: String
 
@@ -49,7 +52,7 @@ public struct PolicyFile: Sendable {
     }
 
     private static func parse(_ root: ConfigNode, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
-        try root.onlyKeys(["policy", "parameters", "envelope", "stop"])
+        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation"])
         guard let name = try root.string("policy") else {
             throw root.error(
                 nil, "a policy file needs 'policy: NAME'; policies: \(factories.map(\.name).joined(separator: ", "))")
@@ -69,7 +72,14 @@ public struct PolicyFile: Sendable {
             stop.electrons = try node.double("electrons", in: 1...1e30)
             stop.defects = try node.int("defects", in: 1...Int.max)
         }
-        return PolicyFile(policy: policy, envelope: envelope, stop: stop, source: root.file)
+        var file = PolicyFile(policy: policy, envelope: envelope, stop: stop, source: root.file)
+        switch try root.string("drift_compensation") {
+        case nil, "true", "on", "yes": file.driftCompensation = true
+        case "false", "off", "no": file.driftCompensation = false
+        case let other?:
+            throw root.error("drift_compensation", "expected true or false, got '\(other)'")
+        }
+        return file
     }
 
     private static func parseEnvelope(_ node: ConfigNode) throws(ConfigError) -> SafetyEnvelope {

@@ -32,6 +32,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The decision log to write.") var db = "scopepilot-demo.sqlite"
     @Option(help: "Folder for the simulator's ground truth (default: a temporary folder).") var truth: String?
     @Option(help: "Detector model: se1, all, a path, or none.") var model = "se1"
+    @Option(help: "A policy file to run instead of the demo's raster survey (see Policies/examples).")
+    var policy: String?
 
     func validate() throws {
         if frames != nil && minutes != nil { throw ValidationError("give --frames or --minutes, not both") }
@@ -65,12 +67,26 @@ struct DemoCommand: AsyncParsableCommand {
         let columns = Int(Double(count).squareRoot().rounded(.up))
         let rows = (count + columns - 1) / columns
         let fov = Double(pixels) * 0.02  // 0.2 Å per pixel: the detector's own pixel size
-        var policy = PolicyFile(
-            policy: RasterSurvey(
-                center: (-120, 60), columns: columns, rows: rows, fov: fov, pixels: pixels, dwell: 10, overlap: 0.25),
-            source: "demo raster-survey")
-        policy.stop = StopConditions(frames: minutes == nil ? count : nil, minutes: minutes)
-        policy.envelope.maximumStep = 4 * fov
+        var policy: PolicyFile
+        let described: String
+        if let path = self.policy {
+            policy = try RunCommand.loadPolicy(path)
+            described = "\(policy.policy.name) from \(path)"
+            if frames != nil || minutes != nil {
+                policy.stop.frames = frames
+                policy.stop.minutes = minutes
+            }
+        } else {
+            policy = PolicyFile(
+                policy: RasterSurvey(
+                    center: (-120, 60), columns: columns, rows: rows, fov: fov, pixels: pixels, dwell: 10,
+                    overlap: 0.25),
+                source: "demo raster-survey")
+            policy.stop = StopConditions(frames: minutes == nil ? count : nil, minutes: minutes)
+            policy.envelope.maximumStep = 4 * fov
+            described =
+                "raster-survey, \(columns) x \(rows) regions of \(fov) nm at \(pixels) x \(pixels) px, 10 µs dwell"
+        }
         var configuration = DaemonConfiguration(
             feed: driver.feedEndpoint, control: driver.controlEndpoint, database: db, policy: policy)
         configuration.model = model == "none" ? nil : model
@@ -80,7 +96,7 @@ struct DemoCommand: AsyncParsableCommand {
             """
             ScopePilot demo \(BuildInfo.version): the virtual microscope (\(loaded.name) scenario) and the daemon over loopback ZeroMQ
               driver   feed \(driver.feedEndpoint), commands \(driver.controlEndpoint)
-              policy   raster-survey, \(columns) x \(rows) regions of \(fov) nm at \(pixels) x \(pixels) px, 10 µs dwell\(minutes.map { ", for \($0) minutes" } ?? "")
+              policy   \(described)\(minutes.map { ", for \($0) minutes" } ?? "")
               model    \(model); decision log \(db)
 
             """)

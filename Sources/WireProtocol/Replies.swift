@@ -73,6 +73,8 @@ public enum ReasonCode {
     public static let hardware = "hardware"
     /// The command arrived before a successful HELLO.
     public static let notIntroduced = "no_hello"
+    /// The command needs the beam, and it is blanked (e.g. by the driver's watchdog).
+    public static let beamBlanked = "beam_blanked"
 }
 
 /// The driver accepted a command and is carrying it out.

@@ -61,5 +61,22 @@ struct DemoAndLogCLITests {
         #expect(run.status != 0)
         #expect(run.stderr.contains("broken.yaml:3"), "\(run.stderr)")
         #expect(run.stderr.contains("did you mean 'columns'"))
+
+        let check = try CLI.run(["policy", "check", policy.path])
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("broken.yaml:3:3: parameters.colums"), "\(check.stderr)")
+    }
+
+    @Test("every example policy file passes 'scopepilot policy check'")
+    func examplePolicies() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Policies/examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for file in files {
+            let check = try CLI.run(["policy", "check", examples.appendingPathComponent(file).path])
+            #expect(check.status == 0, "\(file): \(check.stderr)")
+            #expect(check.stdout.contains(": ok: "))
+        }
     }
 }

@@ -19,12 +19,15 @@ struct DaemonHarness {
     let folder: URL
     var configuration: DaemonConfiguration
 
-    init(policy: PolicyFile, faults: FaultPlan = FaultPlan(), model: String? = nil) async throws {
+    init(
+        policy: PolicyFile, faults: FaultPlan = FaultPlan(), model: String? = nil,
+        scenario: Scenario = .standard()
+    ) async throws {
         let context = try ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
         var driverConfiguration = DriverRuntime.Configuration(feed: loopback, control: loopback)
         driverConfiguration.faults = faults
-        instrument = SimulatedInstrument(scope: VirtualMicroscope())
+        instrument = SimulatedInstrument(scope: VirtualMicroscope(scenario: scenario))
         driver = try await DriverRuntime(instrument: instrument, configuration: driverConfiguration, context: context)
         let runtime = driver
         serving = Task { await runtime.run() }

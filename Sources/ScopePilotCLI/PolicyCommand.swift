@@ -1,0 +1,62 @@
+import ArgumentParser
+import BuiltInPolicies
+import Foundation
+import PolicyKit
+
+/// `scopepilot policy`: policy files and the built-in policies.
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Check policy files; list the built-in policies.",
+        subcommands: [Check.self, List.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate policy files: every key, value and range, with errors at file:line.")
+        @Argument(help: "Policy files (YAML).") var files: [String]
+
+        func run() throws {
+            var failed = 0
+            for file in files {
+                do {
+                    let loaded = try PolicyFile.load(URL(fileURLWithPath: file), factories: BuiltInPolicies.factories)
+                    print("\(file): ok: \(loaded.policy.name) \(loaded.policy.version)")
+                    for (key, value) in loaded.policy.parameters.sorted(by: { $0.key < $1.key }) {
+                        print("  \(key) = \(value)")
+                    }
+                    print("  " + Self.describe(loaded.envelope))
+                    print("  " + Self.describe(loaded.stop))
+                } catch {
+                    failed += 1
+                    FileHandle.standardError.write(Data("\(error)\n".utf8))
+                }
+            }
+            if failed > 0 { throw ExitCode(1) }
+        }
+
+        static func describe(_ e: SafetyEnvelope) -> String {
+            "envelope: stage x \(e.stageX.lowerBound)...\(e.stageX.upperBound) nm, y \(e.stageY.lowerBound)...\(e.stageY.upperBound) nm, "
+                + "step ≤ \(e.maximumStep) nm, fov \(e.fov.lowerBound)...\(e.fov.upperBound) nm, "
+                + "dwell \(e.dwell.lowerBound)...\(e.dwell.upperBound) µs, \(e.pixels.lowerBound)...\(e.pixels.upperBound) px, "
+                + "≤ \(e.dosePerArea) e/Å² per area, ≤ \(e.dosePerSession) e per session, "
+                + "≤ \(e.commandsPerMinute) commands/min, ≤ \(e.referenceFrames) reference frames"
+        }
+
+        static func describe(_ s: StopConditions) -> String {
+            let parts = [
+                s.frames.map { "\($0) frames" }, s.minutes.map { "\($0) minutes" },
+                s.electrons.map { "\($0) electrons" },
+                s.defects.map { "\($0) defects" },
+            ].compactMap { $0 }
+            return "stop: " + (parts.isEmpty ? "when the policy ends the session" : parts.joined(separator: ", "))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The built-in policies.")
+        func run() {
+            for factory in BuiltInPolicies.factories {
+                print("\(factory.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(factory.summary)")
+            }
+        }
+    }
+}
