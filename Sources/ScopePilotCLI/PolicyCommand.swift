@@ -6,8 +6,8 @@ import PolicyKit
 /// `scopepilot policy`: policy files and the built-in policies.
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "Check policy files; list the built-in policies.",
-        subcommands: [Check.self, List.self])
+        commandName: "policy", abstract: "Check policy files, list the built-in policies, compare policies.",
+        subcommands: [Check.self, List.self, Eval.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(

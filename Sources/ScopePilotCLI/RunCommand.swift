@@ -57,12 +57,12 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// Structured logs on stderr.
-    static func bootstrapLogging() -> Logger {
+    static func bootstrapLogging(level: Logger.Level = .info) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel =
                 ProcessInfo.processInfo.environment["SCOPEPILOT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
-                ?? .info
+                ?? level
             return handler
         }
         return Logger(label: "scopepilot")

@@ -67,6 +67,34 @@ struct DemoAndLogCLITests {
         #expect(check.stderr.contains("broken.yaml:3:3: parameters.colums"), "\(check.stderr)")
     }
 
+    @Test("policy eval runs policies side by side on the virtual microscope")
+    func policyEval() throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let raster = Self.folder.appendingPathComponent("raster.yaml")
+        try "policy: raster-survey\nparameters: {columns: 2, rows: 1, fov_nm: 2.56, pixels: 128}\n".write(
+            to: raster, atomically: true, encoding: .utf8)
+        let explorer = Self.folder.appendingPathComponent("explorer.yaml")
+        try """
+        policy: community-explorer
+        parameters: {survey_fov_nm: 200, survey_pixels: 128, zoom_fov_nm: 2.56, zoom_pixels: 128, zooms: 2}
+        envelope: {max_step_nm: 400}
+        """.write(to: explorer, atomically: true, encoding: .utf8)
+        let logs = Self.folder.appendingPathComponent("logs")
+        let eval = try CLI.run([
+            "policy", "eval", raster.path, explorer.path, "--frames", "4", "--seeds", "2", "--keep", logs.path,
+        ])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let lines = eval.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("frames analysed") && $0.contains("2") })
+        #expect(lines.contains { $0.hasPrefix("defects found / present") })
+        #expect(lines.contains { $0.hasPrefix("F1") && $0.contains("±") }, "two seeds give a spread")
+        #expect(eval.stdout.contains("raster-survey, seed 2: raster complete"))
+        #expect(eval.stdout.contains("community-explorer, seed 1:"))
+        let kept = try FileManager.default.contentsOfDirectory(atPath: logs.path).filter { $0.hasSuffix(".sqlite") }
+        #expect(kept.count == 4)
+    }
+
     @Test("every example policy file passes 'scopepilot policy check'")
     func examplePolicies() throws {
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
