@@ -50,7 +50,7 @@ build: deps
 
 test: deps
 	swift build --build-tests $(SWIFT_FLAGS)
-	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build
+	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build --no-parallel
 
 demo: build
 	$(BIN)/scopepilot demo

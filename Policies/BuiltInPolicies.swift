@@ -4,7 +4,7 @@ public import PolicyKit
 public enum BuiltInPolicies {
     /// Every built-in policy's factory.
     public static let factories: [PolicyFactory] = [
-        RasterSurvey.factory, DefectHunter.factory, CommunityExplorer.factory,
+        RasterSurvey.factory, DefectHunter.factory, CommunityExplorer.factory, ActiveLearning.factory,
     ]
 
     /// The policy the daemon runs when none is given.

@@ -35,7 +35,7 @@ struct InteropTests {
     /// Scans until a frame arrives on the feed (slow joiner), then drains.
     static func waitForFeed(_ client: CommandClient, _ feed: FeedSubscriber) async throws {
         for attempt in 0..<100 {
-            _ = try await client.execute(scan("warm-\(attempt)"))
+            _ = try await client.execute(scan("warm-\(attempt)"), ackTimeout: .seconds(10))
             if let event = try? await feed.next(timeout: .milliseconds(50)), case .frame = event {
                 while let _ = try? await feed.next(timeout: .milliseconds(50)) {}
                 return

@@ -79,7 +79,8 @@ struct LoopbackRig {
             let command = Command(
                 id: CommandID("warm-\(attempt)"), deadline: .seconds(5),
                 action: .scanRegion(ScanRequest(geometry: Self.small)))
-            _ = try await client.execute(command)
+            // A generous ACK timeout: the machine may be busy with other suites.
+            _ = try await client.execute(command, ackTimeout: .seconds(10))
             if let event = try? await feed.next(timeout: .milliseconds(30)), case .frame = event {
                 while let _ = try? await feed.next(timeout: .milliseconds(30)) {}
                 return
