@@ -164,7 +164,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
-                "BuiltInPolicies", "DecisionLog", "DefectDetection", "Numerics",
+                "BuiltInPolicies", "DecisionLog", "DefectDetection", "Numerics", "NeuralNetwork",
             ],
             swiftSettings: strictSettings),
         .testTarget(

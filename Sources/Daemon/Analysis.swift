@@ -125,6 +125,7 @@ public actor Analysis {
 
         let found = detector.detect(primary, pixelSize: pixelSize, threshold: threshold)
         result.detectorRan = true
+        result.modelID = modelID
         result.detections = found.map {
             AnalysisRecord.Detection(x: $0.x, y: $0.y, type: $0.kind.description, confidence: Double($0.confidence))
         }

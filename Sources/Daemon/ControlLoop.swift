@@ -27,13 +27,14 @@ struct ControlLoop {
     let analysis: Analysis
     let subscriber: FeedSubscriber
     let retraining: RetrainingJobs
+    let trigger: RetrainingTrigger?
     private let started = ContinuousClock.now
     private static let daemonPolicy = (name: "scopepilot-daemon", version: "1")
 
     init(
         daemon: ScopePilotDaemon, session: String, recorder: SessionRecorder, runner: PolicyRunner,
         link: InstrumentLink, ingest: FrameIngest, analysis: Analysis, subscriber: FeedSubscriber,
-        retraining: RetrainingJobs
+        retraining: RetrainingJobs, trigger: RetrainingTrigger?
     ) {
         self.daemon = daemon
         self.session = session
@@ -44,6 +45,7 @@ struct ControlLoop {
         self.analysis = analysis
         self.subscriber = subscriber
         self.retraining = retraining
+        self.trigger = trigger
     }
 
     private var logger: Logger { daemon.log }
@@ -80,6 +82,10 @@ struct ControlLoop {
                 continue
             }
             let elapsed = (ContinuousClock.now - started).milliseconds / 1000
+            if let trigger, await trigger.fire() {
+                if let ending = await retrainByRule(trigger, elapsed: elapsed) { return ending }
+                continue
+            }
             let analysed = await analysis.analysed
             let clock = ContinuousClock.now
             let plan = await runner.next(
@@ -273,6 +279,35 @@ struct ControlLoop {
         }
         // Analysis of a received frame may still be running (a large frame on a loaded machine).
         return await recorder.analysis(of: id, timeout: configuration.frameWait * 4)
+    }
+
+    /// The policy file's retraining rule fired: acquire reference frames where the newest
+    /// off-conditions frame was taken (a logged daemon decision), wait for their analysis, and
+    /// start the retraining on them.
+    private func retrainByRule(_ trigger: RetrainingTrigger, elapsed: Double) async -> Ending? {
+        let rule = trigger.rule
+        guard let (newest, score) = await trigger.latest else { return nil }
+        if let obstacle = await retraining.obstacle() {
+            logger.info("the retraining rule fired but cannot act: \(obstacle)")
+            return nil
+        }
+        let why = String(
+            format: "condition score %.2f above %.2f for %d frames in a row: the frames no longer look like the "
+                + "detector's training data", score, rule.conditionScore, rule.framesInARow)
+        let request = ReferenceRequest(scan: ScanRequest(geometry: newest.frame.scan), count: rule.referenceFrames)
+        let result = await carryOut(
+            CommandAction.acquireReference(request),
+            reason: "\(why); acquiring \(rule.referenceFrames) reference frames to retrain on",
+            chosen: ["action": "acquire_reference", "count": "\(rule.referenceFrames)", "rule": "retraining"],
+            inputs: newest, fresh: false, policyMilliseconds: 0, daemonDecision: true)
+        switch result {
+        case .failure(let ending): return ending
+        case .success(let produced):
+            if let wanted = produced.expected { _ = await awaitFrames(of: wanted.command, seqs: wanted.frames) }
+        }
+        await retraining.start(reason: "\(why) (the policy file's retraining rule)", elapsed: elapsed)
+        daemon.record { $0.retrainingsStarted += 1 }
+        return nil
     }
 
     /// Asks for the frames the feed skipped (seq gaps), as one daemon decision per gap.

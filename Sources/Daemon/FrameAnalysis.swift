@@ -28,6 +28,8 @@ public struct FrameAnalysis: Sendable {
     public var probeCurrent: Double?
     /// Whether the detector ran (it runs only near its training pixel size).
     public var detectorRan: Bool
+    /// The model that ran (nil when it did not).
+    public var modelID: String? = nil
     /// Milliseconds per stage: decode, drift, condition, detect, segment.
     public var timings: [String: Double]
     /// Problems that left a stage out (e.g. a registration that failed), in words.

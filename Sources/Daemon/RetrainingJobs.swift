@@ -73,15 +73,19 @@ actor RetrainingJobs {
                 let metadata =
                     (try? String(contentsOfFile: (path as NSString).deletingPathExtension + ".json", encoding: .utf8))
                     ?? "{}"
-                try await log.recordModel(id: id, path: path, metadata: metadata)
-                try await log.finishRetraining(
-                    event, status: "swapped", estimate: estimate, modelAfter: id, metrics: metrics)
+                try await Self.shielded { try await self.log.recordModel(id: id, path: path, metadata: metadata) }
+                try await Self.shielded {
+                    try await self.log.finishRetraining(
+                        event, status: "swapped", estimate: estimate, modelAfter: id, metrics: metrics)
+                }
                 logger.info(
                     "retrained model swapped in",
                     metadata: ["model": "\(id)", "f1_before": "\(outcome.before)", "f1_after": "\(outcome.after)"])
             } else {
-                try await log.finishRetraining(
-                    event, status: "kept", estimate: estimate, modelAfter: nil, metrics: metrics)
+                try await Self.shielded {
+                    try await self.log.finishRetraining(
+                        event, status: "kept", estimate: estimate, modelAfter: nil, metrics: metrics)
+                }
                 logger.info(
                     "retrained model not better; the current one stays",
                     metadata: ["f1_before": "\(outcome.before)", "f1_after": "\(outcome.after)"])
@@ -89,12 +93,18 @@ actor RetrainingJobs {
             state = .finished(accepted: outcome.accepted, before: outcome.before, after: outcome.after)
             report(outcome.accepted)
         } catch is CancellationError {
-            try? await log.finishRetraining(event, status: "cancelled", estimate: nil, modelAfter: nil, metrics: nil)
+            try? await Self.shielded {
+                try await self.log.finishRetraining(
+                    event, status: "cancelled", estimate: nil, modelAfter: nil, metrics: nil)
+            }
             state = .failed("cancelled")
         } catch {
             logger.error("retraining failed", metadata: ["error": "\(error)"])
-            try? await log.finishRetraining(
-                event, status: "failed", estimate: nil, modelAfter: nil, metrics: Self.json(["error": "\(error)"]))
+            let metrics = Self.json(["error": "\(error)"])
+            try? await Self.shielded {
+                try await self.log.finishRetraining(
+                    event, status: "failed", estimate: nil, modelAfter: nil, metrics: metrics)
+            }
             state = .failed("\(error)")
         }
     }
@@ -104,6 +114,12 @@ actor RetrainingJobs {
         task?.cancel()
         await task?.value
         task = nil
+    }
+
+    /// Runs a log write in a task of its own, so that the cancellation that ends a retraining does
+    /// not also cancel the write that records how it ended.
+    private static func shielded(_ write: @escaping @Sendable () async throws -> Void) async throws {
+        try await Task { try await write() }.value
     }
 
     private static func json<T: Encodable>(_ value: T) -> String {

@@ -130,6 +130,7 @@ public final class ScopePilotDaemon: Service, Sendable {
             policy: file.policy, envelope: file.envelope.narrowed(to: welcome.limits), stop: file.stop,
             assumedCurrent: configuration.assumedCurrent, compensatesDrift: file.driftCompensation)
         let ingest = FrameIngest(subscriber: subscriber, capacity: configuration.analysisQueue)
+        let trigger = file.retraining.map { RetrainingTrigger(rule: $0) }
 
         let ingestTask = Task {
             await ingest.run { event in
@@ -151,6 +152,7 @@ public final class ScopePilotDaemon: Service, Sendable {
                     let result = try await analysis.analyse(frame)
                     await recorder.record(result)
                     await runner.frameAnalysed(result)
+                    await trigger?.observe(result)
                     let counts = await ingest.counts
                     let covered = await runner.map
                     let newlySkipped = counts.skipped - self.status.framesSkipped
@@ -189,16 +191,20 @@ public final class ScopePilotDaemon: Service, Sendable {
         }
         let loop = ControlLoop(
             daemon: self, session: session, recorder: recorder, runner: runner, link: link, ingest: ingest,
-            analysis: analysis, subscriber: subscriber, retraining: retraining)
+            analysis: analysis, subscriber: subscriber, retraining: retraining, trigger: trigger)
         let ending = await loop.run()
         await retraining.cancelAndWait()
         // Shutdown: no more policy commands; blank the beam (a logged decision), close the session.
-        await loop.blankBeam(because: ending.reason)
-        do {
-            try await log.endSession(session, status: ending.status)
-        } catch {
-            logger.error("could not close the session in the log", metadata: ["error": "\(error)"])
-        }
+        // In a task of its own, so that a cancelled daemon still blanks the beam and closes the log.
+        let logger = self.logger
+        await Task {
+            await loop.blankBeam(because: ending.reason)
+            do {
+                try await log.endSession(session, status: ending.status)
+            } catch {
+                logger.error("could not close the session in the log", metadata: ["error": "\(error)"])
+            }
+        }.value
         ingestTask.cancel()
         await ingestTask.value
         await analysisTask.value

@@ -116,7 +116,7 @@ actor SessionRecorder {
         }
         let record = AnalysisRecord(
             frame: row, detections: analysis.detections, communities: analysis.chipCommunities, drift: drift,
-            condition: condition)
+            condition: condition, model: analysis.modelID)
         await write("analysis of frame \(analysis.frame.seq)") { try await self.log.recordAnalysis(record) }
     }
 

@@ -56,22 +56,26 @@ public struct AnalysisRecord: Sendable, Hashable {
     public var drift: Drift?
     /// Condition score and the statistics behind it (JSON), if measured.
     public var condition: (score: Double, statistics: String)?
+    /// The detector model that analysed the frame (nil: the detector did not run).
+    public var model: String?
 
     /// An analysis record.
     public init(
         frame: Int64, detections: [Detection] = [], communities: [Int] = [], drift: Drift? = nil,
-        condition: (score: Double, statistics: String)? = nil
+        condition: (score: Double, statistics: String)? = nil, model: String? = nil
     ) {
         self.frame = frame
         self.detections = detections
         self.communities = communities
         self.drift = drift
         self.condition = condition
+        self.model = model
     }
 
     public static func == (a: AnalysisRecord, b: AnalysisRecord) -> Bool {
         a.frame == b.frame && a.detections == b.detections && a.communities == b.communities && a.drift == b.drift
             && a.condition?.score == b.condition?.score && a.condition?.statistics == b.condition?.statistics
+            && a.model == b.model
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -171,7 +171,9 @@ public final class DecisionLog: Sendable {
                     sql: "INSERT INTO condition_scores (frame_id, score, statistics) VALUES (?, ?, ?)",
                     arguments: [analysis.frame, condition.score, condition.statistics])
             }
-            try db.execute(sql: "UPDATE frames SET analysed = 1 WHERE id = ?", arguments: [analysis.frame])
+            try db.execute(
+                sql: "UPDATE frames SET analysed = 1, model = ? WHERE id = ?",
+                arguments: [analysis.model, analysis.frame])
         }
     }
 

@@ -87,7 +87,7 @@ extension DecisionLog {
 
     /// Frame columns without the pixel and thumbnail blobs.
     static let frameColumns =
-        "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, channels, purpose, analysed"
+        "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, channels, purpose, analysed, model"
 
     /// Runs a read-only query with positional `?` arguments (for review tools and tests).
     public func query(_ sql: String, arguments: [String] = []) throws(DecisionLogError) -> LogTable {

@@ -152,6 +152,10 @@ enum Schema {
                     CREATE INDEX commands_session ON commands(session_id, sent_at);
                     """)
         }
+        // v3: which detector model analysed each frame (it changes when a retrained one is swapped in).
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE frames ADD COLUMN model TEXT")
+        }
         return migrator
     }
 }

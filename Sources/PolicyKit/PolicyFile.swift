@@ -25,6 +25,8 @@ public struct PolicyFile: Sendable {
     /// Whether the daemon shifts every target by the sample's predicted drift (policies work in
     /// sample coordinates either way).
     public var driftCompensation = true
+    /// When the daemon retrains the detector by itself (nil: only when the policy asks).
+    public var retraining: RetrainingRule?
     /// Where it was read from.
     public var source: String
 
@@ -52,7 +54,7 @@ public struct PolicyFile: Sendable {
     }
 
     private static func parse(_ root: ConfigNode, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
-        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation"])
+        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation", "retraining"])
         guard let name = try root.string("policy") else {
             throw root.error(
                 nil, "a policy file needs 'policy: NAME'; policies: \(factories.map(\.name).joined(separator: ", "))")
@@ -73,6 +75,21 @@ public struct PolicyFile: Sendable {
             stop.defects = try node.int("defects", in: 1...Int.max)
         }
         var file = PolicyFile(policy: policy, envelope: envelope, stop: stop, source: root.file)
+        if let node = try root.child("retraining") {
+            try node.onlyKeys(["condition_score_above", "frames_in_a_row", "reference_frames", "cooldown_frames"])
+            var rule = RetrainingRule()
+            rule.conditionScore = try node.double("condition_score_above", in: 0...1000) ?? rule.conditionScore
+            rule.framesInARow = try node.int("frames_in_a_row", in: 1...10_000) ?? rule.framesInARow
+            rule.referenceFrames = try node.int("reference_frames", in: 1...64) ?? rule.referenceFrames
+            rule.cooldownFrames = try node.int("cooldown_frames", in: 0...1_000_000) ?? rule.cooldownFrames
+            guard rule.referenceFrames <= envelope.referenceFrames else {
+                throw node.error(
+                    "reference_frames",
+                    "\(rule.referenceFrames) is more than the envelope allows (reference_frames: \(envelope.referenceFrames))"
+                )
+            }
+            file.retraining = rule
+        }
         switch try root.string("drift_compensation") {
         case nil, "true", "on", "yes": file.driftCompensation = true
         case "false", "off", "no": file.driftCompensation = false

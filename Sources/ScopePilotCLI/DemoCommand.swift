@@ -118,6 +118,7 @@ struct DemoCommand: AsyncParsableCommand {
                 + String(
                     format: "precision %.2f, recall %.2f, F1 %.2f", score.total.precision, score.total.recall,
                     score.total.f1)
+        let phases = score.phaseSummary.map { "\n  F1 by phase       \($0)" } ?? ""
         print(
             """
 
@@ -125,7 +126,7 @@ struct DemoCommand: AsyncParsableCommand {
               frames            \(status.framesReceived) received, \(status.framesAnalysed) analysed, \(status.framesSkipped) skipped by analysis, \(status.missing) missing on the feed (\(status.recovered) recovered), \(status.rejected) refused
               area covered      \(String(format: "%.0f", status.area)) nm², \(String(format: "%.3g", status.electrons)) electrons
               defects           \(defects)
-              communities       \(status.communities)
+              communities       \(status.communities)\(phases)
               decisions         \(status.decisions), commands \(status.commands) (\(status.commandsFailed) not done), refused by the envelope \(status.refusals)
               drift             \(status.drift.map { String(format: "%.3f, %.3f nm/s", $0.vx, $0.vy) } ?? "not measured")
               driver restarts   \(status.driverRestarts) survived

@@ -13,12 +13,21 @@ struct SessionScore {
     var present = 0
     /// Per analysed frame, in order.
     var perFrame: [DetectionScore] = []
+    /// A stretch of frames under one set of microscope conditions analysed by one model.
+    struct Phase {
+        var conditions: String
+        var model: String
+        var frames = 0
+        var score = DetectionScore()
+    }
+    /// Frames grouped by the simulator's condition set and the detector model, in order of appearance.
+    var phases: [Phase] = []
 
     /// Scores `session` of `log`; `truthRoot` holds the simulator's `DRIVER-SESSION/SEQ.json` files.
     static func score(log: DecisionLog, session: String, truthRoot: URL, classes: Set<String>) throws -> SessionScore {
         let frames = try log.query(
             """
-            SELECT id, driver_session, seq, pixel_size_angstrom, width, height FROM frames
+            SELECT id, driver_session, seq, pixel_size_angstrom, width, height, model FROM frames
             WHERE session_id = ? AND analysed = 1 AND pixel_size_angstrom < 1 ORDER BY id
             """, arguments: [session])
         var result = SessionScore()
@@ -31,8 +40,8 @@ struct SessionScore {
                     guard let x = row[0].flatMap(Double.init), let y = row[1].flatMap(Double.init) else { return nil }
                     return (x, y)
                 }
-            let truth = truthDefects(truthRoot.appendingPathComponent(driver).appendingPathComponent("\(seq).json"))
-                .filter { classes.contains($0.type) }
+            let file = truthFile(truthRoot.appendingPathComponent(driver).appendingPathComponent("\(seq).json"))
+            let truth = (file?.defects ?? []).filter { classes.contains($0.type) }
             let score = DetectionScore.score(
                 detected: detected, truth: truth.map { ($0.x, $0.y) }, radius: 1.5 / pixel, width: width, height: height
             )
@@ -40,6 +49,14 @@ struct SessionScore {
             result.present += truth.count
             result.total = result.total + score
             result.perFrame.append(score)
+            let conditions = file?.conditions ?? "-"
+            let model = row[6] ?? "-"
+            if let last = result.phases.last, last.conditions == conditions, last.model == model {
+                result.phases[result.phases.count - 1].frames += 1
+                result.phases[result.phases.count - 1].score = last.score + score
+            } else {
+                result.phases.append(Phase(conditions: conditions, model: model, frames: 1, score: score))
+            }
         }
         return result
     }
@@ -68,10 +85,21 @@ struct SessionScore {
 
     private struct TruthFile: Decodable {
         let defects: [TruthDefect]
+        let conditions: String?
     }
 
-    private static func truthDefects(_ url: URL) -> [TruthDefect] {
-        guard let data = try? Data(contentsOf: url) else { return [] }
-        return (try? JSONDecoder().decode(TruthFile.self, from: data))?.defects ?? []
+    private static func truthFile(_ url: URL) -> TruthFile? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        return try? JSONDecoder().decode(TruthFile.self, from: data)
+    }
+
+    /// "day A, model-x: F1 0.97 (24 frames) · ..." when the session has more than one phase.
+    var phaseSummary: String? {
+        guard phases.count > 1 else { return nil }
+        return phases.map {
+            String(
+                format: "%@ with %@: F1 %.2f (%d frames)", $0.conditions as NSString, $0.model as NSString, $0.score.f1,
+                $0.frames)
+        }.joined(separator: "\n                    ")
     }
 }

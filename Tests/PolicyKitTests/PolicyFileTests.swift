@@ -41,6 +41,28 @@ struct PolicyFileTests {
         #expect(last.action == .endSession)
     }
 
+    @Test("A retraining rule is read, and must fit inside the envelope")
+    func retrainingRule() throws {
+        let file = try PolicyFile.parse(
+            """
+            policy: raster-survey
+            retraining: {condition_score_above: 2.5, frames_in_a_row: 4, reference_frames: 6, cooldown_frames: 30}
+            """, factories: BuiltInPolicies.factories)
+        #expect(
+            file.retraining
+                == RetrainingRule(conditionScore: 2.5, framesInARow: 4, referenceFrames: 6, cooldownFrames: 30))
+        #expect(try PolicyFile.parse("policy: raster-survey\n", factories: BuiltInPolicies.factories).retraining == nil)
+        do {
+            _ = try PolicyFile.parse(
+                "policy: raster-survey\nenvelope: {reference_frames: 4}\nretraining:\n  reference_frames: 8\n",
+                factories: BuiltInPolicies.factories)
+            Issue.record("accepted more reference frames than the envelope allows")
+        } catch {
+            #expect(error.key == "retraining.reference_frames")
+            #expect(error.line == 4)
+        }
+    }
+
     @Test(
         "Mistakes point at the key and line",
         arguments: [

@@ -1,0 +1,31 @@
+import PolicyKit
+
+/// Applies a ``RetrainingRule`` to the stream of analysed frames.
+actor RetrainingTrigger {
+    let rule: RetrainingRule
+    private var inARow = 0
+    private var sinceLast = Int.max / 2
+    /// The newest atomic-resolution frame and its score, where reference frames are taken.
+    private(set) var latest: (analysis: FrameAnalysis, score: Double)?
+
+    init(rule: RetrainingRule) { self.rule = rule }
+
+    /// Counts an analysed frame.
+    func observe(_ analysis: FrameAnalysis) {
+        sinceLast += 1
+        guard let score = analysis.condition?.score else { return }
+        latest = (analysis, score)
+        inARow = score > rule.conditionScore ? inARow + 1 : 0
+    }
+
+    /// Whether the rule fires now; if it does, the count starts again and the cooldown begins.
+    func fire() -> Bool {
+        guard inARow >= rule.framesInARow, sinceLast >= rule.cooldownFrames else { return false }
+        inARow = 0
+        sinceLast = 0
+        return true
+    }
+
+    /// Off-conditions frames in a row so far.
+    var streak: Int { inARow }
+}
