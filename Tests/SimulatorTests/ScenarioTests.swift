@@ -101,7 +101,7 @@ struct ScenarioTests {
 struct ShippedScenarioTests {
     @Test("every shipped scenario loads by name, and an unknown name lists them")
     func byName() throws {
-        #expect(Scenario.bundledNames == ["day-a-to-day-b", "faults", "standard"])
+        #expect(Scenario.bundledNames == ["day-a-to-day-b", "day-a-to-day-b-quick", "faults", "standard"])
         for name in Scenario.bundledNames { _ = try Scenario.load(nameOrPath: name) }
         #expect {
             try Scenario.load(nameOrPath: "day-c")
