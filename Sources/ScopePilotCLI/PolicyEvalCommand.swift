@@ -47,6 +47,7 @@ extension PolicyCommand {
             var refused = 0.0
             var seconds = 0.0
             var endings: [String] = []
+            var phases: [String] = []
         }
 
         func run() async throws {
@@ -97,6 +98,7 @@ extension PolicyCommand {
                     figures.refused = Double(status.refusals)
                     figures.seconds = (ContinuousClock.now - started).milliseconds / 1000
                     figures.endings = [status.ending ?? "-"]
+                    figures.phases = [score.phaseLines.joined(separator: "; ")]
                     runs.append(figures)
                 }
                 results.append(Self.mean(runs))
@@ -122,6 +124,7 @@ extension PolicyCommand {
                 m.seconds += r.seconds / n
                 m.f1 += r.f1
                 m.endings += r.endings
+                m.phases += r.phases
             }
             let parts = runs.map(\.f1OverTime.count).min() ?? 0
             m.f1OverTime = (0..<parts).map { i in runs.reduce(0) { $0 + $1.f1OverTime[i] } / n }
@@ -165,6 +168,9 @@ extension PolicyCommand {
             for (name, result) in zip(names, results) {
                 for (seed, ending) in result.endings.enumerated() {
                     lines.append("  \(name), seed \(seed + 1): \(ending)")
+                    if seed < result.phases.count, !result.phases[seed].isEmpty {
+                        lines.append("    F1 by phase: " + result.phases[seed])
+                    }
                 }
             }
             return lines.joined(separator: "\n")

@@ -93,13 +93,18 @@ struct SessionScore {
         return try? JSONDecoder().decode(TruthFile.self, from: data)
     }
 
-    /// "day A, model-x: F1 0.97 (24 frames) · ..." when the session has more than one phase.
-    var phaseSummary: String? {
-        guard phases.count > 1 else { return nil }
+    /// One line per phase ("day A with model-x: F1 0.97 (24 frames)"), none when there is one phase.
+    var phaseLines: [String] {
+        guard phases.count > 1 else { return [] }
         return phases.map {
             String(
                 format: "%@ with %@: F1 %.2f (%d frames)", $0.conditions as NSString, $0.model as NSString, $0.score.f1,
                 $0.frames)
-        }.joined(separator: "\n                    ")
+        }
+    }
+
+    /// The phase lines for the demo's summary, nil when there is one phase.
+    var phaseSummary: String? {
+        phaseLines.isEmpty ? nil : phaseLines.joined(separator: "\n                    ")
     }
 }
