@@ -25,9 +25,11 @@ public struct ActiveLearning: ScanPolicy {
     public var halfWidth = 150.0
     /// Candidates per side of the area's grid.
     public var gridSide = 25
-    /// Zoomed frames: field of view (nm), pixels, dwell (µs).
+    /// Field of view of a zoomed frame, nm.
     public var zoomFov = 10.24
+    /// Pixels per side of a zoomed frame.
     public var zoomPixels = 512
+    /// Dwell of a zoomed frame, µs.
     public var zoomDwell = 10.0
     /// Zooms in all.
     public var zooms = 20

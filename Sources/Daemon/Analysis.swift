@@ -116,14 +116,17 @@ public actor Analysis {
             result.problems = problems
             return result
         }
-        result.condition = monitor?.read(primary, pixelSize: pixelSize)
-        lap("condition")
+
         if min(primary.width, primary.height) >= 128 {
             recent.append((primary, pixelSize, scan.dwell))
             if recent.count > keptForRetraining { recent.removeFirst() }
         }
 
         let found = detector.detect(primary, pixelSize: pixelSize, threshold: threshold)
+        lap("detect")
+        result.condition = monitor?.read(
+            primary, pixelSize: pixelSize, confidences: found.map(\.confidence), detector: detector)
+        lap("condition")
         result.detectorRan = true
         result.modelID = modelID
         result.detections = found.map {
@@ -133,7 +136,6 @@ public actor Analysis {
             let (x, y) = Self.stagePosition(of: ($0.x, $0.y), in: scan)
             return DefectObservation(x: x, y: y, kind: $0.kind.description, confidence: Double($0.confidence))
         }
-        lap("detect")
 
         segment(
             images, pixelSize: pixelSize, scan: scan, found: found, embedder: embedder, into: &result,

@@ -1,27 +1,31 @@
 public import DefectDetection
 public import Numerics
 
-/// Compares the frames' statistics with those of the simulations the detector was trained on.
+/// Compares the frames with the simulations the detector was trained on: their statistics, and
+/// how sure the detector is of what it finds in them.
 ///
 /// The baseline is a set of training tiles drawn from the model's condition ranges at the frames'
-/// pixel size; the score is the mean over the seven ``FrameStatistics`` of |z|, the distance of
-/// the recent frames' mean statistic from the baseline's mean in baseline standard deviations.
+/// pixel size. The score is the mean over eight figures of |z|, the distance of the recent frames'
+/// mean from the baseline's mean in baseline standard deviations: the seven ``FrameStatistics``
+/// and the detector's mean peak confidence (a detector out of its depth finds fainter peaks).
 /// Frames like the training data score about 1; a microscope that has drifted away from them
 /// scores well above 2.
 public struct ConditionMonitor {
     /// What the monitor reports for a frame.
     public struct Reading: Sendable, Hashable {
-        /// The score (mean |z| over the statistics of the recent frames).
+        /// The score (mean |z| over the figures of the recent frames).
         public var score: Double
         /// This frame's statistics.
         public var statistics: FrameStatistics
-        /// Per-statistic z of the recent frames' mean.
+        /// The detector's mean peak confidence on this frame (nil: it found nothing).
+        public var confidence: Double?
+        /// Per-figure z of the recent frames' mean: the seven statistics, then the confidence.
         public var z: [Double]
     }
 
     private let ranges: ConditionRanges
     private var baseline: (pixelSize: Double, mean: [Double], deviation: [Double])?
-    private var recent: [FrameStatistics] = []
+    private var recent: [[Double]] = []
     /// Frames averaged.
     public let window: Int
     /// Training tiles in the baseline.
@@ -34,38 +38,61 @@ public struct ConditionMonitor {
         self.baselineTiles = baselineTiles
     }
 
-    /// Reads an atomic-resolution frame of `pixelSize` Å (at least 128 px a side).
-    public mutating func read(_ image: Image, pixelSize: Double) -> Reading? {
+    /// Reads an atomic-resolution frame of `pixelSize` Å (at least 128 px a side) in which
+    /// `detector` found peaks with `confidences`.
+    public mutating func read(
+        _ image: Image, pixelSize: Double, confidences: [Float], detector: DefectDetector
+    )
+        -> Reading?
+    {
         guard min(image.width, image.height) >= 128 else { return nil }
         let statistics = FrameStatistics(image, pixelSize: pixelSize)
         guard statistics.vector.allSatisfy(\.isFinite) else { return nil }
         if baseline == nil || abs(baseline!.pixelSize - pixelSize) > 0.02 * pixelSize {
-            baseline = Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles)
+            baseline = Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
             recent.removeAll()
         }
-        recent.append(statistics)
+        let confidence = Self.meanConfidence(confidences)
+        // A frame without peaks says nothing about confidence: it counts as the baseline's mean.
+        recent.append(statistics.vector + [confidence ?? baseline!.mean[7]])
         if recent.count > window { recent.removeFirst() }
-        guard let baseline, let mean = FrameStatistics.mean(recent) else { return nil }
-        let z = zip(mean.vector, zip(baseline.mean, baseline.deviation)).map { ($0 - $1.0) / $1.1 }
-        return Reading(score: z.reduce(0) { $0 + abs($1) } / Double(z.count), statistics: statistics, z: z)
+        guard let baseline else { return nil }
+        let mean = (0..<8).map { i in recent.reduce(0) { $0 + $1[i] } / Double(recent.count) }
+        let z = zip(mean, zip(baseline.mean, baseline.deviation)).map { ($0 - $1.0) / $1.1 }
+        return Reading(
+            score: z.reduce(0) { $0 + abs($1) } / Double(z.count), statistics: statistics, confidence: confidence, z: z)
+    }
+
+    private static func meanConfidence(_ confidences: [Float]) -> Double? {
+        confidences.isEmpty ? nil : confidences.reduce(0) { $0 + Double($1) } / Double(confidences.count)
     }
 
     private static func baseline(
-        ranges: ConditionRanges, pixelSize: Double, tiles count: Int
-    ) -> (
-        pixelSize: Double, mean: [Double], deviation: [Double]
-    ) {
+        ranges: ConditionRanges, pixelSize: Double, tiles count: Int, detector: DefectDetector
+    ) -> (pixelSize: Double, mean: [Double], deviation: [Double]) {
         var fixed = ranges
         fixed.pixelSize = pixelSize...pixelSize
         let tiles = TrainingTiles.generate(count: count, size: 256, ranges: fixed, seed: 0xC0FFEE)
-        let vectors = tiles.map {
-            FrameStatistics(Image(width: $0.size, height: $0.size, pixels: $0.image), pixelSize: pixelSize).vector
+        let vectors = tiles.map { tile -> [Double] in
+            let image = Image(width: tile.size, height: tile.size, pixels: tile.image)
+            let confidence = meanConfidence(detector.detect(image, pixelSize: pixelSize).map(\.confidence))
+            return FrameStatistics(image, pixelSize: pixelSize).vector + [confidence ?? .nan]
         }
         let n = Double(vectors.count)
-        let mean = (0..<7).map { i in vectors.reduce(0) { $0 + $1[i] } / n }
-        let deviation = (0..<7).map { i in
-            // A floor keeps a statistic the tiles barely vary from dominating the score.
+        var mean = (0..<8).map { i in vectors.reduce(0) { $0 + $1[i] } / n }
+        var deviation = (0..<8).map { i in
+            // A floor keeps a figure the tiles barely vary from dominating the score.
             max((vectors.reduce(0) { $0 + ($1[i] - mean[i]) * ($1[i] - mean[i]) } / n).squareRoot(), 0.05)
+        }
+        // Tiles without peaks: the confidence comes from those with.
+        let confident = vectors.map { $0[7] }.filter(\.isFinite)
+        if confident.isEmpty {
+            (mean[7], deviation[7]) = (0.8, 0.1)
+        } else {
+            mean[7] = confident.reduce(0, +) / Double(confident.count)
+            deviation[7] = max(
+                (confident.reduce(0) { $0 + ($1 - mean[7]) * ($1 - mean[7]) } / Double(confident.count)).squareRoot(),
+                0.02)
         }
         return (pixelSize, mean, deviation)
     }

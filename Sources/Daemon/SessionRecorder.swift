@@ -1,4 +1,5 @@
 import DecisionLog
+import DefectDetection
 import Foundation
 import Logging
 import PolicyKit
@@ -111,7 +112,8 @@ actor SessionRecorder {
         let condition = analysis.condition.map { reading in
             (
                 reading.score,
-                (try? JSONEncoder.sorted.encode(reading.statistics)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                (try? JSONEncoder.sorted.encode(ConditionRecord(reading))).map { String(decoding: $0, as: UTF8.self) }
+                    ?? "{}"
             )
         }
         let record = AnalysisRecord(
@@ -172,6 +174,23 @@ actor SessionRecorder {
             failedWrites += 1
             logger.error("could not log \(what)", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// A condition reading as the log keeps it.
+private struct ConditionRecord: Encodable {
+    let statistics: FrameStatistics
+    let detectorConfidence: Double?
+    let z: [Double]
+
+    init(_ reading: ConditionMonitor.Reading) {
+        statistics = reading.statistics
+        detectorConfidence = reading.confidence
+        z = reading.z
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case statistics, detectorConfidence = "detector_confidence", z
     }
 }
 

@@ -66,6 +66,8 @@ struct RetrainingRuleTests {
         ).column("score").compactMap { $0.flatMap(Double.init) }
         #expect(scores.prefix(4).allSatisfy { $0 < 2 }, "\(scores)")
         #expect((scores.last ?? 0) > 4, "\(scores)")
+        let figures = try log.query("SELECT statistics FROM condition_scores LIMIT 1", arguments: [])
+        #expect(figures.rows.first?.first??.contains("detector_confidence") == true, "what the score is based on")
         let decisions = try log.decisions(session: session)
         let references = decisions.rows.enumerated().filter { $0.element[2] == "acquire_reference" }
         #expect(references.count == 1, "the rule fired once (cooldown)")
