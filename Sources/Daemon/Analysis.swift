@@ -38,14 +38,14 @@ public actor Analysis {
     /// features; each has its own range of community ids (a multiple of 1000 apart).
     private var sessions: [String: (session: SegmentationSession, embedder: DetectorEmbedder?, idBase: Int)] = [:]
     private let segmentationOptions: SegmentationOptions
-    /// Confidence threshold of the detector's peaks.
-    public let threshold: Float
+    /// Confidence threshold of the detector's peaks (nil: the model's calibrated one, else 0.6).
+    public let threshold: Float?
     /// Frames analysed.
     public private(set) var analysed = 0
 
     /// Analysis with `detector` (none: drift and conditions only), known in the log as `modelID`.
     public init(
-        detector: sending DefectDetector?, modelID: String?, modelPath: String? = nil, threshold: Float = 0.6,
+        detector: sending DefectDetector?, modelID: String?, modelPath: String? = nil, threshold: Float? = nil,
         segmentation: SegmentationOptions = SegmentationOptions()
     ) {
         self.detector = detector

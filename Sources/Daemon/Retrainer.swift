@@ -64,7 +64,9 @@ public actor Retrainer {
     }
 
     /// Estimates the conditions of `frames` (atomic resolution, `pixelSize` Å, taken with `dwell`
-    /// µs when known), fine-tunes the model at `basePath`, and keeps the result when it is better.
+    /// µs when known), fine-tunes the model at `basePath`, calibrates the peak threshold of the
+    /// fine-tuned and of the current model on simulations at the estimate, and keeps the better of
+    /// the two when it beats the current model on other held-out simulations.
     public func retrain(
         frames: [Image], pixelSize: Double, dwell: Double?, basePath: String, baseID: String
     )
@@ -84,6 +86,9 @@ public actor Retrainer {
         let seed = UInt64(generation) &* 0x9E37_79B9 ^ UInt64(Date().timeIntervalSince1970)
         let heldOut = TrainingTiles.generate(
             count: options.validationTiles, size: 2 * options.tileSize, ranges: ranges, seed: seed ^ 0x5EED_0FF)
+        // Thresholds are calibrated on other simulations than those the models are compared on.
+        let calibration = TrainingTiles.generate(
+            count: options.validationTiles, size: 2 * options.tileSize, ranges: ranges, seed: seed ^ 0xCA11_B8A7)
         let before = Self.f1(DetectorEvaluation.score(base, on: heldOut))
 
         let candidate = base.copy()
@@ -103,14 +108,23 @@ public actor Retrainer {
             })
         if stopped { throw CancellationError() }
         candidate.metadata.recipe = "retrained from \(baseID) on \(frames.count) frame(s), \(options.epochs) epochs"
-        let after = Self.f1(DetectorEvaluation.score(candidate, on: heldOut))
+        candidate.metadata.peakThreshold = DetectorEvaluation.calibrateThreshold(candidate, on: calibration).threshold
+        // The current model with its threshold recalibrated for the estimated conditions is a
+        // candidate too: sometimes the weights are fine and only the threshold is off.
+        let recalibrated = base.copy()
+        recalibrated.metadata.realism = estimate
+        recalibrated.metadata.peakThreshold = DetectorEvaluation.calibrateThreshold(base, on: calibration).threshold
+        recalibrated.metadata.recipe = "\(baseID) with its peak threshold recalibrated on \(frames.count) frame(s)"
+        try Task.checkCancellation()
+        let scored = [candidate, recalibrated].map { ($0, Self.f1(DetectorEvaluation.score($0, on: heldOut))) }
+        let (chosen, after) = scored.max { $0.1 < $1.1 }!
         guard after > before else {
             return Outcome(estimate: estimate, before: before, after: after, accepted: false)
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let name = "retrained-\(generation)-\(String(seed, radix: 16).suffix(6))"
         let url = directory.appendingPathComponent("\(name).safetensors")
-        do { try candidate.save(to: url) } catch {
+        do { try chosen.save(to: url) } catch {
             throw RetrainingError(description: "cannot save the retrained model to \(url.path): \(error)")
         }
         return Outcome(

@@ -20,10 +20,12 @@ public struct DetectorMetadata: Sendable, Codable, Hashable {
     public var recipe: String
     /// The realism step's estimate the training conditions came from, if any.
     public var realism: ConditionEstimate?
+    /// The peak threshold calibrated on held-out simulations (nil: the default, 0.6).
+    public var peakThreshold: Float?
 
     enum CodingKeys: String, CodingKey {
         case architecture, pixelSize = "pixel_size_angstrom", classes, trainingConditions = "training_conditions"
-        case dataSeed = "data_seed", metrics, recipe, realism
+        case dataSeed = "data_seed", metrics, recipe, realism, peakThreshold = "peak_threshold"
     }
 }
 
@@ -201,17 +203,28 @@ public final class DefectDetector {
     }
 
     /// Defects in `image` of `pixelSize` Å, in the image's own pixel coordinates.
-    public func detect(_ image: Image, pixelSize: Double, threshold: Float = 0.6) -> [DefectLocation] {
+    public func detect(_ image: Image, pixelSize: Double, threshold: Float? = nil) -> [DefectLocation] {
         let scale = pixelSize / metadata.pixelSize
         let resampled = Self.resample(image, scale: scale)
-        let maps = probabilities(resampled)
+        return peaks(
+            in: probabilities(resampled), width: resampled.width, height: resampled.height, scale: scale,
+            threshold: threshold ?? metadata.peakThreshold ?? 0.6)
+    }
+
+    /// Defects from per-class probability maps of an image resampled by `scale`, in the original
+    /// image's pixel coordinates.
+    public func peaks(
+        in maps: [[Float]], width: Int, height: Int, scale: Double = 1, threshold: Float
+    )
+        -> [DefectLocation]
+    {
         // The published cluster radius is 9 px at 0.207 Å/px: about 1.9 Å.
         let radius = 1.9 / metadata.pixelSize
         var found: [DefectLocation] = []
         for (index, map) in maps.enumerated().dropFirst() {
             let kind = DefectClass(rawValue: index) ?? .se1
             for peak in PeakExtraction.peaks(
-                map, width: resampled.width, height: resampled.height, threshold: threshold, clusterRadius: radius)
+                map, width: width, height: height, threshold: threshold, clusterRadius: radius)
             {
                 // Pixel centres at integers: centre-aligned scaling.
                 found.append(

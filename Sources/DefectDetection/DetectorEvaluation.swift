@@ -8,13 +8,14 @@ public enum DetectorEvaluation {
     /// matching of detections to true defects of the same type within `radius` Å, ignoring both
     /// within `border` pixels of the edge.
     public static func score(
-        _ detector: DefectDetector, on tiles: [TrainingTile], radius: Double = 1.0, border: Double = 4
+        _ detector: DefectDetector, on tiles: [TrainingTile], radius: Double = 1.0, border: Double = 4,
+        threshold: Float? = nil
     ) -> [DefectClass: DetectionScore] {
         var scores: [DefectClass: DetectionScore] = [:]
         let kinds = DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1)
         for tile in tiles {
             let image = Image(width: tile.size, height: tile.size, pixels: tile.image)
-            let found = detector.detect(image, pixelSize: tile.pixelSize)
+            let found = detector.detect(image, pixelSize: tile.pixelSize, threshold: threshold)
             for kind in kinds {
                 let score = DetectionScore.score(
                     detected: found.filter { $0.kind == kind }.map { ($0.x, $0.y) },
@@ -24,6 +25,33 @@ public enum DetectorEvaluation {
             }
         }
         return scores
+    }
+
+    /// The peak threshold (0.30, 0.35, ... 0.95) with the best F1 over `tiles` (at the model's pixel
+    /// size), all defect types together, and that F1. The probability maps are computed once.
+    public static func calibrateThreshold(
+        _ detector: DefectDetector, on tiles: [TrainingTile], radius: Double = 1.0, border: Double = 4
+    ) -> (threshold: Float, f1: Double) {
+        let kinds = DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1)
+        let maps = tiles.map { detector.probabilities(Image(width: $0.size, height: $0.size, pixels: $0.image)) }
+        var best: (threshold: Float, f1: Double) = (0.6, -1)
+        for step in 0...13 {
+            let threshold = Float(0.3 + 0.05 * Double(step))
+            var total = DetectionScore()
+            for (tile, map) in zip(tiles, maps) {
+                let found = detector.peaks(in: map, width: tile.size, height: tile.size, threshold: threshold)
+                for kind in kinds {
+                    total =
+                        total
+                        + DetectionScore.score(
+                            detected: found.filter { $0.kind == kind }.map { ($0.x, $0.y) },
+                            truth: tile.defects.filter { $0.kind == kind }.map { ($0.x, $0.y) },
+                            radius: radius / tile.pixelSize, width: tile.size, height: tile.size, border: border)
+                }
+            }
+            if total.f1 > best.f1 { best = (threshold, total.f1) }
+        }
+        return best
     }
 
     /// Electrons per Å² for `conditions`.
