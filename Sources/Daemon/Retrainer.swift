@@ -21,8 +21,11 @@ public actor Retrainer {
         public var epochs = 8
         /// Tiles per epoch.
         public var tilesPerEpoch = 32
-        /// Held-out tiles each model is scored on.
-        public var validationTiles = 24
+        /// Held-out tiles each model is scored on (and as many again to calibrate thresholds on).
+        public var validationTiles = 48
+        /// How much better (F1 on the held-out tiles) a new model must be to replace the current
+        /// one: the held-out tiles are simulations at an estimate, so small gains are noise.
+        public var margin = 0.02
         /// Side of the training and validation tiles, pixels.
         public var tileSize = 128
         /// Simulations per round of the realism step.
@@ -41,7 +44,7 @@ public actor Retrainer {
         public var before: Double
         /// F1 of the fine-tuned model on the same simulations.
         public var after: Double
-        /// Whether the new model is better and was saved.
+        /// Whether the new model is better by the margin and was saved.
         public var accepted: Bool
         /// Where the new model was saved (when accepted).
         public var modelPath: String?
@@ -83,7 +86,8 @@ public actor Retrainer {
         var ranges = estimate.ranges
         ranges.pixelSize = base.metadata.pixelSize...base.metadata.pixelSize
         generation += 1
-        let seed = UInt64(generation) &* 0x9E37_79B9 ^ UInt64(Date().timeIntervalSince1970)
+        // Deterministic: the same frames and model give the same retraining.
+        let seed = UInt64(generation) &* 0x9E37_79B9 ^ 0x5EED
         let heldOut = TrainingTiles.generate(
             count: options.validationTiles, size: 2 * options.tileSize, ranges: ranges, seed: seed ^ 0x5EED_0FF)
         // Thresholds are calibrated on other simulations than those the models are compared on.
@@ -118,7 +122,7 @@ public actor Retrainer {
         try Task.checkCancellation()
         let scored = [candidate, recalibrated].map { ($0, Self.f1(DetectorEvaluation.score($0, on: heldOut))) }
         let (chosen, after) = scored.max { $0.1 < $1.1 }!
-        guard after > before else {
+        guard after > before + options.margin else {
             return Outcome(estimate: estimate, before: before, after: after, accepted: false)
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
