@@ -24,9 +24,6 @@ struct GaussianProcess {
         self.noise = noise
     }
 
-    /// Observations so far.
-    var count: Int { values.count }
-
     /// Refits with every observation so far plus (x, y) -> value.
     mutating func add(x: Double, y: Double, value: Double) {
         points.append((x, y))

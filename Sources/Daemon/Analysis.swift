@@ -102,7 +102,7 @@ public actor Analysis {
         var result = FrameAnalysis(
             key: FrameKey(header), commandID: header.commandID, frame: summary, defects: [], detections: [],
             chipCommunities: [], communities: [], drift: measured,
-            condition: nil, probeCurrent: header.optics?.probeCurrent, detectorRan: false, timings: timings,
+            condition: nil, detectorRan: false, timings: timings,
             problems: problems)
         guard let detector, let embedder,
             pixelSize >= 0.5 * detector.metadata.pixelSize && pixelSize <= 2 * detector.metadata.pixelSize

@@ -25,15 +25,16 @@ struct ControlLoop {
     let link: InstrumentLink
     let ingest: FrameIngest
     let analysis: Analysis
-    let subscriber: FeedSubscriber
     let retraining: RetrainingJobs
     let trigger: RetrainingTrigger?
     private let started = ContinuousClock.now
     private static let daemonPolicy = (name: "scopepilot-daemon", version: "1")
+    /// Policy commands in a row the driver may leave unanswered before the session ends.
+    static let unansweredLimit = 5
 
     init(
         daemon: ScopePilotDaemon, session: String, recorder: SessionRecorder, runner: PolicyRunner,
-        link: InstrumentLink, ingest: FrameIngest, analysis: Analysis, subscriber: FeedSubscriber,
+        link: InstrumentLink, ingest: FrameIngest, analysis: Analysis,
         retraining: RetrainingJobs, trigger: RetrainingTrigger?
     ) {
         self.daemon = daemon
@@ -43,7 +44,6 @@ struct ControlLoop {
         self.link = link
         self.ingest = ingest
         self.analysis = analysis
-        self.subscriber = subscriber
         self.retraining = retraining
         self.trigger = trigger
     }
@@ -56,6 +56,21 @@ struct ControlLoop {
         var expected: (command: CommandID, frames: [UInt64])?
         var latestUsed: FrameKey?
         var pendingRetry: (decision: Int64, action: CommandAction)?
+        var unanswered = 0
+        /// Counts the policy's commands the driver did not answer; too many in a row end the session.
+        func driverLost(_ produced: Produced) -> Ending? {
+            guard let error = produced.unanswered else {
+                unanswered = 0
+                return nil
+            }
+            unanswered += 1
+            guard unanswered >= Self.unansweredLimit else { return nil }
+            let message =
+                "the driver has not answered \(unanswered) commands in a row (the last: \(error)); "
+                + "is it running and reachable at \(configuration.control)? The beam's state is unknown"
+            logger.critical("ending the session: \(message)")
+            return Ending(reason: message, status: "failed")
+        }
         while true {
             if daemon.isStopping { return Ending(reason: "stopped on request (signal)", status: "stopped") }
             await recoverMissingFrames()
@@ -76,9 +91,12 @@ struct ControlLoop {
                     retry.action, reason: "retry of decision \(retry.decision) after unblanking the beam",
                     chosen: ["action": retry.action.name, "retry_of": "\(retry.decision)"], inputs: latest,
                     fresh: false,
-                    policyMilliseconds: 0, daemonDecision: true)
+                    policyMilliseconds: 0)
                 if case .failure(let ending) = result { return ending }
-                if case .success(let produced) = result { expected = produced.expected }
+                if case .success(let produced) = result {
+                    expected = produced.expected
+                    if let ending = driverLost(produced) { return ending }
+                }
                 continue
             }
             let elapsed = (ContinuousClock.now - started).milliseconds / 1000
@@ -100,22 +118,25 @@ struct ControlLoop {
                 daemon.record { $0.refusals += 1 }
                 logger.warning(
                     "refused the policy's action: \(reason)", metadata: ["action": "\(decision.action.summary)"])
-                guard
-                    (try? await commit(
-                        decision, note: "REFUSED: \(reason)", inputs: latest, fresh: fresh, policy: policyMilliseconds))
-                        != nil
-                else { return Ending(reason: "the decision log cannot be written", status: "failed") }
+                do {
+                    _ = try await commit(
+                        decision, note: "REFUSED: \(reason)", inputs: latest, fresh: fresh, policy: policyMilliseconds)
+                } catch {
+                    return Self.logFailure(error)
+                }
                 if await runner.refusalsInARow >= runner.refusalLimit {
                     return Ending(
                         reason: "the policy proposed \(runner.refusalLimit) refused actions in a row", status: "failed")
                 }
             case .local(let decision):
                 let obstacle = await retraining.obstacle()
-                guard
-                    (try? await commit(
+                do {
+                    _ = try await commit(
                         decision, note: obstacle.map { "NOT STARTED: \($0)" }, inputs: latest, fresh: fresh,
-                        policy: policyMilliseconds)) != nil
-                else { return Ending(reason: "the decision log cannot be written", status: "failed") }
+                        policy: policyMilliseconds)
+                } catch {
+                    return Self.logFailure(error)
+                }
                 if let obstacle {
                     await runner.outcome(.refused(decision.action, reason: obstacle))
                 } else {
@@ -126,20 +147,21 @@ struct ControlLoop {
             case .send(let decision, let action):
                 let result = await carryOut(
                     action, reason: decision.reason, chosen: nil, decision: decision, inputs: latest, fresh: fresh,
-                    policyMilliseconds: policyMilliseconds, daemonDecision: false)
+                    policyMilliseconds: policyMilliseconds)
                 switch result {
                 case .failure(let ending): return ending
                 case .success(let produced):
                     expected = produced.expected
-                    if produced.beamBlanked, let id = produced.decision {
+                    if let ending = driverLost(produced) { return ending }
+                    if produced.beamBlanked {
+                        let id = produced.decision
                         // The driver's watchdog blanked the beam (e.g. it restarted): unblank, as a
                         // logged decision of the daemon, and carry out the same action again.
                         let unblank = await carryOut(
                             CommandAction.unblankBeam,
                             reason: "the driver reports the beam blanked (its watchdog blanks it after a restart"
                                 + " or silence); unblanking to carry out decision \(id)",
-                            chosen: ["action": "unblank_beam"], inputs: latest, fresh: false, policyMilliseconds: 0,
-                            daemonDecision: true)
+                            chosen: ["action": "unblank_beam"], inputs: latest, fresh: false, policyMilliseconds: 0)
                         if case .failure(let ending) = unblank { return ending }
                         pendingRetry = (id, action)
                     }
@@ -150,10 +172,12 @@ struct ControlLoop {
 
     /// What a command produced.
     struct Produced {
-        var decision: Int64?
+        var decision: Int64
         var command: CommandID
         var frames: [UInt64] = []
         var beamBlanked = false
+        /// Why the driver did not answer, when it did not (after the link's resends).
+        var unanswered: String?
 
         /// The frames to wait for before the next decision.
         var expected: (command: CommandID, frames: [UInt64])? { frames.isEmpty ? nil : (command, frames) }
@@ -162,7 +186,7 @@ struct ControlLoop {
     /// Commits a decision (the policy's or the daemon's), sends its command, logs the outcome.
     private func carryOut(
         _ action: CommandAction, reason: String, chosen: [String: String]?, decision: PolicyDecision? = nil,
-        inputs: FrameAnalysis?, fresh: Bool, policyMilliseconds: Double, daemonDecision: Bool
+        inputs: FrameAnalysis?, fresh: Bool, policyMilliseconds: Double
     ) async -> Result<Produced, Ending> {
         let wait = await runner.pause()
         if wait > .zero { try? await Task.sleep(for: wait) }
@@ -176,14 +200,14 @@ struct ControlLoop {
             }
         } catch {
             logger.error("could not commit a decision; its command is not sent", metadata: ["error": "\(error)"])
-            return .failure(Ending(reason: "the decision log cannot be written: \(error)", status: "failed"))
+            return .failure(Self.logFailure(error))
         }
         let command = Command(id: CommandID("d\(id)"), deadline: deadline(of: action), action: action)
         do {
             try await recorder.commandSent(command, decision: id)
         } catch {
             logger.error("could not log a command; it is not sent", metadata: ["error": "\(error)"])
-            return .failure(Ending(reason: "the decision log cannot be written: \(error)", status: "failed"))
+            return .failure(Self.logFailure(error))
         }
         let logCommit = (ContinuousClock.now - commitClock).milliseconds
         await runner.commandSent(command.id)
@@ -203,18 +227,14 @@ struct ControlLoop {
                 let total = (sendClock - received).milliseconds + sendMilliseconds
                 latency["total"] = total
                 daemon.counters.latency.recordNanoseconds(Int64(total * 1e6))
-                daemon.record { status in
-                    status.latencies.append(total)
-                    for (stage, value) in latency { status.stageLatencies[stage, default: []].append(value) }
-                }
+                daemon.record { $0.addLatency(total: total, stages: latency) }
             }
             await logOutcome(result, produced: &produced, policyAction: decision?.action)
-            if let frames = result.frames.isEmpty ? nil : result.frames {
-                for frame in frames { await deliverResent(frame) }
-            }
+            for frame in result.frames { await deliverResent(frame) }
         } catch {
             latency["send"] = (ContinuousClock.now - sendClock).milliseconds
             logger.error("command \(command.id) (\(action.name)) got no answer", metadata: ["error": "\(error)"])
+            produced.unanswered = "\(error)"
             await recorder.commandFinished(
                 command.id, status: "timed_out", readback: nil, error: "\(error)", at: Date())
             daemon.counters.commandFailures.increment()
@@ -299,7 +319,7 @@ struct ControlLoop {
             CommandAction.acquireReference(request),
             reason: "\(why); acquiring \(rule.referenceFrames) reference frames to retrain on",
             chosen: ["action": "acquire_reference", "count": "\(rule.referenceFrames)", "rule": "retraining"],
-            inputs: newest, fresh: false, policyMilliseconds: 0, daemonDecision: true)
+            inputs: newest, fresh: false, policyMilliseconds: 0)
         switch result {
         case .failure(let ending): return ending
         case .success(let produced):
@@ -335,7 +355,7 @@ struct ControlLoop {
         let result = await carryOut(
             CommandAction.resendFrames(from: range.lowerBound, to: range.upperBound), reason: reason,
             chosen: ["action": "resend_frames", "from": "\(range.lowerBound)", "to": "\(range.upperBound)"],
-            inputs: nil, fresh: false, policyMilliseconds: 0, daemonDecision: true)
+            inputs: nil, fresh: false, policyMilliseconds: 0)
         _ = result
     }
 
@@ -355,7 +375,7 @@ struct ControlLoop {
         _ = await carryOut(
             CommandAction.blankBeam, reason: "session ending (\(reason)): blank the beam",
             chosen: ["action": "blank_beam"],
-            inputs: nil, fresh: false, policyMilliseconds: 0, daemonDecision: true)
+            inputs: nil, fresh: false, policyMilliseconds: 0)
     }
 
     // MARK: - Decisions in the log
@@ -420,6 +440,14 @@ struct ControlLoop {
             return configuration.commandDeadline + scanTime(request.scan.geometry) * request.count
         default: return configuration.commandDeadline
         }
+    }
+
+    /// The end of a session whose log cannot be written: no command may be sent unaccounted for.
+    static func logFailure(_ error: any Error) -> Ending {
+        Ending(
+            reason: "the decision log cannot be written (\(error)); no further commands are sent. Check the disk "
+                + "holding the log and its permissions",
+            status: "failed")
     }
 
     static func json<T: Encodable>(_ value: T) -> String {

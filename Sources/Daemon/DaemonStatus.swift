@@ -38,16 +38,31 @@ public struct DaemonStatus: Sendable {
     public var retrainingsStarted = 0
     /// Driver restarts survived.
     public var driverRestarts = 0
-    /// Milliseconds from a frame's receipt to the command its analysis led to being sent.
+    /// Milliseconds from a frame's receipt to the command its analysis led to being sent (the
+    /// newest ``latencyWindow``).
     public var latencies: [Double] = []
-    /// Per-stage milliseconds of every decision that followed a frame.
+    /// Per-stage milliseconds of the decisions that followed a frame (the newest ``latencyWindow``).
     public var stageLatencies: [String: [Double]] = [:]
+    /// Latencies kept: a day-long session must not grow the status without bound.
+    public static let latencyWindow = 10_000
+    /// Log writes that failed (each also reported on stderr); 0 in a healthy session.
+    public var logWriteFailures = 0
     /// Area covered, nm².
     public var area = 0.0
     /// Electrons delivered.
     public var electrons = 0.0
     /// How the session ended (nil while it runs).
     public var ending: String?
+
+    /// Adds one decision's latencies, keeping the newest ``latencyWindow``.
+    mutating func addLatency(total: Double, stages: [String: Double]) {
+        func append(_ value: Double, to values: inout [Double]) {
+            values.append(value)
+            if values.count > Self.latencyWindow { values.removeFirst(values.count - Self.latencyWindow) }
+        }
+        append(total, to: &latencies)
+        for (stage, value) in stages { append(value, to: &stageLatencies[stage, default: []]) }
+    }
 
     /// The p-th percentile (0 ... 100) of `values`, nil when empty.
     public static func percentile(_ values: [Double], _ p: Double) -> Double? {

@@ -24,8 +24,6 @@ public struct FrameAnalysis: Sendable {
     public var drift: DriftMeasurement?
     /// The condition monitor's reading.
     public var condition: ConditionMonitor.Reading?
-    /// The probe current the frame's header reports, pA.
-    public var probeCurrent: Double?
     /// Whether the detector ran (it runs only near its training pixel size).
     public var detectorRan: Bool
     /// The model that ran (nil when it did not).

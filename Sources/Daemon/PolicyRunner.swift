@@ -58,11 +58,6 @@ public actor PolicyRunner {
         current = assumedCurrent
     }
 
-    /// The sample's drift as the runner models it: displacement so far and velocity.
-    public var driftState: (x: Double, y: Double, vx: Double, vy: Double) {
-        (drift.offset.x, drift.offset.y, drift.velocity.x, drift.velocity.y)
-    }
-
     /// The policy's name, version and parameters (JSON), for the log.
     public var identity: (name: String, version: String, parameters: String) {
         let parameters = (try? JSONEncoder.sorted.encode(policy.parameters)).map { String(decoding: $0, as: UTF8.self) }

@@ -25,7 +25,4 @@ actor RetrainingTrigger {
         sinceLast = 0
         return true
     }
-
-    /// Off-conditions frames in a row so far.
-    var streak: Int { inARow }
 }

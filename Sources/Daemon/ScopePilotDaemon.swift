@@ -86,15 +86,18 @@ public final class ScopePilotDaemon: Service, Sendable {
 
     private func introduce(_ link: InstrumentLink) async -> Welcome? {
         var attempt = 0
+        var pause = Duration.milliseconds(500)
         while !stopping.load(ordering: .relaxed) {
             attempt += 1
             do {
                 return try await link.introduce()
             } catch {
+                // Waits longer each time (to 10 s), so a driver that is down does not flood the log.
                 logger.warning(
-                    "no answer from the driver yet; is it running at \(configuration.control)?",
+                    "no answer from the driver yet; is it running at \(configuration.control)? Trying again in \(pause)",
                     metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(10))
             }
         }
         return nil
@@ -191,7 +194,7 @@ public final class ScopePilotDaemon: Service, Sendable {
         }
         let loop = ControlLoop(
             daemon: self, session: session, recorder: recorder, runner: runner, link: link, ingest: ingest,
-            analysis: analysis, subscriber: subscriber, retraining: retraining, trigger: trigger)
+            analysis: analysis, retraining: retraining, trigger: trigger)
         let ending = await loop.run()
         await retraining.cancelAndWait()
         // Shutdown: no more policy commands; blank the beam (a logged decision), close the session.
@@ -210,7 +213,12 @@ public final class ScopePilotDaemon: Service, Sendable {
         await analysisTask.value
         let restarts = await link.restartsSeen
         let counts = await ingest.counts
+        let failedWrites = await recorder.failedWrites
+        if failedWrites > 0 {
+            logger.error("\(failedWrites) log writes failed in this session; see the errors above")
+        }
         update { status in
+            status.logWriteFailures = failedWrites
             status.ending = ending.reason
             status.driverRestarts = restarts
             status.framesSkipped = counts.skipped

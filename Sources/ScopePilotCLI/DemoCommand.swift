@@ -127,7 +127,7 @@ struct DemoCommand: AsyncParsableCommand {
               area covered      \(String(format: "%.0f", status.area)) nm², \(String(format: "%.3g", status.electrons)) electrons
               defects           \(defects)
               communities       \(status.communities)\(phases)
-              decisions         \(status.decisions), commands \(status.commands) (\(status.commandsFailed) not done), refused by the envelope \(status.refusals)
+              decisions         \(status.decisions)\(status.logWriteFailures > 0 ? " (\(status.logWriteFailures) log writes FAILED)" : ""), commands \(status.commands) (\(status.commandsFailed) not done), refused by the envelope \(status.refusals)
               drift             \(status.drift.map { String(format: "%.3f, %.3f nm/s", $0.vx, $0.vy) } ?? "not measured")
               driver restarts   \(status.driverRestarts) survived
               retrains          \(status.retrainingsStarted) started, \(status.retrains) swapped in a better model
