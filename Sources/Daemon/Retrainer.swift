@@ -112,12 +112,22 @@ public actor Retrainer {
             })
         if stopped { throw CancellationError() }
         candidate.metadata.recipe = "retrained from \(baseID) on \(frames.count) frame(s), \(options.epochs) epochs"
-        candidate.metadata.peakThreshold = DetectorEvaluation.calibrateThreshold(candidate, on: calibration).threshold
+        // Thresholds move from the current model's only as far as the simulations demand: they are
+        // at an estimate of the conditions, and a threshold fitted to a wrong estimate costs recall
+        // or precision on the real frames.
+        let current = base.metadata.peakThreshold ?? DefectDetector.defaultPeakThreshold
+        candidate.metadata.peakThreshold =
+            DetectorEvaluation.calibrateThreshold(
+                candidate, on: calibration, preferring: current, tolerance: options.margin
+            ).threshold
         // The current model with its threshold recalibrated for the estimated conditions is a
         // candidate too: sometimes the weights are fine and only the threshold is off.
         let recalibrated = base.copy()
         recalibrated.metadata.realism = estimate
-        recalibrated.metadata.peakThreshold = DetectorEvaluation.calibrateThreshold(base, on: calibration).threshold
+        recalibrated.metadata.peakThreshold =
+            DetectorEvaluation.calibrateThreshold(
+                base, on: calibration, preferring: current, tolerance: options.margin
+            ).threshold
         recalibrated.metadata.recipe = "\(baseID) with its peak threshold recalibrated on \(frames.count) frame(s)"
         try Task.checkCancellation()
         let scored = [candidate, recalibrated].map { ($0, Self.f1(DetectorEvaluation.score($0, on: heldOut))) }

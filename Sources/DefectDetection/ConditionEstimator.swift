@@ -37,20 +37,11 @@ public enum ConditionEstimator {
         simulationsPerRound: Int = 96, keep: Int = 40, seed: UInt64 = 1
     ) -> ConditionEstimate {
         precondition(!frames.isEmpty, "the realism step needs at least one frame")
-        var crops: [FrameStatistics] = []
-        for frame in frames {
-            // Up to four non-overlapping crops per frame, averaged.
-            let side = min(Self.side, frame.width, frame.height)
-            for cy in 0..<min(2, frame.height / side) {
-                for cx in 0..<min(2, frame.width / side) {
-                    var crop = Image(width: side, height: side)
-                    for y in 0..<side { for x in 0..<side { crop[x, y] = frame[cx * side + x, cy * side + y] } }
-                    crops.append(FrameStatistics(crop, pixelSize: pixelSize, side: side))
-                }
-            }
-        }
-        let target = FrameStatistics.mean(crops)!
         let side = min(Self.side, frames.map { min($0.width, $0.height) }.min()!)
+        let target = FrameStatistics.mean(frames.flatMap { crops(of: $0, side: side, rows: 2, pixelSize: pixelSize) })!
+        // Simulations as wide as the frames (so each line takes as long, and drift, line jitter and
+        // mains wobble distort them alike) and one crop high, cropped the same way.
+        let lineLength = min(frames.map(\.width).min()!, 2 * side)
         var prior = prior
         prior.pixelSize = pixelSize...pixelSize
         if let dwell { prior.dwell = dwell...dwell }
@@ -59,11 +50,13 @@ public enum ConditionEstimator {
         var pool: [(conditions: TileConditions, statistics: [Double])] = []
         var fit = Fit(mean: [], deviation: [], distance: 0)
         for round in 0..<2 {
-            let tiles = TrainingTiles.generate(
-                count: simulationsPerRound, size: side, ranges: ranges, seed: seed &+ UInt64(round) &* 104_729)
-            for tile in tiles {
-                let image = Image(width: tile.size, height: tile.size, pixels: tile.image)
-                pool.append((tile.conditions, FrameStatistics(image, pixelSize: pixelSize, side: side).vector))
+            let simulations = TrainingTiles.images(
+                count: simulationsPerRound, width: lineLength, height: side, ranges: ranges,
+                seed: seed &+ UInt64(round) &* 104_729)
+            for simulation in simulations {
+                let statistics = FrameStatistics.mean(
+                    crops(of: simulation.image, side: side, rows: 1, pixelSize: pixelSize))!
+                pool.append((simulation.conditions, statistics.vector))
             }
             fit = adjust(pool, to: target.vector, keep: min(keep, pool.count))
             ranges = Parameters.ranges(mean: fit.mean, deviation: fit.deviation, within: prior)
@@ -72,6 +65,20 @@ public enum ConditionEstimator {
         if let dwell { estimate.dwell = dwell }
         return ConditionEstimate(
             conditions: estimate, ranges: ranges, statistics: target, distance: fit.distance, simulations: pool.count)
+    }
+
+    /// The statistics of up to `rows` x 2 non-overlapping `side`-pixel crops of `image`, from its
+    /// top left.
+    static func crops(of image: Image, side: Int, rows: Int, pixelSize: Double) -> [FrameStatistics] {
+        var result: [FrameStatistics] = []
+        for cy in 0..<min(rows, image.height / side) {
+            for cx in 0..<min(2, image.width / side) {
+                var crop = Image(width: side, height: side)
+                for y in 0..<side { for x in 0..<side { crop[x, y] = image[cx * side + x, cy * side + y] } }
+                result.append(FrameStatistics(crop, pixelSize: pixelSize, side: side))
+            }
+        }
+        return result
     }
 
     /// The conditions as the vector the regression works on.

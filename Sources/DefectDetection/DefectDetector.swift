@@ -38,6 +38,8 @@ public struct ModelLoadError: Error, Sendable, CustomStringConvertible {
 /// The single-atom defect detector: a residual U-Net and its metadata. Finds defects in images of
 /// any size and pixel size.
 public final class DefectDetector {
+    /// The peak threshold of a model without a calibrated one.
+    public static let defaultPeakThreshold: Float = 0.6
     /// The network.
     public let network: ResidualUNet
     /// What the model is.
@@ -202,13 +204,16 @@ public final class DefectDetector {
         return maps
     }
 
-    /// Defects in `image` of `pixelSize` Å, in the image's own pixel coordinates.
+    /// Defects in `image` of `pixelSize` Å, in the image's own pixel coordinates; none where the
+    /// image shows no lattice (``LatticeMask``).
     public func detect(_ image: Image, pixelSize: Double, threshold: Float? = nil) -> [DefectLocation] {
         let scale = pixelSize / metadata.pixelSize
         let resampled = Self.resample(image, scale: scale)
+        let lattice = LatticeMask(image, pixelSize: pixelSize)
         return peaks(
             in: probabilities(resampled), width: resampled.width, height: resampled.height, scale: scale,
-            threshold: threshold ?? metadata.peakThreshold ?? 0.6)
+            threshold: threshold ?? metadata.peakThreshold ?? Self.defaultPeakThreshold
+        ).filter { lattice.contains(x: $0.x, y: $0.y) }
     }
 
     /// Defects from per-class probability maps of an image resampled by `scale`, in the original

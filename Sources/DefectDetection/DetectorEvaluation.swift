@@ -29,17 +29,26 @@ public enum DetectorEvaluation {
 
     /// The peak threshold (0.30, 0.35, ... 0.95) with the best F1 over `tiles` (at the model's pixel
     /// size), all defect types together, and that F1. The probability maps are computed once.
+    ///
+    /// With `preferring`, the threshold is the one nearest it among those within `tolerance` of the
+    /// best F1: when the tiles are simulations at an estimate of the microscope's state, a flat
+    /// optimum says little, and the threshold should move only as far as the tiles demand.
     public static func calibrateThreshold(
-        _ detector: DefectDetector, on tiles: [TrainingTile], radius: Double = 1.0, border: Double = 4
+        _ detector: DefectDetector, on tiles: [TrainingTile], radius: Double = 1.0, border: Double = 4,
+        preferring preferred: Float? = nil, tolerance: Double = 0.01
     ) -> (threshold: Float, f1: Double) {
         let kinds = DefectClass.allCases.dropFirst().prefix(detector.metadata.architecture.classes - 1)
-        let maps = tiles.map { detector.probabilities(Image(width: $0.size, height: $0.size, pixels: $0.image)) }
-        var best: (threshold: Float, f1: Double) = (0.6, -1)
+        let images = tiles.map { Image(width: $0.size, height: $0.size, pixels: $0.image) }
+        let maps = images.map { detector.probabilities($0) }
+        let masks = zip(tiles, images).map { LatticeMask($1, pixelSize: $0.pixelSize) }
+        var results: [(threshold: Float, f1: Double)] = []
         for step in 0...13 {
             let threshold = Float(0.3 + 0.05 * Double(step))
             var total = DetectionScore()
-            for (tile, map) in zip(tiles, maps) {
-                let found = detector.peaks(in: map, width: tile.size, height: tile.size, threshold: threshold)
+            for (index, tile) in tiles.enumerated() {
+                let found = detector.peaks(
+                    in: maps[index], width: tile.size, height: tile.size, threshold: threshold
+                ).filter { masks[index].contains(x: $0.x, y: $0.y) }
                 for kind in kinds {
                     total =
                         total
@@ -49,9 +58,13 @@ public enum DetectorEvaluation {
                             radius: radius / tile.pixelSize, width: tile.size, height: tile.size, border: border)
                 }
             }
-            if total.f1 > best.f1 { best = (threshold, total.f1) }
+            results.append((threshold, total.f1))
         }
-        return best
+        let best = results.max { $0.f1 < $1.f1 }!
+        guard let preferred else { return results.first { $0.f1 == best.f1 }! }
+        return results.filter { $0.f1 >= best.f1 - tolerance }.min {
+            abs($0.threshold - preferred) < abs($1.threshold - preferred)
+        }!
     }
 
     /// Electrons per Å² for `conditions`.

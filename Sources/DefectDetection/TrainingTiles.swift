@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+public import Numerics
 import Simulator
 import WireProtocol
 
@@ -17,6 +17,21 @@ public struct TrainingTile: Sendable {
     public let defects: [DefectLocation]
     /// The conditions it was simulated under.
     public let conditions: TileConditions
+}
+
+extension TrainingTile {
+    /// A labelled square frame (a virtual-microscope frame with its ground truth, say) to score
+    /// detectors on: z-scored, a label disk per defect; `conditions` when known.
+    public init(frame: Image, pixelSize: Double, defects: [DefectLocation], conditions: TileConditions? = nil) {
+        precondition(frame.width == frame.height, "a tile is square")
+        let mean = frame.mean
+        let deviation = max(frame.standardDeviation, 1e-6)
+        self.init(
+            size: frame.width, pixelSize: pixelSize, image: frame.pixels.map { ($0 - mean) / deviation },
+            labels: TrainingTiles.labels(
+                defects, size: frame.width, radius: TrainingTiles.labelRadius / pixelSize),
+            defects: defects, conditions: conditions ?? .nominal(pixelSize: pixelSize))
+    }
 }
 
 /// The microscope conditions of one simulated tile.
@@ -179,8 +194,43 @@ public enum TrainingTiles {
         }
     }
 
+    /// `count` unlabelled images of `width` x `height` pixels (scanned line by line, `width`
+    /// pixels to a line), conditions drawn from `ranges`: the realism step's simulations, shaped
+    /// like the frames they are compared with so that the scan's timing (line time, drift over
+    /// the frame, mains wobble) is the same. Deterministic for `seed`.
+    public static func images(
+        count: Int, width: Int, height: Int, ranges: ConditionRanges, seed: UInt64
+    ) -> [(image: Image, conditions: TileConditions)] {
+        var random = Draw(seed: seed)
+        return (0..<count).map { index in
+            let conditions = ranges.draw(&random)
+            let image = render(
+                width: width, height: height, conditions: conditions, seed: seed &+ UInt64(index) &* 7919,
+                holes: false, random: &random
+            ).image
+            return (image, conditions)
+        }
+    }
+
     /// One tile under `conditions`.
     static func tile(size: Int, conditions: TileConditions, seed: UInt64, random: inout Draw) -> TrainingTile {
+        let (image, truth) = render(
+            width: size, height: size, conditions: conditions, seed: seed, holes: true, random: &random)
+        let mean = image.mean
+        let deviation = max(image.standardDeviation, 1e-6)
+        let defects = truth.defects.map {
+            DefectLocation(x: $0.x, y: $0.y, kind: DefectClass(name: $0.kind.rawValue) ?? .background)
+        }
+        return TrainingTile(
+            size: size, pixelSize: conditions.pixelSize, image: image.pixels.map { ($0 - mean) / deviation },
+            labels: labels(defects, size: size, radius: labelRadius / conditions.pixelSize), defects: defects,
+            conditions: conditions)
+    }
+
+    /// A raw HAADF image under `conditions` and its ground truth; with `holes`, some at or in a hole.
+    static func render(
+        width: Int, height: Int, conditions: TileConditions, seed: UInt64, holes: Bool, random: inout Draw
+    ) -> (image: Image, truth: GroundTruth) {
         // A defect-rich sample without zones, so every tile teaches something.
         var layout = SampleLayout.standard(seed: seed)
         layout.holes = []
@@ -203,25 +253,33 @@ public enum TrainingTiles {
         let driftAngle = random.in(0...(2 * .pi))
         distortion.driftVelocityX = conditions.drift * cos(driftAngle)
         distortion.driftVelocityY = conditions.drift * sin(driftAngle)
+        let fov = conditions.pixelSize / 10 * Double(width)
+        let scan = ScanGeometry(
+            centerX: random.in(-800...800), centerY: random.in(-800...800), fovX: fov, width: width, height: height,
+            dwell: conditions.dwell, rotation: random.in(0...360))
+        if holes {
+            // One tile in eight at the rim of a hole or inside one: real frames run into holes, and
+            // a detector that never saw vacuum finds defects in its noise. (Drawn apart from
+            // `random`, so that the other tiles of a seed stay as they were.)
+            var own = Draw(seed: seed ^ 0x401E_5EED)
+            if own.unit() < 0.125 {
+                let radius = 30.0
+                let angle = own.in(0...(2 * .pi))
+                let distance = radius + own.in(-1.5 * fov...0.5 * fov)
+                layout.holes = [
+                    Disc(
+                        x: scan.centerX + distance * cos(angle), y: scan.centerY + distance * sin(angle), radius: radius
+                    )
+                ]
+            }
+        }
         let scope = VirtualMicroscope(
             sample: Sample(layout: layout), optics: optics, detectors: [haadf], distortion: distortion,
             noiseSeed: seed ^ 0x5DEE_CE66)
-        let fov = conditions.pixelSize / 10 * Double(size)
-        let scan = ScanGeometry(
-            centerX: random.in(-800...800), centerY: random.in(-800...800), fovX: fov, width: size, height: size,
-            dwell: conditions.dwell, rotation: random.in(0...360))
         let frame = scope.acquire(scan, channels: ["HAADF"], deposit: false)
         var image = frame.channels["HAADF"]!
         addBackground(to: &image, fraction: conditions.background, pixelSize: conditions.pixelSize, random: &random)
-        let mean = image.mean
-        let deviation = max(image.standardDeviation, 1e-6)
-        let defects = frame.truth.defects.map {
-            DefectLocation(x: $0.x, y: $0.y, kind: DefectClass(name: $0.kind.rawValue) ?? .background)
-        }
-        return TrainingTile(
-            size: size, pixelSize: conditions.pixelSize, image: image.pixels.map { ($0 - mean) / deviation },
-            labels: labels(defects, size: size, radius: labelRadius / conditions.pixelSize), defects: defects,
-            conditions: conditions)
+        return (image, frame.truth)
     }
 
     /// A slow background of `fraction` of the mean signal (contamination, detector offset): a few

@@ -2,6 +2,7 @@ import ArgumentParser
 import DefectDetection
 import Foundation
 import NeuralNetwork
+import Simulator
 
 /// `scopepilot train`: trains a defect detector on the virtual microscope.
 struct TrainCommand: ParsableCommand {
@@ -36,6 +37,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Pixel size of the --match frames, Å.") var matchPixelSize: Double?
     @Option(help: "Dwell of the --match frames, µs, if known (pins the dose).") var matchDwell: Double?
     @Option(help: "Fine-tune this model (a path, or se1 or all) instead of starting afresh.") var from: String?
+    @Option(
+        help: """
+            Train for exactly one state of the virtual microscope: a scenario (a YAML file or a shipped \
+            name) whose --condition-set the tiles are rendered under, at --dwell µs.
+            """)
+    var scenario: String?
+    @Option(help: "The --scenario's condition set, by name (default: its first).") var conditionSet: String?
+    @Option(help: "Dwell of the --scenario tiles, µs.") var dwell = 20.0
 
     func validate() throws {
         guard ["se1", "all"].contains(classes) else { throw ValidationError("--classes must be se1 or all") }
@@ -64,9 +73,21 @@ struct TrainCommand: ParsableCommand {
         if let matchDwell, !(matchDwell > 0 && matchDwell <= 1000) {
             throw ValidationError("--match-dwell must be between 0 and 1000 µs")
         }
+        if scenario != nil, !match.isEmpty {
+            throw ValidationError("--scenario and --match are two ways to choose the conditions; give one")
+        }
+        if scenario == nil, conditionSet != nil {
+            throw ValidationError("--condition-set names a set of a --scenario; give the scenario too")
+        }
+        guard dwell > 0 && dwell <= 1000 else { throw ValidationError("--dwell must be between 0 and 1000 µs") }
     }
 
     func run() throws {
+        // The output's folder first: better refused now than after the training.
+        let folder = URL(fileURLWithPath: out).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+            throw ValidationError("cannot create the folder of --out \(out): \(error.localizedDescription)")
+        }
         let detector: DefectDetector
         if let from {
             detector = try DetectCommand.loadModel(from).0
@@ -90,6 +111,12 @@ struct TrainCommand: ParsableCommand {
                     c.background))
             ranges = estimate.ranges
             detector.metadata.realism = estimate
+        }
+        if let scenario {
+            let conditions = try Self.conditions(
+                of: scenario, set: conditionSet, pixelSize: detector.metadata.pixelSize, dwell: dwell)
+            say("conditions of \(conditions.name): \(conditions.description)")
+            ranges = ConditionRanges(exactly: conditions.tile)
         }
         var options = TrainingOptions()
         options.epochs = epochs
@@ -127,6 +154,32 @@ struct TrainCommand: ParsableCommand {
         }
         try detector.save(to: URL(fileURLWithPath: out))
         print("wrote \(out) and its .json")
+    }
+
+    /// The tile conditions of a scenario's condition set (the first when `set` is nil).
+    static func conditions(
+        of scenario: String, set: String?, pixelSize: Double, dwell: Double
+    ) throws -> (
+        name: String, tile: TileConditions, description: String
+    ) {
+        let loaded: Scenario
+        do { loaded = try Scenario.load(nameOrPath: scenario) } catch { throw ValidationError("\(error)") }
+        let names = loaded.conditions.map(\.name)
+        let chosen = set.map { name in loaded.conditions.first { $0.name == name } } ?? loaded.conditions.first
+        guard let chosen else {
+            throw ValidationError(
+                names.isEmpty
+                    ? "scenario \(scenario) has no condition sets: it runs at the virtual microscope's defaults"
+                    : "scenario \(scenario) has no condition set '\(set ?? "")'; it has "
+                        + names.map { "'\($0)'" }.joined(separator: ", "))
+        }
+        var tile = TileConditions.nominal(pixelSize: pixelSize).applying(chosen)
+        tile.dwell = dwell
+        let description = String(
+            format:
+                "%.0f pA at %.0f µs, defocus %.1f nm, astigmatism %.1f nm, coma %.0f nm, contrast n %.2f, read noise %.1f ADU",
+            tile.current, tile.dwell, tile.defocus, tile.astigmatism, tile.coma, tile.exponent, tile.readNoise)
+        return ("'\(chosen.name)' of \(loaded.name)", tile, description)
     }
 
     /// Unbuffered, so that progress shows when stdout is a file or a pipe.

@@ -48,4 +48,33 @@ struct TrainCLITests {
         ])
         #expect(unreadable.status != 0 && unreadable.stderr.contains("/nonexistent/frame.npy"))
     }
+
+    @Test("--scenario trains for exactly one condition set of a scenario; a wrong set name lists the real ones")
+    func scenarioConditions() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-train-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("day-b.safetensors")
+        let train = try CLI.run([
+            "train", "--out", model.path, "--scenario", "day-a-to-day-b-quick", "--condition-set", "day B",
+            "--dwell", "10", "--epochs", "1", "--tiles-per-epoch", "2", "--validation-tiles", "1", "--tile-size", "64",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("'day B'") && train.stdout.contains("20 pA at 10 µs"), "\(train.stdout)")
+        let metadata =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: model.deletingPathExtension().appendingPathExtension("json"))) as! [String: Any]
+        let conditions = try #require(metadata["training_conditions"] as? [String: Any])
+        #expect(conditions["current"] as? [Double] == [20, 20])
+        #expect(conditions["dwell"] as? [Double] == [10, 10])
+        #expect(conditions["coma"] as? [Double] == [30, 30])
+
+        let wrong = try CLI.run([
+            "train", "--out", model.path, "--scenario", "day-a-to-day-b-quick", "--condition-set", "day C",
+        ])
+        #expect(wrong.status != 0 && wrong.stderr.contains("'day A', 'day B'"), "\(wrong.stderr)")
+        let both = try CLI.run([
+            "train", "--out", model.path, "--scenario", "standard", "--match", "f.npy", "--match-pixel-size", "0.2",
+        ])
+        #expect(both.status != 0 && both.stderr.contains("give one"), "\(both.stderr)")
+    }
 }

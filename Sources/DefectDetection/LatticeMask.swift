@@ -1,0 +1,117 @@
+public import Numerics
+
+/// Where an atomic-resolution frame shows a lattice. A vacancy is a missing column in a lattice,
+/// so a detection where there is none (a hole in the film: vacuum holding only detector noise,
+/// which a network trained on whole films can take for anything) is not a defect.
+///
+/// Lattice is where the local contrast, the standard deviation over a window of about 5 Å (more
+/// than a unit cell) of the image smoothed over 5 x 5 pixels, reaches 0.4 of the frame's 90th
+/// percentile of it: atoms make contrast, vacuum only noise, which the smoothing mostly removes.
+/// Within a window of the rim, where vacuum borrows the film's contrast, the mean level decides.
+/// A frame with no lattice anywhere (all vacuum, or all amorphous) has no reference to compare
+/// with and is left whole.
+public struct LatticeMask: Sendable {
+    /// Columns.
+    public let width: Int
+    /// Rows.
+    public let height: Int
+    /// Whether each pixel (row-major) is lattice.
+    public let isLattice: [Bool]
+
+    /// Half-width of the contrast window, Å.
+    static let window = 2.5
+    /// Half-width of the smoothing box, pixels.
+    static let smoothing = 2
+    /// Fraction of the reference contrast below which a pixel is not lattice.
+    static let fraction: Float = 0.4
+
+    /// The mask of `image` at `pixelSize` Å per pixel.
+    public init(_ image: Image, pixelSize: Double) {
+        let width = image.width
+        let height = image.height
+        self.width = width
+        self.height = height
+        let smoothed = Self.boxMean(image.pixels.map(Double.init), width: width, height: height, half: Self.smoothing)
+        let half = max(2, Int((Self.window / pixelSize).rounded()))
+        let means = Self.boxMean(smoothed, width: width, height: height, half: half)
+        let meanSquares = Self.boxMean(smoothed.map { $0 * $0 }, width: width, height: height, half: half)
+        var contrast = [Float](repeating: 0, count: width * height)
+        for i in contrast.indices { contrast[i] = Float(max(meanSquares[i] - means[i] * means[i], 0).squareRoot()) }
+        // The reference from every 7th pixel: a percentile needs no more.
+        let sample = stride(from: 0, to: contrast.count, by: 7).map { contrast[$0] }.sorted()
+        let reference = sample.isEmpty ? 0 : sample[min(sample.count - 1, sample.count * 9 / 10)]
+        let limit = Self.fraction * reference
+        let byContrast = contrast.map { !($0 < limit) }
+        // Within a window of the rim the vacuum borrows the film's contrast; there the level
+        // decides: lattice is where the mean over about a unit cell is above a third of the way
+        // from the vacuum's level to the film's (each the median over the pixels the contrast has already decided).
+        let vacuum = byContrast.indices.filter { !byContrast[$0] }
+        guard !vacuum.isEmpty, vacuum.count < byContrast.count else {
+            isLattice = byContrast
+            return
+        }
+        let levels = Self.boxMean(
+            smoothed, width: width, height: height, half: max(1, Int((1.6 / pixelSize).rounded())))
+        func median(_ indices: some Sequence<Int>) -> Double {
+            let values = indices.map { levels[$0] }.sorted()
+            return values.isEmpty ? 0 : values[values.count / 2]
+        }
+        let vacuumLevel = median(stride(from: 0, to: vacuum.count, by: 7).map { vacuum[$0] })
+        let filmLevel = median(stride(from: 0, to: byContrast.count, by: 7).filter { byContrast[$0] })
+        let cut = vacuumLevel + 0.35 * (filmLevel - vacuumLevel)
+        let brighter = filmLevel > vacuumLevel
+        // Only near vacuum: elsewhere a cluster of vacancies may dim the film below the cut.
+        let nearVacuum = Self.boxMean(
+            byContrast.map { $0 ? 0 : 1 }, width: width, height: height, half: half)
+        isLattice = byContrast.indices.map { i in
+            byContrast[i] && (nearVacuum[i] == 0 || (levels[i] > cut) == brighter)
+        }
+    }
+
+    /// Whether the point (`x`, `y`), in pixels, lies on lattice (points outside the frame do not).
+    public func contains(x: Double, y: Double) -> Bool {
+        let column = Int(x.rounded())
+        let row = Int(y.rounded())
+        guard column >= 0, column < width, row >= 0, row < height else { return false }
+        return isLattice[row * width + column]
+    }
+}
+
+extension LatticeMask {
+    /// The mean of `values` over the square of half-width `half` around each pixel, clipped to the
+    /// image: two passes of running sums, rows then columns.
+    static func boxMean(_ values: [Double], width: Int, height: Int, half: Int) -> [Double] {
+        var rows = [Double](repeating: 0, count: values.count)
+        var result = [Double](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { input in
+            rows.withUnsafeMutableBufferPointer { rows in
+                for y in 0..<height {
+                    let base = y * width
+                    var sum = 0.0
+                    for x in 0..<min(half, width) { sum += input[base + x] }
+                    for x in 0..<width {
+                        if x + half < width { sum += input[base + x + half] }
+                        if x - half - 1 >= 0 { sum -= input[base + x - half - 1] }
+                        rows[base + x] = sum / Double(min(width, x + half + 1) - max(0, x - half))
+                    }
+                }
+            }
+        }
+        // Columns: a running sum per column, moved down one row at a time (rows stay contiguous).
+        var columns = [Double](repeating: 0, count: width)
+        rows.withUnsafeBufferPointer { rows in
+            result.withUnsafeMutableBufferPointer { result in
+                columns.withUnsafeMutableBufferPointer { columns in
+                    for y in 0..<min(half, height) { for x in 0..<width { columns[x] += rows[y * width + x] } }
+                    for y in 0..<height {
+                        if y + half < height { for x in 0..<width { columns[x] += rows[(y + half) * width + x] } }
+                        if y - half - 1 >= 0 { for x in 0..<width { columns[x] -= rows[(y - half - 1) * width + x] } }
+                        let count = Double(min(height, y + half + 1) - max(0, y - half))
+                        for x in 0..<width { result[y * width + x] = columns[x] / count }
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
