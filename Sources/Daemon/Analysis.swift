@@ -155,12 +155,20 @@ public actor Analysis {
         return (alike.map(\.image), newest.pixelSize, dwell)
     }
 
-    /// Replaces the detector with the model at `path`, known in the log as `id`.
-    public func replaceDetector(path: String, id: String) throws(ModelLoadError) {
+    /// Replaces the detector with the model at `path`, known in the log as `id`. When it was
+    /// retrained for `reference` frames (atomic resolution, `pixelSize` Å), the condition monitor
+    /// measures the drift from them.
+    public func replaceDetector(
+        path: String, id: String, reference: [Image] = [], pixelSize: Double? = nil
+    ) throws(ModelLoadError) {
         let loaded = try DefectDetector.load(path).detector
         detector = loaded
         embedder = DetectorEmbedder(loaded, parts: [.defectDensity])
-        monitor = ConditionMonitor(ranges: loaded.metadata.trainingConditions)
+        var monitor = ConditionMonitor(ranges: loaded.metadata.trainingConditions)
+        if let pixelSize, !reference.isEmpty {
+            monitor.rebaseline(on: reference, pixelSize: pixelSize, detector: loaded)
+        }
+        self.monitor = monitor
         // The segmentation sessions go on (community ids stay stable): they are given the new
         // detector's detections with every frame.
         modelID = id

@@ -9,7 +9,9 @@ public import Numerics
 /// mean from the baseline's mean in baseline standard deviations: the seven ``FrameStatistics``
 /// and the detector's mean peak confidence (a detector out of its depth finds fainter peaks).
 /// Frames like the training data score about 1; a microscope that has drifted away from them
-/// scores well above 2.
+/// scores well above 2. Frames that show little lattice (holes in the film) are not read. After a
+/// retraining the baseline is centred on the frames the new detector
+/// was retrained for (``rebaseline(on:pixelSize:detector:)``).
 public struct ConditionMonitor {
     /// What the monitor reports for a frame.
     public struct Reading: Sendable, Hashable {
@@ -31,6 +33,13 @@ public struct ConditionMonitor {
     /// Training tiles in the baseline.
     public let baselineTiles: Int
 
+    /// The least fraction of a frame that must be lattice for it to be read.
+    static let leastLattice = 0.5
+    /// The least lattice signal (``FrameStatistics/signalToNoise``) of a frame that is read: vacuum,
+    /// which the lattice mask cannot tell from anything when it fills the frame, gives about 1.7,
+    /// atomic-resolution frames of WSe2 4 to 5.
+    static let leastLatticeSignal = 2.5
+
     /// A monitor for a detector trained within `ranges`.
     public init(ranges: ConditionRanges, window: Int = 3, baselineTiles: Int = 12) {
         self.ranges = ranges
@@ -39,15 +48,20 @@ public struct ConditionMonitor {
     }
 
     /// Reads an atomic-resolution frame of `pixelSize` Å (at least 128 px a side) in which
-    /// `detector` found peaks with `confidences`.
+    /// `detector` found peaks with `confidences`; nil when the frame is too small or shows too
+    /// little lattice to judge the microscope by.
     public mutating func read(
         _ image: Image, pixelSize: Double, confidences: [Float], detector: DefectDetector
     )
         -> Reading?
     {
         guard min(image.width, image.height) >= 128 else { return nil }
+        // A frame of little lattice (a hole in the film) tells of the sample, not the microscope.
+        guard LatticeMask(image, pixelSize: pixelSize).latticeFraction >= Self.leastLattice else { return nil }
         let statistics = FrameStatistics(image, pixelSize: pixelSize)
-        guard statistics.vector.allSatisfy(\.isFinite) else { return nil }
+        guard statistics.vector.allSatisfy(\.isFinite), statistics.signalToNoise >= Self.leastLatticeSignal else {
+            return nil
+        }
         if baseline == nil || abs(baseline!.pixelSize - pixelSize) > 0.02 * pixelSize {
             baseline = Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
             recent.removeAll()
@@ -61,6 +75,28 @@ public struct ConditionMonitor {
         let z = zip(mean, zip(baseline.mean, baseline.deviation)).map { ($0 - $1.0) / $1.1 }
         return Reading(
             score: z.reduce(0) { $0 + abs($1) } / Double(z.count), statistics: statistics, confidence: confidence, z: z)
+    }
+
+    /// Centres the baseline on `frames` (atomic resolution, `pixelSize` Å): the frames a detector
+    /// was retrained for describe the conditions it fits better than simulations at the realism
+    /// step's estimate of them, which is biased. The spread stays the simulations'. The score then
+    /// measures the drift since those frames.
+    public mutating func rebaseline(on frames: [Image], pixelSize: Double, detector: DefectDetector) {
+        let vectors = frames.filter { min($0.width, $0.height) >= 128 }.map { frame -> [Double] in
+            let confidence = Self.meanConfidence(detector.detect(frame, pixelSize: pixelSize).map(\.confidence))
+            return FrameStatistics(frame, pixelSize: pixelSize).vector + [confidence ?? .nan]
+        }
+        guard !vectors.isEmpty else { return }
+        var simulated =
+            (baseline.map { abs($0.pixelSize - pixelSize) <= 0.02 * pixelSize } ?? false)
+            ? baseline!
+            : Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
+        for i in 0..<8 {
+            let values = vectors.map { $0[i] }.filter(\.isFinite)
+            if !values.isEmpty { simulated.mean[i] = values.reduce(0, +) / Double(values.count) }
+        }
+        baseline = simulated
+        recent.removeAll()
     }
 
     private static func meanConfidence(_ confidences: [Float]) -> Double? {

@@ -69,7 +69,8 @@ actor RetrainingJobs {
             let estimate = Self.json(outcome.estimate)
             let metrics = Self.json(["f1_before": outcome.before, "f1_after": outcome.after])
             if outcome.accepted, let path = outcome.modelPath, let id = outcome.modelID {
-                try await analysis.replaceDetector(path: path, id: id)
+                try await analysis.replaceDetector(
+                    path: path, id: id, reference: frames.images, pixelSize: frames.pixelSize)
                 let metadata =
                     (try? String(contentsOfFile: (path as NSString).deletingPathExtension + ".json", encoding: .utf8))
                     ?? "{}"

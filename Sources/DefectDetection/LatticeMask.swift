@@ -96,6 +96,11 @@ public struct LatticeMask: Sendable {
         }
     }
 
+    /// The fraction of the frame that is lattice.
+    public var latticeFraction: Double {
+        isLattice.isEmpty ? 0 : Double(isLattice.lazy.filter { $0 }.count) / Double(isLattice.count)
+    }
+
     /// Whether the point (`x`, `y`), in pixels, lies on lattice (points outside the frame do not).
     public func contains(x: Double, y: Double) -> Bool {
         let column = Int(x.rounded())
