@@ -122,10 +122,14 @@ public actor Analysis {
             if recent.count > keptForRetraining { recent.removeFirst() }
         }
 
-        let found = detector.detect(primary, pixelSize: pixelSize, threshold: threshold)
+        // One lattice mask serves the detector (no defects in vacuum) and the monitor (no reading
+        // of a frame that is mostly vacuum).
+        let lattice = LatticeMask(primary, pixelSize: pixelSize)
+        let found = detector.detect(primary, pixelSize: pixelSize, threshold: threshold, lattice: lattice)
         lap("detect")
         result.condition = monitor?.read(
-            primary, pixelSize: pixelSize, confidences: found.map(\.confidence), detector: detector)
+            primary, pixelSize: pixelSize, confidences: found.map(\.confidence), detector: detector,
+            lattice: lattice)
         lap("condition")
         result.detectorRan = true
         result.modelID = modelID

@@ -10,8 +10,8 @@ public import Numerics
 /// and the detector's mean peak confidence (a detector out of its depth finds fainter peaks).
 /// Frames like the training data score about 1; a microscope that has drifted away from them
 /// scores well above 2. Frames that show little lattice (holes in the film) are not read. After a
-/// retraining the baseline is centred on the frames the new detector
-/// was retrained for (``rebaseline(on:pixelSize:detector:)``).
+/// retraining the baseline is centred on the frames the new detector was retrained for
+/// (``rebaseline(on:pixelSize:detector:)``).
 public struct ConditionMonitor {
     /// What the monitor reports for a frame.
     public struct Reading: Sendable, Hashable {
@@ -49,20 +49,23 @@ public struct ConditionMonitor {
 
     /// Reads an atomic-resolution frame of `pixelSize` Å (at least 128 px a side) in which
     /// `detector` found peaks with `confidences`; nil when the frame is too small or shows too
-    /// little lattice to judge the microscope by.
+    /// little lattice to judge the microscope by. `lattice` is the frame's ``LatticeMask`` when
+    /// already computed.
     public mutating func read(
-        _ image: Image, pixelSize: Double, confidences: [Float], detector: DefectDetector
+        _ image: Image, pixelSize: Double, confidences: [Float], detector: DefectDetector,
+        lattice: LatticeMask? = nil
     )
         -> Reading?
     {
         guard min(image.width, image.height) >= 128 else { return nil }
         // A frame of little lattice (a hole in the film) tells of the sample, not the microscope.
-        guard LatticeMask(image, pixelSize: pixelSize).latticeFraction >= Self.leastLattice else { return nil }
+        let lattice = lattice ?? LatticeMask(image, pixelSize: pixelSize)
+        guard lattice.latticeFraction >= Self.leastLattice else { return nil }
         let statistics = FrameStatistics(image, pixelSize: pixelSize)
         guard statistics.vector.allSatisfy(\.isFinite), statistics.signalToNoise >= Self.leastLatticeSignal else {
             return nil
         }
-        if baseline == nil || abs(baseline!.pixelSize - pixelSize) > 0.02 * pixelSize {
+        if fittingBaseline(pixelSize) == nil {
             baseline = Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
             recent.removeAll()
         }
@@ -82,21 +85,32 @@ public struct ConditionMonitor {
     /// step's estimate of them, which is biased. The spread stays the simulations'. The score then
     /// measures the drift since those frames.
     public mutating func rebaseline(on frames: [Image], pixelSize: Double, detector: DefectDetector) {
-        let vectors = frames.filter { min($0.width, $0.height) >= 128 }.map { frame -> [Double] in
-            let confidence = Self.meanConfidence(detector.detect(frame, pixelSize: pixelSize).map(\.confidence))
-            return FrameStatistics(frame, pixelSize: pixelSize).vector + [confidence ?? .nan]
+        let vectors = frames.filter { min($0.width, $0.height) >= 128 }.map {
+            Self.figures(of: $0, pixelSize: pixelSize, detector: detector)
         }
         guard !vectors.isEmpty else { return }
         var simulated =
-            (baseline.map { abs($0.pixelSize - pixelSize) <= 0.02 * pixelSize } ?? false)
-            ? baseline!
-            : Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
+            fittingBaseline(pixelSize)
+            ?? Self.baseline(ranges: ranges, pixelSize: pixelSize, tiles: baselineTiles, detector: detector)
         for i in 0..<8 {
             let values = vectors.map { $0[i] }.filter(\.isFinite)
             if !values.isEmpty { simulated.mean[i] = values.reduce(0, +) / Double(values.count) }
         }
         baseline = simulated
         recent.removeAll()
+    }
+
+    /// The baseline, if it was made for frames of `pixelSize` (within 2 %).
+    private func fittingBaseline(_ pixelSize: Double) -> (pixelSize: Double, mean: [Double], deviation: [Double])? {
+        guard let baseline, abs(baseline.pixelSize - pixelSize) <= 0.02 * pixelSize else { return nil }
+        return baseline
+    }
+
+    /// The eight figures of an image without the detector's peaks at hand: its statistics and the
+    /// detector's mean peak confidence on it (NaN when it finds nothing).
+    private static func figures(of image: Image, pixelSize: Double, detector: DefectDetector) -> [Double] {
+        let confidence = meanConfidence(detector.detect(image, pixelSize: pixelSize).map(\.confidence))
+        return FrameStatistics(image, pixelSize: pixelSize).vector + [confidence ?? .nan]
     }
 
     private static func meanConfidence(_ confidences: [Float]) -> Double? {
@@ -109,10 +123,9 @@ public struct ConditionMonitor {
         var fixed = ranges
         fixed.pixelSize = pixelSize...pixelSize
         let tiles = TrainingTiles.generate(count: count, size: 256, ranges: fixed, seed: 0xC0FFEE)
-        let vectors = tiles.map { tile -> [Double] in
-            let image = Image(width: tile.size, height: tile.size, pixels: tile.image)
-            let confidence = meanConfidence(detector.detect(image, pixelSize: pixelSize).map(\.confidence))
-            return FrameStatistics(image, pixelSize: pixelSize).vector + [confidence ?? .nan]
+        let vectors = tiles.map {
+            figures(
+                of: Image(width: $0.size, height: $0.size, pixels: $0.image), pixelSize: pixelSize, detector: detector)
         }
         let n = Double(vectors.count)
         var mean = (0..<8).map { i in vectors.reduce(0) { $0 + $1[i] } / n }

@@ -100,7 +100,7 @@ actor RetrainingJobs {
             }
             state = .failed("cancelled")
         } catch {
-            logger.error("retraining failed", metadata: ["error": "\(error)"])
+            logger.error("retraining failed; the current model stays", metadata: ["error": "\(error)"])
             let metrics = Self.json(["error": "\(error)"])
             try? await Self.shielded {
                 try await self.log.finishRetraining(

@@ -205,21 +205,23 @@ public final class DefectDetector {
     }
 
     /// Defects in `image` of `pixelSize` Å, in the image's own pixel coordinates; none where the
-    /// image shows no lattice (``LatticeMask``).
-    public func detect(_ image: Image, pixelSize: Double, threshold: Float? = nil) -> [DefectLocation] {
+    /// image shows no lattice (`lattice`, the image's ``LatticeMask``, computed when not given).
+    public func detect(
+        _ image: Image, pixelSize: Double, threshold: Float? = nil, lattice: LatticeMask? = nil
+    ) -> [DefectLocation] {
         let scale = pixelSize / metadata.pixelSize
         let resampled = Self.resample(image, scale: scale)
-        let lattice = LatticeMask(image, pixelSize: pixelSize)
         return peaks(
             in: probabilities(resampled), width: resampled.width, height: resampled.height, scale: scale,
-            threshold: threshold ?? metadata.peakThreshold ?? Self.defaultPeakThreshold
-        ).filter { lattice.contains(x: $0.x, y: $0.y) }
+            threshold: threshold ?? metadata.peakThreshold ?? Self.defaultPeakThreshold,
+            lattice: lattice ?? LatticeMask(image, pixelSize: pixelSize))
     }
 
     /// Defects from per-class probability maps of an image resampled by `scale`, in the original
-    /// image's pixel coordinates.
+    /// image's pixel coordinates; with `lattice` (the original image's), only those on lattice.
     public func peaks(
-        in maps: [[Float]], width: Int, height: Int, scale: Double = 1, threshold: Float
+        in maps: [[Float]], width: Int, height: Int, scale: Double = 1, threshold: Float,
+        lattice: LatticeMask? = nil
     )
         -> [DefectLocation]
     {
@@ -232,10 +234,10 @@ public final class DefectDetector {
                 map, width: width, height: height, threshold: threshold, clusterRadius: radius)
             {
                 // Pixel centres at integers: centre-aligned scaling.
-                found.append(
-                    DefectLocation(
-                        x: (peak.x + 0.5) / scale - 0.5, y: (peak.y + 0.5) / scale - 0.5, kind: kind,
-                        confidence: peak.confidence))
+                let x = (peak.x + 0.5) / scale - 0.5
+                let y = (peak.y + 0.5) / scale - 0.5
+                guard lattice?.contains(x: x, y: y) ?? true else { continue }
+                found.append(DefectLocation(x: x, y: y, kind: kind, confidence: peak.confidence))
             }
         }
         return found

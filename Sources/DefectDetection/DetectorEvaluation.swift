@@ -47,8 +47,7 @@ public enum DetectorEvaluation {
             var total = DetectionScore()
             for (index, tile) in tiles.enumerated() {
                 let found = detector.peaks(
-                    in: maps[index], width: tile.size, height: tile.size, threshold: threshold
-                ).filter { masks[index].contains(x: $0.x, y: $0.y) }
+                    in: maps[index], width: tile.size, height: tile.size, threshold: threshold, lattice: masks[index])
                 for kind in kinds {
                     total =
                         total

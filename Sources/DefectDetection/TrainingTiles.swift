@@ -216,15 +216,10 @@ public enum TrainingTiles {
     static func tile(size: Int, conditions: TileConditions, seed: UInt64, random: inout Draw) -> TrainingTile {
         let (image, truth) = render(
             width: size, height: size, conditions: conditions, seed: seed, holes: true, random: &random)
-        let mean = image.mean
-        let deviation = max(image.standardDeviation, 1e-6)
         let defects = truth.defects.map {
             DefectLocation(x: $0.x, y: $0.y, kind: DefectClass(name: $0.kind.rawValue) ?? .background)
         }
-        return TrainingTile(
-            size: size, pixelSize: conditions.pixelSize, image: image.pixels.map { ($0 - mean) / deviation },
-            labels: labels(defects, size: size, radius: labelRadius / conditions.pixelSize), defects: defects,
-            conditions: conditions)
+        return TrainingTile(frame: image, pixelSize: conditions.pixelSize, defects: defects, conditions: conditions)
     }
 
     /// A raw HAADF image under `conditions` and its ground truth; with `holes`, some at or in a hole.
