@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C system libraries, each behind a small shim header.
@@ -44,15 +45,27 @@ let package = Package(
             name: "NeuralNetwork", dependencies: ["COpenBLAS", "CConvolutionKernels", "Numerics"],
             swiftSettings: strictSettings),
 
-        // Single-atom defect detection: the network's use, training data, peaks, scores.
+        // Single-atom defect detection: the network's use, peaks, the lattice mask, scores.
         .target(
-            name: "DefectDetection", dependencies: ["NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
+            name: "DefectDetection", dependencies: ["NeuralNetwork", "Numerics", "WireProtocol"],
             resources: [.copy("Models")], swiftSettings: strictSettings),
+
+        // Training and evaluating the detector on the virtual microscope: tiles, the trainer,
+        // scores, the realism step.
+        .target(
+            name: "DetectorTraining",
+            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "Simulator", "WireProtocol"],
+            swiftSettings: strictSettings),
 
         // Chip-community segmentation: chips, features, similarity graphs, Leiden communities.
         .target(
             name: "Segmentation",
-            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "Simulator", "WireProtocol", "COpenBLAS"],
+            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "WireProtocol", "COpenBLAS"],
+            swiftSettings: strictSettings),
+
+        // Scoring segmentation on the virtual microscope: a session across every kind of area.
+        .target(
+            name: "SegmentationEvaluation", dependencies: ["Segmentation", "Numerics", "Simulator", "WireProtocol"],
             swiftSettings: strictSettings),
 
         // The decision log: SQLite (WAL) through GRDB, with migrations.
@@ -65,22 +78,34 @@ let package = Package(
 
         // The built-in scan policies.
         .target(
-            name: "BuiltInPolicies", dependencies: ["PolicyKit", "WireProtocol", "YAMLConfig"], path: "Policies",
+            name: "BuiltInPolicies", dependencies: ["PolicyKit", "WireProtocol"], path: "Policies",
             exclude: ["README.md", "examples"], swiftSettings: strictSettings),
 
-        // The daemon: ingest, analysis, policy runner, instrument link, decision-log writer, lifecycle.
+        // The daemon's analysis stage: drift, condition monitor, detector, communities. Inference
+        // only: it does not link the simulator.
+        .target(
+            name: "DaemonAnalysis",
+            dependencies: ["DefectDetection", "Segmentation", "NeuralNetwork", "Numerics", "WireProtocol"],
+            path: "Sources/Daemon/Analysis", swiftSettings: strictSettings),
+
+        // Retraining the detector in the background, and the condition monitor's simulated baseline.
+        .target(
+            name: "DaemonRetraining",
+            dependencies: ["DaemonAnalysis", "DefectDetection", "DetectorTraining", "Numerics"],
+            path: "Sources/Daemon/Retraining", swiftSettings: strictSettings),
+
+        // The daemon: session, ingest, decision, instrument link, log; the folders follow the flow.
         .target(
             name: "Daemon",
             dependencies: [
-                "Transport", "WireProtocol", "DecisionLog", "PolicyKit", "DefectDetection", "Segmentation", "Numerics",
-                "NeuralNetwork",
-                "ImageIO",
+                "DaemonAnalysis", "DaemonRetraining", "Transport", "WireProtocol", "DecisionLog", "PolicyKit",
+                "DefectDetection", "Numerics", "ImageIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            exclude: ["Analysis", "Retraining"], swiftSettings: strictSettings),
 
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
@@ -111,7 +136,10 @@ let package = Package(
         // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
         .target(
             name: "InstrumentDriver",
-            dependencies: ["Transport", "WireProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Transport", "WireProtocol", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -121,15 +149,24 @@ let package = Package(
             dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "Numerics", "WireProtocol"],
             path: "Drivers/SimulatedDriver", swiftSettings: strictSettings),
 
+        // Programs ScopePilot and its tests start, with a clean signal mask, ended by their starter.
+        .target(
+            name: "ChildProcess", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strictSettings),
+
         // Helpers the test suites share (the reference Python).
-        .target(name: "ScopePilotTestSupport", swiftSettings: strictSettings),
+        .target(
+            name: "ScopePilotTestSupport", dependencies: ["ChildProcess", "Transport", "WireProtocol"],
+            swiftSettings: strictSettings),
 
         // The one executable.
         .executableTarget(
             name: "scopepilot",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
-                "NeuralNetwork", "DefectDetection", "Segmentation", "Daemon", "DecisionLog", "PolicyKit",
+                "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
+                "Daemon",
+                "DecisionLog", "PolicyKit",
                 "BuiltInPolicies", "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -144,9 +181,11 @@ let package = Package(
         .executableTarget(
             name: "scopepilot-bench",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "NeuralNetwork",
-                "Numerics", "ImageIO", "COpenBLAS", "Segmentation", "Daemon", "DecisionLog", "PolicyKit",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "DetectorTraining",
+                "NeuralNetwork", "Numerics", "ImageIO", "COpenBLAS", "Segmentation", "SegmentationEvaluation", "Daemon",
+                "DecisionLog", "PolicyKit",
                 "BuiltInPolicies", "SimulatedDriver",
+                "ChildProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -157,30 +196,37 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(
-            name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol", "YAMLConfig"],
+            name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol"],
             swiftSettings: strictSettings),
         .testTarget(name: "DecisionLogTests", dependencies: ["DecisionLog"], swiftSettings: strictSettings),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
+                "Daemon", "DaemonAnalysis", "DaemonRetraining", "DetectorTraining", "Transport", "WireProtocol",
+                "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
                 "BuiltInPolicies", "DecisionLog", "DefectDetection", "Numerics", "NeuralNetwork",
+                "ScopePilotTestSupport",
+                "CSQLite3",
             ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SegmentationTests",
-            dependencies: ["Segmentation", "Numerics"],
+            dependencies: ["Segmentation", "SegmentationEvaluation", "Numerics"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "DefectDetection", "NeuralNetwork", "ScopePilotTestSupport", "scopepilot", "DecisionLog",
+                "DefectDetection", "DetectorTraining", "NeuralNetwork", "ScopePilotTestSupport", "scopepilot",
+                "DecisionLog",
                 "InstrumentDriver", "SimulatedDriver", "Simulator", "Transport", "WireProtocol",
+                "ChildProcess",
             ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "DefectDetectionTests",
-            dependencies: ["DefectDetection", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol"],
+            dependencies: [
+                "DefectDetection", "DetectorTraining", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "NeuralNetworkTests",
@@ -193,16 +239,19 @@ let package = Package(
             name: "SimulatorTests",
             dependencies: [
                 "Simulator", "SimulatedDriver", "InstrumentDriver", "Transport", "Numerics", "WireProtocol",
+                "ScopePilotTestSupport",
             ],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "CZeroMQ"],
+            name: "TransportTests",
+            dependencies: ["Transport", "WireProtocol", "InstrumentDriver", "CZeroMQ", "ScopePilotTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "InteropTests",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator",
                 "ScopePilotTestSupport",
+                "ChildProcess",
             ],
             exclude: ["python"], swiftSettings: strictSettings),
         .testTarget(

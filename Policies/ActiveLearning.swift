@@ -1,7 +1,6 @@
 import Foundation
 public import PolicyKit
 import WireProtocol
-import YAMLConfig
 
 /// Active learning over stage positions: a Gaussian-process surrogate of the defect density
 /// (defects per nm² in a zoomed frame) across an area, and at each step the zoom whose acquisition
@@ -167,10 +166,10 @@ public struct ActiveLearning: ScanPolicy {
         name: "active-learning",
         summary:
             "a Gaussian-process surrogate of defect density over the stage; UCB or EI with travel, revisit and dose penalties"
-    ) { (node: ConfigNode?) throws(ConfigError) -> any ScanPolicy in
+    ) { (node: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy in
         var policy = ActiveLearning()
         guard let node else { return policy }
-        try node.onlyKeys([
+        try node.only([
             "center_nm", "half_width_nm", "grid", "zoom_fov_nm", "zoom_pixels", "zoom_dwell_us", "zooms", "initial",
             "acquisition", "kappa", "xi", "length_scale_nm", "noise", "travel_penalty_per_um", "revisit_penalty",
             "dose_penalty",

@@ -1,7 +1,6 @@
 import Foundation
 public import PolicyKit
 import WireProtocol
-import YAMLConfig
 
 /// Surveys at low magnification, then zooms at atomic resolution into every community the survey
 /// found, rarest first (fewest survey chips), `perCommunity` times each, at the community's chip
@@ -61,10 +60,10 @@ public struct CommunityExplorer: ScanPolicy {
     public static let factory = PolicyFactory(
         name: "community-explorer",
         summary: "survey, then zoom into every community found, rarest first"
-    ) { (node: ConfigNode?) throws(ConfigError) -> any ScanPolicy in
+    ) { (node: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy in
         var policy = CommunityExplorer()
         guard let node else { return policy }
-        try node.onlyKeys(SurveyThenZoom.keys + ["per_community"])
+        try node.only(SurveyThenZoom.keys + ["per_community"])
         try policy.plan.read(node)
         policy.perCommunity = try node.int("per_community", in: 1...1000) ?? policy.perCommunity
         return policy

@@ -1,7 +1,6 @@
 import Foundation
 public import PolicyKit
 import WireProtocol
-import YAMLConfig
 
 /// Surveys at low magnification, then zooms in at atomic resolution where it expects the most
 /// defects. The survey's chip communities are the map: each zoom's defect count teaches the
@@ -108,10 +107,10 @@ public struct DefectHunter: ScanPolicy {
     public static let factory = PolicyFactory(
         name: "defect-hunter",
         summary: "survey, then zoom at atomic resolution where the most defects are expected (UCB over communities)"
-    ) { (node: ConfigNode?) throws(ConfigError) -> any ScanPolicy in
+    ) { (node: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy in
         var policy = DefectHunter()
         guard let node else { return policy }
-        try node.onlyKeys(SurveyThenZoom.keys + ["exploration", "prior_density_per_nm2", "travel_penalty_per_um"])
+        try node.only(SurveyThenZoom.keys + ["exploration", "prior_density_per_nm2", "travel_penalty_per_um"])
         try policy.plan.read(node)
         policy.exploration = try node.double("exploration", in: 0...100) ?? policy.exploration
         policy.priorDensity = try node.double("prior_density_per_nm2", in: 0...100) ?? policy.priorDensity

@@ -1,6 +1,5 @@
 public import PolicyKit
 public import WireProtocol
-import YAMLConfig
 
 /// Scans a grid of regions row by row, turning at the end of each row (a serpentine), with a set
 /// overlap between neighbours so that drift can be measured from every pair; ends the session
@@ -22,7 +21,14 @@ public struct RasterSurvey: ScanPolicy {
     public var dwell: Double
     /// Fraction of a field of view that neighbours share, 0 ... 0.9.
     public var overlap: Double
+    /// Whether the next region is decided as soon as the driver has queued the previous one (the
+    /// default), or only once the previous frame has been analysed.
+    public var decidesAhead = true
     private var next = 0
+    private var visited = 0
+    private var refused = 0
+    private var failed = 0
+    private var note = ""
 
     /// A raster of `columns` x `rows` regions around `center`.
     public init(
@@ -42,6 +48,7 @@ public struct RasterSurvey: ScanPolicy {
         [
             "center_nm": "[\(center.x), \(center.y)]", "columns": "\(columns)", "rows": "\(rows)",
             "fov_nm": "\(fov)", "pixels": "\(pixels)", "dwell_us": "\(dwell)", "overlap": "\(overlap)",
+            "decide_ahead": "\(decidesAhead)",
         ]
     }
 
@@ -55,32 +62,62 @@ public struct RasterSurvey: ScanPolicy {
         return ScanGeometry(centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: dwell)
     }
 
+    /// A raster plans ahead: the next region does not depend on the last frame's analysis.
+    public var waitsForAnalysis: Bool { !decidesAhead }
+
     public mutating func decide(_ observation: Observation) -> PolicyDecision {
-        var note = ""
-        switch observation.lastOutcome {
-        case .failed(_, let code, let reason)?: note = " (the previous region failed: \(code), \(reason))"
-        case .refused(_, let reason)?: note = " (the previous region was refused: \(reason))"
-        default: break
+        for outcome in observation.outcomes {
+            switch outcome {
+            case .done(.scan):
+                visited += 1
+                note = ""
+            case .done:
+                break
+            case .refused(let action, let reason):
+                if case .scan = action { refused += 1 }
+                note = " (the previous region was refused: \(reason))"
+            case .failed(let action, let code, let reason):
+                if case .scan = action { failed += 1 }
+                note = " (the previous region failed: \(code), \(reason))"
+            }
         }
-        guard next < columns * rows else {
-            return PolicyDecision(.endSession, reason: "raster complete: \(columns * rows) regions visited\(note)")
+        let total = columns * rows
+        guard next < total else {
+            var ending = "raster complete: \(visited) of \(total) regions visited"
+            if refused > 0 { ending += ", \(refused) refused by the envelope" }
+            if failed > 0 { ending += ", \(failed) failed" }
+            return PolicyDecision(.endSession, reason: ending + note)
+        }
+        let target = region(next)
+        // A region beyond the envelope's longest move is reached in moves of the stage.
+        if let position = observation.position {
+            let (dx, dy) = (target.centerX - position.x, target.centerY - position.y)
+            let distance = (dx * dx + dy * dy).squareRoot()
+            let longest = observation.envelope.maximumStep
+            if distance > 0.95 * longest {
+                let fraction = 0.9 * longest / distance
+                return PolicyDecision(
+                    .moveStage(x: position.x + fraction * dx, y: position.y + fraction * dy),
+                    reason: "moving towards raster region \(next + 1), \(distance.rounded()) nm away: the envelope "
+                        + "allows moves of at most \(longest.rounded()) nm")
+            }
         }
         let index = next
         next += 1
         let row = index / columns
         return PolicyDecision(
-            .scan(region(index)),
-            reason: "raster region \(index + 1) of \(columns * rows): row \(row + 1), "
+            .scan(target),
+            reason: "raster region \(index + 1) of \(total): row \(row + 1), "
                 + "\(row % 2 == 0 ? "left to right" : "right to left")\(note)")
     }
 
     /// Reads `parameters:` of a policy file.
     public static let factory = PolicyFactory(
         name: "raster-survey", summary: "a serpentine grid of overlapping regions, then the session ends"
-    ) { (node: ConfigNode?) throws(ConfigError) -> any ScanPolicy in
+    ) { (node: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy in
         var policy = RasterSurvey()
         guard let node else { return policy }
-        try node.onlyKeys(["center_nm", "columns", "rows", "fov_nm", "pixels", "dwell_us", "overlap"])
+        try node.only(["center_nm", "columns", "rows", "fov_nm", "pixels", "dwell_us", "overlap", "decide_ahead"])
         if let centre = try node.doubles("center_nm", count: 2) { policy.center = (centre[0], centre[1]) }
         policy.columns = try node.int("columns", in: 1...1000) ?? policy.columns
         policy.rows = try node.int("rows", in: 1...1000) ?? policy.rows
@@ -88,6 +125,7 @@ public struct RasterSurvey: ScanPolicy {
         policy.pixels = try node.int("pixels", in: 16...16_384) ?? policy.pixels
         policy.dwell = try node.double("dwell_us", in: 0.01...100_000) ?? policy.dwell
         policy.overlap = try node.double("overlap", in: 0...0.9) ?? policy.overlap
+        policy.decidesAhead = try node.bool("decide_ahead") ?? policy.decidesAhead
         return policy
     }
 }

@@ -1,6 +1,5 @@
 import PolicyKit
 import WireProtocol
-import YAMLConfig
 
 /// What the survey-then-zoom policies share: a survey at low magnification over a grid of
 /// regions, the chips it found with their communities, and zoomed frames at atomic resolution.
@@ -92,7 +91,7 @@ struct SurveyThenZoom: Sendable {
     ]
 
     /// Reads the shared parameters from a policy file.
-    mutating func read(_ node: ConfigNode) throws(ConfigError) {
+    mutating func read(_ node: PolicyParameters) throws(PolicyFileError) {
         if let centre = try node.doubles("center_nm", count: 2) { center = (centre[0], centre[1]) }
         surveyFov = try node.double("survey_fov_nm", in: 1...100_000) ?? surveyFov
         if let grid = try node.ints("survey_grid") {

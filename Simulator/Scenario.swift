@@ -66,6 +66,14 @@ public struct ScenarioFaults: Sendable, Hashable {
     public var nanFrames: Set<UInt64> = []
     /// Frames published with a broken header.
     public var malformedFrames: Set<UInt64> = []
+    /// Frames neither published nor kept: `resend_frames` answers them `missing`.
+    public var lostFrames: Set<UInt64> = []
+    /// Frames whose copy kept for `resend_frames` has a NaN pixel, so a re-sent copy is refused too.
+    public var nanResentFrames: Set<UInt64> = []
+    /// Actions the driver REJECTs with `hardware` (e.g. `blank_beam`: a blanker that does not answer).
+    public var rejectActions: Set<String> = []
+    /// The beam is blanked after these frames are published, as a watchdog or an operator would.
+    public var blankAfterFrames: Set<UInt64> = []
     /// The driver restarts (new session, seq from 0, peers forgotten) after this many frames.
     public var restartAfterFrames: Int?
     /// Every n-th DONE is sent late.
@@ -118,7 +126,7 @@ public struct Scenario: Sendable {
         }
         if !FileManager.default.fileExists(atPath: nameOrPath) && !nameOrPath.contains("/") {
             throw ConfigError(
-                file: nameOrPath, line: 0, column: 0, key: "",
+                .unreadable, file: nameOrPath, line: 0, column: 0, key: "",
                 message:
                     "no such file, and no shipped scenario of that name (shipped: \(bundledNames.joined(separator: ", ")))"
             )
@@ -231,8 +239,9 @@ public struct Scenario: Sendable {
 
     private static func parseFaults(_ node: ConfigNode) throws(ConfigError) -> ScenarioFaults {
         try node.onlyKeys([
-            "drop_frames", "duplicate_frames", "delay_frames", "nan_frames", "malformed_frames", "restart_after_frames",
-            "slow_reply_every", "slow_reply_ms",
+            "drop_frames", "duplicate_frames", "delay_frames", "nan_frames", "malformed_frames", "lose_frames",
+            "nan_resent_frames", "reject_actions", "blank_after_frames", "restart_after_frames", "slow_reply_every",
+            "slow_reply_ms",
         ])
         func seqs(_ key: String) throws(ConfigError) -> Set<UInt64> {
             guard let values = try node.ints(key) else { return [] }
@@ -245,6 +254,16 @@ public struct Scenario: Sendable {
         faults.delayFrames = try seqs("delay_frames")
         faults.nanFrames = try seqs("nan_frames")
         faults.malformedFrames = try seqs("malformed_frames")
+        faults.lostFrames = try seqs("lose_frames")
+        faults.nanResentFrames = try seqs("nan_resent_frames")
+        faults.blankAfterFrames = try seqs("blank_after_frames")
+        let actions = ["scan_region", "move_stage", "acquire_reference", "blank_beam", "unblank_beam", "get_state"]
+        for action in try node.strings("reject_actions") ?? [] {
+            guard actions.contains(action) else {
+                throw node.error("reject_actions", "no action '\(action)'; actions: \(actions.joined(separator: ", "))")
+            }
+            faults.rejectActions.insert(action)
+        }
         faults.restartAfterFrames = try node.int("restart_after_frames", in: 1...1_000_000)
         faults.slowReplyEvery = try node.int("slow_reply_every", in: 1...1_000_000)
         faults.slowReplyDelayMilliseconds = try node.int("slow_reply_ms", in: 0...600_000) ?? 0

@@ -67,7 +67,7 @@ struct DetectorBenchmark: AsyncParsableCommand {
             let input = directory.appendingPathComponent("x\(side).npy")
             let output = directory.appendingPathComponent("logits\(side).npy")
             try NumpyFile.write(image, as: .float32, to: input)
-            let peer = try runPeer(model: url, input: input, logits: output)
+            let peer = try await runPeer(model: url, input: input, logits: output)
             let theirs = try NumpyFile.read(output).pixels
             var difference: Float = 0
             for (a, b) in zip(logits.data, theirs) { difference = max(difference, abs(a - b)) }
@@ -124,8 +124,8 @@ struct DetectorBenchmark: AsyncParsableCommand {
     }
 
     /// Runs the ONNX Runtime peer; returns its best time in seconds.
-    private func runPeer(model: URL, input: URL, logits: URL) throws -> Double {
-        let result = try PythonPeer.run(
+    private func runPeer(model: URL, input: URL, logits: URL) async throws -> Double {
+        let result = try await PythonPeer.run(
             python: python, script: "onnx_unet.py",
             arguments: [model.path, "--input", input.path, "--logits", logits.path, "--repeats", "\(repeats)"],
             requirement: "onnx and onnxruntime")

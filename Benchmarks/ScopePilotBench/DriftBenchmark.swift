@@ -65,7 +65,7 @@ struct DriftBenchmark: AsyncParsableCommand {
             }
             try JSONSerialization.data(withJSONObject: ["pairs": records]).write(
                 to: directory.appendingPathComponent("pairs.json"))
-            let peer = try runPeer(directory)
+            let peer = try await runPeer(directory)
             let sorted = errors.sorted()
             let mean = errors.reduce(0, +) / Double(errors.count)
             let ours = seconds / Double(pairs)
@@ -83,8 +83,8 @@ struct DriftBenchmark: AsyncParsableCommand {
         )
     }
 
-    private func runPeer(_ directory: URL) throws -> (seconds: Double, mean: Double, median: Double) {
-        let result = try PythonPeer.run(
+    private func runPeer(_ directory: URL) async throws -> (seconds: Double, mean: Double, median: Double) {
+        let result = try await PythonPeer.run(
             python: python, script: "skimage_registration.py", arguments: [directory.path],
             requirement: "scikit-image")
         guard let seconds = result["seconds"] as? Double, let mean = result["mean_error"] as? Double,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcess
 import Foundation
 import Transport
 import WireProtocol
@@ -58,7 +59,7 @@ struct FeedBenchmark: AsyncParsableCommand {
         let b = theirs.sorted { $0.megabytesPerSecond < $1.megabytesPerSecond }[rounds / 2]
         let ratio = ratios.sorted()[rounds / 2]
         let pythonVersion =
-            (try? capture([
+            (try? await capture([
                 python, "-c",
                 "import zmq, numpy, sys; print(f'pyzmq {zmq.pyzmq_version()} (libzmq {zmq.zmq_version()}), numpy {numpy.__version__}, Python {sys.version.split()[0]}')",
             ])) ?? "?"
@@ -80,40 +81,35 @@ struct FeedBenchmark: AsyncParsableCommand {
     }
 
     /// Starts the publisher child and returns it with its endpoint.
-    private func startPublisher() throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = [
-            "publish", "--endpoint", "tcp://127.0.0.1:*", "--frames", "\(frames)", "--size", "\(size)",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        var line = Data()
-        while true {
-            let byte = pipe.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data([10]) { break }
-            line.append(byte)
+    private func startPublisher() async throws -> (ChildProcess, String) {
+        let publisher = try await ChildProcess(
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
+            ["publish", "--endpoint", "tcp://127.0.0.1:*", "--frames", "\(frames)", "--size", "\(size)"])
+        guard let line = await publisher.nextLine(timeout: .seconds(30)) else {
+            await publisher.terminate()
+            throw ValidationError("the publisher did not say its endpoint: \(publisher.standardError)")
         }
-        return (process, String(decoding: line, as: UTF8.self))
+        return (publisher, line)
     }
 
     private func measureSwift() async throws -> Measurement {
-        let (publisher, endpoint) = try startPublisher()
-        defer { publisher.waitUntilExit() }
+        let (publisher, endpoint) = try await startPublisher()
         let context = try ZMQContext()
         let subscriber = try await FeedSubscriber(connectingTo: try Endpoint(endpoint), context: context)
         let measurement = try await FeedConsumer(subscriber: subscriber, probe: size / 2).consume(frames)
         await subscriber.close()
+        _ = await publisher.waitForExit(timeout: .seconds(30))
+        await publisher.terminate()
         return measurement
     }
 
     private func measurePython() async throws -> Measurement {
-        let (publisher, endpoint) = try startPublisher()
-        defer { publisher.waitUntilExit() }
+        let (publisher, endpoint) = try await startPublisher()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("peers/pyzmq_subscriber.py").path
-        let output = try capture([python, script, "--endpoint", endpoint, "--frames", "\(frames)"])
+        let output = try await capture([python, script, "--endpoint", endpoint, "--frames", "\(frames)"])
+        _ = await publisher.waitForExit(timeout: .seconds(30))
+        await publisher.terminate()
         guard let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
             let seconds = object["seconds"] as? Double, let count = object["frames"] as? Int,
             let bytes = object["bytes"] as? Int
@@ -121,19 +117,12 @@ struct FeedBenchmark: AsyncParsableCommand {
         return Measurement(seconds: seconds, frames: count, bytes: bytes)
     }
 
-    private func capture(_ command: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("\(command.joined(separator: " ")) exited with \(process.terminationStatus)")
+    private func capture(_ command: [String]) async throws -> String {
+        let result = try await ChildProcess.run(URL(fileURLWithPath: command[0]), Array(command.dropFirst()))
+        guard result.exit == .exited(0) else {
+            throw ValidationError("\(command.joined(separator: " ")) \(result.exit): \(result.stderr)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return result.stdout
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import ImageIO
 import Numerics
 import Segmentation
+import SegmentationEvaluation
 
 /// `scopepilot-bench leiden`: ScopePilot's Leiden beside leidenalg (igraph) on the same chip
 /// similarity graphs, and the time to segment one 1024 x 1024 frame end to end.
@@ -67,7 +68,7 @@ struct LeidenBenchmark: AsyncParsableCommand {
                 membership = leiden.communities(of: graph)
                 best = min(best, (ContinuousClock.now - start).seconds)
             }
-            let peer = try compare(graph: graph, membership: membership, directory: directory)
+            let peer = try await compare(graph: graph, membership: membership, directory: directory)
             print(
                 String(
                     format: "%-8d %-9d %8.1f ms  %8.4f   %8.1f ms  %8.4f   %8.1f ms  %8.4f    %d / %d", n,
@@ -103,7 +104,7 @@ struct LeidenBenchmark: AsyncParsableCommand {
         let igraph: Double
     }
 
-    private func compare(graph: WeightedGraph, membership: [Int], directory: URL) throws -> PeerResult {
+    private func compare(graph: WeightedGraph, membership: [Int], directory: URL) async throws -> PeerResult {
         var edges: [Float] = []
         for v in 0..<graph.nodeCount {
             for e in graph.offsets[v]..<graph.offsets[v + 1] where Int(graph.neighbours[e]) > v {
@@ -116,7 +117,7 @@ struct LeidenBenchmark: AsyncParsableCommand {
         try NumpyFile.write(
             Image(width: membership.count, height: 1, pixels: membership.map(Float.init)), as: .float32,
             to: membershipFile)
-        let result = try PythonPeer.run(
+        let result = try await PythonPeer.run(
             python: python, script: "leiden_peer.py",
             arguments: [
                 "--edges", edgeFile.path, "--nodes", "\(graph.nodeCount)", "--membership", membershipFile.path,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcess
 import Foundation
 
 /// A peer script in Benchmarks/peers, run with the benchmark's Python; it prints one JSON object.
@@ -7,24 +8,16 @@ enum PythonPeer {
     /// (what the Python needs) in the message.
     static func run(
         python: String, script: String, arguments: [String], requirement: String
-    ) throws
-        -> [String: Any]
-    {
+    ) async throws -> [String: Any] {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("peers/\(script)").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [path] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let result = try? JSONSerialization.jsonObject(with: output) as? [String: Any]
+        let result = try await ChildProcess.run(URL(fileURLWithPath: python), [path] + arguments)
+        guard result.exit == .exited(0),
+            let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         else {
-            throw ValidationError("the peer \(script) failed (\(python) needs \(requirement): make bench installs it)")
+            throw ValidationError(
+                "the peer \(script) failed (\(python) needs \(requirement): make bench installs it)\n\(result.stderr)")
         }
-        return result
+        return object
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcess
 import Foundation
 import Simulator
 import WireProtocol
@@ -54,16 +55,8 @@ struct SimulatorBenchmark: AsyncParsableCommand {
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("peers/usim_render.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--repeats", "\(repeats)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print("\nPeer, same run:\n" + output)
+        let peer = try await ChildProcess.run(URL(fileURLWithPath: python), [script, "--repeats", "\(repeats)"])
+        print("\nPeer, same run:\n" + peer.stdout + peer.stderr)
         print(
             """
             How the physics differs. nionswift-usim draws features (a flake, gold balls, an amorphous

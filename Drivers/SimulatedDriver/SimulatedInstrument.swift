@@ -21,7 +21,8 @@ public actor SimulatedInstrument: Instrument {
     private var pending: [UInt64: (truth: GroundTruth, conditions: String?)] = [:]
 
     /// Serves `scope`. With `truthDirectory`, writes each frame's ground truth there; with
-    /// `realtime`, a scan takes as long as it would on the instrument.
+    /// `realtime`, a scan takes as long as it would on the instrument (at least as long as it takes
+    /// to render).
     public init(scope: VirtualMicroscope, truthDirectory: URL? = nil, realtime: Bool = false) {
         self.scope = scope
         self.realtime = realtime
@@ -39,8 +40,13 @@ public actor SimulatedInstrument: Instrument {
                 code: ReasonCode.beamBlanked, reason: "the beam is blanked; send unblank_beam before scanning")
         }
         let channels = request.channels ?? scope.detectors.keys.sorted()
+        let rendering = ContinuousClock.now
         let frame = scope.acquire(request.geometry, channels: channels)
-        if realtime { try await Task.sleep(for: .seconds(frame.end - frame.start)) }
+        if realtime {
+            // The scan takes as long as on an instrument: rendering it counts towards that time.
+            let remaining = Duration.seconds(frame.end - frame.start) - (ContinuousClock.now - rendering)
+            if remaining > .zero { try await Task.sleep(for: remaining) }
+        }
         try Task.checkCancellation()
         var buffers: [PixelBuffer] = []
         for name in channels {
@@ -90,6 +96,10 @@ extension FaultPlan {
         delayFrames = faults.delayFrames
         nanFrames = faults.nanFrames
         malformedFrames = faults.malformedFrames
+        lostFrames = faults.lostFrames
+        nanResentFrames = faults.nanResentFrames
+        rejectActions = faults.rejectActions
+        blankAfterFrames = faults.blankAfterFrames
         restartAfterFrames = faults.restartAfterFrames
         slowReplyEvery = faults.slowReplyEvery
         slowReplyDelay = .milliseconds(faults.slowReplyDelayMilliseconds)

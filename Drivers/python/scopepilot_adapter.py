@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference ScopePilot driver adapter, written from docs/PROTOCOL.md alone.
 
-It serves a pretend instrument (a noisy hexagonal lattice) over the ScopePilot wire protocol 1.0:
+It serves a pretend instrument (a noisy hexagonal lattice) over the ScopePilot wire protocol 1.1:
 frames on a PUB socket, commands on a ROUTER socket. To drive a real microscope, subclass
 `Instrument` and implement `acquire`, `move_stage`, `set_beam_blanked` and `state` with the
 vendor's API; `Adapter` does the protocol (HELLO, idempotent ids, limits, deadlines, ordering,
@@ -18,6 +18,7 @@ import json
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ import uuid
 import numpy as np
 import zmq
 
-PROTOCOL = "1.0"
+PROTOCOL = "1.1"
 MAJOR = 1
 ACTIONS = ["scan_region", "move_stage", "acquire_reference", "blank_beam", "unblank_beam",
            "get_state", "resend_frames", "abort"]
@@ -64,6 +65,8 @@ class Instrument:
 
     def acquire(self, scan, channels, purpose, cancelled):
         """Scan and return (actual scan, stage readback, {channel: 2-D array}, t_start, t_end, optics)."""
+        if self.blanked:  # 6.4: a scan needs the beam; the daemon unblanks and sends it again
+            raise InstrumentError("beam_blanked", "the beam is blanked; send unblank_beam before scanning")
         t0 = time.time()
         deadline = t0 + self.scan_delay
         while time.time() < deadline:
@@ -290,7 +293,7 @@ class Adapter:
             if msg_id is not None:
                 self._send(peer, {"type": "reject", "id": msg_id, "code": "protocol_version", "reason": reason})
             else:
-                self._send(peer, {"type": "error", "code": "incompatible_version", "reason": reason})
+                self._send(peer, {"type": "error", "code": "protocol_version", "reason": reason})
             return
         kind = message.get("type")
         if kind == "hello":
@@ -299,7 +302,9 @@ class Adapter:
                               "capabilities": ACTIONS, "limits": self.instrument.limits,
                               "heartbeat_ms": self.heartbeat_ms, "watchdog_ms": self.watchdog_ms})
         elif kind == "heartbeat":
-            pass
+            if peer not in self.introduced:  # 6.4: a daemon this session does not know (we restarted)
+                self._send(peer, {"type": "error", "code": "no_hello",
+                                  "reason": f"heartbeat from a peer that has not said hello to session {self.session}"})
         elif kind == "command":
             self._command(peer, message, msg_id, now)
         else:
@@ -314,11 +319,12 @@ class Adapter:
             for envelope, extra in self.ledger[command_id]:
                 self.router.send_multipart([peer, dumps(envelope), *extra])
             return
+        if peer not in self.introduced:  # not remembered: after hello the same id is a new command (6.2)
+            return self._send(peer, {"type": "reject", "id": command_id, "code": "no_hello",
+                                     "reason": "say hello before sending commands"})
         self.ledger[command_id] = []
         reject = lambda code, reason: self._send(peer, {"type": "reject", "id": command_id, "code": code,
                                                          "reason": reason}, record_for=command_id)
-        if peer not in self.introduced:
-            return reject("no_hello", "say hello before sending commands")
         action = message.get("action")
         deadline_ms = message.get("deadline_ms")
         if action not in ACTIONS:
@@ -386,7 +392,7 @@ class Adapter:
             for _ in range(count):
                 scan_done, stage, images, t0, t1, optics = inst.acquire(scan, channels, purpose, cancel)
                 seqs.append(self._publish(scan_done, stage, images, t0, t1, optics, command_id, purpose))
-            return {"scan": scan_done, "stage": stage, "frames": seqs, "last_seq": seqs[-1]}
+            return {"scan": scan_done, "stage": stage, "frames": seqs, "last_seq": seqs[-1], "session": self.session}
         if action == "move_stage":
             return {"stage": inst.move_stage(params)}
         if action in ("blank_beam", "unblank_beam"):
@@ -410,9 +416,10 @@ class Adapter:
             return {"state": f"aborted {len(victims)}"}
         if action == "resend_frames":
             sent, missing = [], []
+            other_session = params.get("session") not in (None, self.session)  # 1.1: frames of another session
             for seq in range(params["from_seq"], params["to_seq"] + 1):
                 with self.lock:
-                    kept = self.ring.get(seq)
+                    kept = None if other_session else self.ring.get(seq)
                 if kept is None:
                     missing.append(seq)
                     continue
@@ -420,7 +427,10 @@ class Adapter:
                 header = dict(header, resent=True)
                 send(peer, {"type": "frame", "in_reply_to": command_id}, [dumps(header), *pixels])
                 sent.append(seq)
-            return {"frames": sent, "missing": missing, "last_seq": self.seq - 1}
+            readback = {"frames": sent, "missing": missing, "session": params.get("session") or self.session}
+            if self.seq > 0:  # 4.4: no last_seq before the first frame
+                readback["last_seq"] = self.seq - 1
+            return readback
         raise InstrumentError("unsupported", f"{action} is not implemented")
 
     # -- main loop -----------------------------------------------------------------------------
@@ -445,7 +455,7 @@ class Adapter:
                 for peer in list(self.introduced):
                     with self.lock:
                         last = self.seq - 1
-                    beat = {"type": "heartbeat", "sent_at": time.time()}
+                    beat = {"type": "heartbeat", "sent_at": time.time(), "session": self.session}
                     if last >= 0:
                         beat["last_seq"] = last
                     self._send(peer, beat)
@@ -469,19 +479,40 @@ def main():
     parser.add_argument("--heartbeat-ms", type=int, default=1000)
     parser.add_argument("--watchdog-ms", type=int, default=5000)
     parser.add_argument("--keys", help="folder with driver.key_secret and authorized/*.key: enables CURVE")
+    parser.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="stop (blanking the beam) when process PID has gone, e.g. the program that started this")
     parser.add_argument("--inject", action="append", default=[], metavar="SEQ:FAULT",
                         help="corrupt frame SEQ: nan (float32 only), short (pixel part 2 bytes short), badheader")
     args = parser.parse_args()
+    # SIGTERM and SIGINT stop the adapter the same way: the loop ends, the beam is blanked.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     inject = {int(seq): fault for seq, fault in (item.split(":") for item in args.inject)}
     adapter = Adapter(Instrument(args.dtype, args.scan_delay), args.feed, args.control, args.heartbeat_ms,
                       args.watchdog_ms, keys=args.keys, inject=inject)
     # One line on stdout says where the sockets are, for whoever started the adapter.
     print(json.dumps({"feed": adapter.feed_endpoint, "control": adapter.control_endpoint,
                       "session": adapter.session}), flush=True)
-    try:
-        adapter.serve()
-    except KeyboardInterrupt:
-        pass
+
+    started_by = os.getppid()
+
+    def parent_gone():
+        if args.parent_pid is None:
+            return False
+        if args.parent_pid == started_by and os.getppid() != started_by:
+            return True  # our parent died and we were handed to another
+        try:
+            os.kill(args.parent_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    adapter.serve(stop=lambda: stopping.is_set() or parent_gone())
+    log("stopping: blanking the beam")
+    adapter.instrument.set_beam_blanked(True)
 
 
 if __name__ == "__main__":

@@ -64,12 +64,31 @@ public final class DecisionLog: Sendable {
         return session.id
     }
 
-    /// Ends a session with a status such as "finished", "stopped" or "failed".
-    public func endSession(_ id: String, status: String, at time: Date = Date()) async throws(DecisionLogError) {
+    /// Ends a session with a status ("finished", "stopped" or "failed") and why, in words.
+    public func endSession(
+        _ id: String, status: String, reason: String? = nil, at time: Date = Date()
+    ) async throws(DecisionLogError) {
         try await write { db in
             try db.execute(
-                sql: "UPDATE sessions SET ended_at = ?, status = ? WHERE id = ?",
-                arguments: [time.timeIntervalSince1970, status, id])
+                sql: "UPDATE sessions SET ended_at = ?, status = ?, end_reason = ? WHERE id = ?",
+                arguments: [time.timeIntervalSince1970, status, reason, id])
+        }
+    }
+
+    /// Records a frame lost for good, once: later records of the same frame are ignored.
+    public func recordLostFrame(
+        session: String, driverSession: String, seq: UInt64, commandID: String?, reason: String,
+        at time: Date = Date()
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO lost_frames (session_id, driver_session, seq, command_id, recorded_at, reason)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    session, driverSession, Int64(bitPattern: seq), commandID, time.timeIntervalSince1970, reason,
+                ])
         }
     }
 
@@ -124,19 +143,20 @@ public final class DecisionLog: Sendable {
         }
     }
 
-    /// Records what became of command `id`: "acked", "done", "rejected", "failed" or "timed_out".
+    /// Records what became of command `id`: "done", "rejected", "failed", "timed_out" or
+    /// "abandoned" (the session stopped before it ended), and when the driver acknowledged it.
     public func recordCommandOutcome(
-        id: String, status: String, at time: Date = Date(), readback: String? = nil, error: String? = nil
+        id: String, status: String, at time: Date = Date(), ackedAt: Date? = nil, readback: String? = nil,
+        error: String? = nil
     ) async throws(DecisionLogError) {
         try await write { db in
-            let column = status == "acked" ? "acked_at" : "finished_at"
             try db.execute(
                 sql: """
-                    UPDATE commands SET status = ?, \(column) = ?, readback = COALESCE(?, readback),
-                                        error = COALESCE(?, error)
+                    UPDATE commands SET status = ?, finished_at = ?, acked_at = COALESCE(?, acked_at),
+                                        readback = COALESCE(?, readback), error = COALESCE(?, error)
                     WHERE id = ?
                     """,
-                arguments: [status, time.timeIntervalSince1970, readback, error, id])
+                arguments: [status, time.timeIntervalSince1970, ackedAt?.timeIntervalSince1970, readback, error, id])
             if db.changesCount == 0 {
                 throw DecisionLogError(path: self.path, problem: "no command \(id) was recorded as sent")
             }
@@ -255,7 +275,7 @@ public final class DecisionLog: Sendable {
     /// The log's tables.
     public static let tables = [
         "sessions", "frames", "detections", "communities", "drift", "condition_scores", "decisions", "commands",
-        "models", "retraining_events", "rejected_inputs",
+        "models", "retraining_events", "rejected_inputs", "lost_frames",
     ]
 
     // MARK: - Plumbing

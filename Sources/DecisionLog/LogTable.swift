@@ -40,6 +40,7 @@ extension DecisionLog {
             SELECT
               (SELECT COUNT(*) FROM frames WHERE session_id = :s) AS frames,
               (SELECT COUNT(*) FROM frames WHERE session_id = :s AND analysed = 1) AS analysed,
+              (SELECT COUNT(*) FROM lost_frames WHERE session_id = :s) AS lost_frames,
               (SELECT COUNT(*) FROM rejected_inputs WHERE session_id = :s) AS rejected_inputs,
               (SELECT COUNT(*) FROM detections JOIN frames f ON f.id = frame_id WHERE f.session_id = :s) AS detections,
               (SELECT COUNT(DISTINCT community) FROM communities JOIN frames f ON f.id = frame_id

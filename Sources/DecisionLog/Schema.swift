@@ -156,6 +156,24 @@ enum Schema {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE frames ADD COLUMN model TEXT")
         }
+        // v4: why a session ended, and the frames that were lost for good (asked for again, and
+        // the driver no longer had them or their re-sent copy was refused too).
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+                    CREATE TABLE lost_frames (
+                        id INTEGER PRIMARY KEY,
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        driver_session TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        command_id TEXT,
+                        recorded_at REAL NOT NULL,
+                        reason TEXT NOT NULL,
+                        UNIQUE (session_id, driver_session, seq)
+                    );
+                    """)
+        }
         return migrator
     }
 }

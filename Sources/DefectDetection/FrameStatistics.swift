@@ -1,6 +1,5 @@
 import Foundation
 public import Numerics
-import Simulator
 
 /// Summary statistics of an atomic-resolution HAADF frame of WSe2 that the microscope's state
 /// shapes and the sample's particular atoms barely do: the realism step compares them between
@@ -12,6 +11,10 @@ import Simulator
 /// flat floor, line jitter damps spots with a large horizontal frequency, and W against Se2
 /// contrast changes the second ring (the sublattices add in phase there) against the first.
 public struct FrameStatistics: Sendable, Hashable, Codable {
+    /// The lattice constant of the material the detectors are for (2H-WSe2), nm: its first
+    /// reflection is where the lattice signal is measured.
+    public static let latticeConstant = 0.328
+
     /// log10 of the first ring's power above the noise floor over the floor: dose and detector noise.
     public var signalToNoise: Double
     /// log10 of the second ring's excess power over the first's: contrast and resolution.
@@ -56,7 +59,7 @@ public struct FrameStatistics: Sendable, Hashable, Codable {
         let transform = FourierTransform2D(width: side, height: side)
         let spectrum = transform.forward(windowed)
 
-        let g1 = 2 / (3.0.squareRoot() * WSe2Lattice.a * 10)  // Å⁻¹
+        let g1 = 2 / (3.0.squareRoot() * Self.latticeConstant * 10)  // Å⁻¹
         let nyquist = 0.5 / pixelSize
         var power: [(k: Double, kx2: Double, p: Double)] = []
         power.reserveCapacity(side * transform.spectrumWidth)

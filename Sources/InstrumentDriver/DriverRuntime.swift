@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import ServiceLifecycle
 public import Transport
 public import WireProtocol
 
@@ -15,7 +16,10 @@ public import WireProtocol
 /// - A command id seen before is not run again: its earlier replies are sent again.
 /// - Heartbeats go to every introduced peer; when none has been heard from for the watchdog
 ///   interval, the beam is blanked.
-public actor DriverRuntime {
+///
+/// A swift-service-lifecycle `Service`: it serves until its task is cancelled or the service group
+/// shuts down gracefully, then blanks the beam and closes (and flushes) both sockets.
+public actor DriverRuntime: Service {
     /// Settings of a runtime.
     public struct Configuration: Sendable {
         /// Where to publish frames.
@@ -101,9 +105,27 @@ public actor DriverRuntime {
         session = configuration.session
     }
 
-    /// Serves until the task is cancelled, then closes the sockets.
+    /// Serves until the task is cancelled or a graceful shutdown, then blanks the beam and closes
+    /// the sockets.
     public func run() async {
-        let keeper = Task { await self.keepAlive() }
+        await cancelWhenGracefulShutdown { await self.serve() }
+        do { try await instrument.setBeamBlanked(true) } catch {
+            logger.error("could not blank the beam on shutdown: \(error)")
+        }
+        await server.close()
+        await publisher.close()
+    }
+
+    private func serve() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.keepAlive() }
+            await answerCommands()
+            group.cancelAll()
+        }
+        for task in running.values { task.cancel() }
+    }
+
+    private func answerCommands() async {
         while !Task.isCancelled {
             let current = server
             do {
@@ -119,11 +141,6 @@ public actor DriverRuntime {
                 logger.error("command channel: \(error)")
             }
         }
-        keeper.cancel()
-        await keeper.value
-        for task in running.values { task.cancel() }
-        await server.close()
-        await publisher.close()
     }
 
     /// Acquires and publishes a frame outside any command (e.g. a free-running live view).
@@ -146,7 +163,12 @@ public actor DriverRuntime {
             if let id = incoming.salvagedID {
                 await reply(.reject(Reject(id: id, code: code, reason: error.message)), to: peer, id: nil)
             } else {
-                await reply(.error(ErrorReport(code: error.code.description, reason: error.message)), to: peer, id: nil)
+                await reply(
+                    .error(
+                        ErrorReport(
+                            code: error.code == .incompatibleVersion ? code : error.code.description,
+                            reason: error.message)),
+                    to: peer, id: nil)
             }
         case .success(.hello(let hello)):
             peers[peer]?.introduced = true
@@ -158,7 +180,16 @@ public actor DriverRuntime {
                 watchdogMilliseconds: configuration.watchdog.wholeMilliseconds)
             await reply(.welcome(welcome), to: peer, id: nil)
         case .success(.heartbeat):
-            break
+            if peers[peer]?.introduced != true {
+                // A daemon that has not said HELLO to this session (this driver restarted under
+                // it): tell it at once, so that it introduces itself again (docs/PROTOCOL.md 6.4).
+                await reply(
+                    .error(
+                        ErrorReport(
+                            code: ReasonCode.notIntroduced,
+                            reason: "heartbeat from a peer that has not said HELLO to driver session \(session)")),
+                    to: peer, id: nil)
+            }
         case .success(.command(let command)):
             await accept(command, from: peer)
         case .success(let other):
@@ -176,14 +207,23 @@ public actor DriverRuntime {
             for message in ledger.replies(for: command.id) { await reply(message, to: peer, id: nil) }
             return
         }
-        ledger.open(command.id)
         guard peers[peer]?.introduced == true else {
-            await reject(command, ReasonCode.notIntroduced, "say HELLO before sending commands", to: peer)
+            // Not remembered under its id: once the daemon has said HELLO, the same command is new.
+            await reply(
+                .reject(
+                    Reject(id: command.id, code: ReasonCode.notIntroduced, reason: "say HELLO before sending commands")),
+                to: peer, id: nil)
             return
         }
+        ledger.open(command.id)
         commandsReceived.append(command.id)
         if let problem = limitsProblem(command.action) {
             await reject(command, ReasonCode.outOfRange, problem, to: peer)
+            return
+        }
+        if configuration.faults.rejectActions.contains(command.action.name) {
+            logger.warning("fault injection: \(command.action.name) \(command.id) rejected")
+            await reject(command, ReasonCode.hardware, "fault injection: the instrument did not answer", to: peer)
             return
         }
         await reply(.ack(Ack(id: command.id)), to: peer, id: command.id)
@@ -212,8 +252,15 @@ public actor DriverRuntime {
             await fail(command, ReasonCode.aborted, "aborted before it started", peer)
             return
         }
+        let started = session
         let outcome = await withDeadline(deadline) { () async throws -> Readback in
             try await self.perform(command, peer: peer)
+        }
+        guard session == started else {
+            // The driver restarted while this ran: the daemon that sent it is forgotten, and the
+            // new session must not answer for the old one.
+            logger.warning("\(command.action.name) \(command.id) ended after a restart; its answer is dropped")
+            return
         }
         switch outcome {
         case .finished(let readback):
@@ -233,9 +280,12 @@ public actor DriverRuntime {
         switch command.action {
         case .scanRegion(let request):
             let acquired = try await instrument.acquire(request, purpose: .scan)
+            let publishing = session
             let seq = try await publish(acquired, commandID: command.id, purpose: .scan)
-            return Readback(stage: acquired.stage, scan: acquired.scan, frames: [seq], lastSeq: seq)
+            return Readback(
+                stage: acquired.stage, scan: acquired.scan, frames: [seq], lastSeq: seq, session: publishing)
         case .acquireReference(let reference):
+            let publishing = session
             var seqs: [UInt64] = []
             var last: AcquiredFrame?
             for _ in 0..<reference.count {
@@ -244,7 +294,7 @@ public actor DriverRuntime {
                 seqs.append(try await publish(acquired, commandID: command.id, purpose: .reference))
                 last = acquired
             }
-            return Readback(stage: last?.stage, scan: last?.scan, frames: seqs, lastSeq: seqs.last)
+            return Readback(stage: last?.stage, scan: last?.scan, frames: seqs, lastSeq: seqs.last, session: publishing)
         case .moveStage(let target):
             return Readback(stage: try await instrument.moveStage(to: target))
         case .blankBeam, .unblankBeam:
@@ -260,11 +310,12 @@ public actor DriverRuntime {
             let victims = target.map { id in running.filter { $0.key == id } } ?? running
             for (_, task) in victims { task.cancel() }
             return Readback(state: "aborted \(victims.count)")
-        case .resendFrames(let from, let to):
+        case .resendFrames(let from, let to, let asked):
             var sent: [UInt64] = []
             var missing: [UInt64] = []
             for seq in from...to {
-                guard var frame = ring.frame(seq) else {
+                // Frames of an earlier session (before a restart) are gone with it.
+                guard asked == nil || asked == session, var frame = ring.frame(seq) else {
                     missing.append(seq)
                     continue
                 }
@@ -272,7 +323,8 @@ public actor DriverRuntime {
                 await reply(.frame(inReplyTo: command.id, frame), to: peer, id: nil)
                 sent.append(seq)
             }
-            return Readback(frames: sent, lastSeq: nextSeq == 0 ? nil : nextSeq - 1, missing: missing)
+            return Readback(
+                frames: sent, lastSeq: nextSeq == 0 ? nil : nextSeq - 1, missing: missing, session: asked ?? session)
         }
     }
 
@@ -288,9 +340,18 @@ public actor DriverRuntime {
             channels: acquired.channels, dtype: acquired.buffers.first?.dtype ?? .uint16, commandID: commandID,
             purpose: purpose, optics: acquired.optics)
         let frame = try Frame(header: header, channels: acquired.buffers)
-        ring.append(frame)
-        try await publishWithFaults(frame)
+        let faults = configuration.faults
+        if faults.lostFrames.contains(seq) {
+            logger.warning("fault injection: frame \(seq) lost (neither published nor kept)")
+        } else {
+            ring.append(faults.nanResentFrames.contains(seq) ? try FaultPlan.poisoned(frame) : frame)
+            try await publishWithFaults(frame)
+        }
         await instrument.published(acquired, seq: seq, session: session)
+        if faults.blankAfterFrames.contains(seq) {
+            logger.warning("fault injection: the beam is blanked after frame \(seq)")
+            try? await instrument.setBeamBlanked(true)
+        }
         if let restartAfter = configuration.faults.restartAfterFrames, nextSeq == UInt64(restartAfter) {
             await restart()
         }
@@ -430,7 +491,8 @@ public actor DriverRuntime {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.heartbeat)
             let beat = ControlMessage.heartbeat(
-                Heartbeat(sentAt: Date().timeIntervalSince1970, lastSeq: nextSeq == 0 ? nil : nextSeq - 1))
+                Heartbeat(
+                    sentAt: Date().timeIntervalSince1970, lastSeq: nextSeq == 0 ? nil : nextSeq - 1, session: session))
             for (peer, state) in peers where state.introduced { await reply(beat, to: peer, id: nil) }
             await checkWatchdog()
         }

@@ -12,6 +12,14 @@ public struct FaultPlan: Sendable, Hashable {
     public var nanFrames: Set<UInt64> = []
     /// Frames published as a malformed message (a header that is not JSON) instead.
     public var malformedFrames: Set<UInt64> = []
+    /// Frames neither published nor kept for `resend_frames` (which answers them `missing`).
+    public var lostFrames: Set<UInt64> = []
+    /// Frames whose copy kept for `resend_frames` has a NaN pixel (a re-sent copy is refused too).
+    public var nanResentFrames: Set<UInt64> = []
+    /// Actions (by wire name) REJECTed with `hardware`, e.g. `blank_beam`.
+    public var rejectActions: Set<String> = []
+    /// Frames after whose publication the beam is blanked, as a watchdog or an operator would.
+    public var blankAfterFrames: Set<UInt64> = []
     /// Restart (close and rebind both sockets, new session, seq from 0) after this many frames.
     public var restartAfterFrames: Int?
     /// Send every n-th DONE late ...
@@ -25,7 +33,8 @@ public struct FaultPlan: Sendable, Hashable {
     /// Whether any fault is planned.
     public var isEmpty: Bool {
         dropFrames.isEmpty && duplicateFrames.isEmpty && delayFrames.isEmpty && nanFrames.isEmpty
-            && malformedFrames.isEmpty && restartAfterFrames == nil && slowReplyEvery == nil
+            && malformedFrames.isEmpty && lostFrames.isEmpty && nanResentFrames.isEmpty && rejectActions.isEmpty
+            && blankAfterFrames.isEmpty && restartAfterFrames == nil && slowReplyEvery == nil
     }
 
     /// `frame` as float32 with a NaN in the middle of its first channel.

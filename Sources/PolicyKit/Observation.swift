@@ -4,37 +4,44 @@ public import WireProtocol
 /// session so far.
 public struct Observation: Sendable {
     /// Decisions made before this one.
-    public var step: Int
+    public let step: Int
     /// Seconds since the session started.
-    public var elapsed: Double
+    public let elapsed: Double
     /// The newest analysed frame; nil before the first.
-    public var frame: FrameSummary?
+    public let frame: FrameSummary?
     /// Defects found in that frame, in stage coordinates.
-    public var defects: [DefectObservation]
+    public let defects: [DefectObservation]
     /// The chip communities in that frame.
-    public var communities: [CommunityObservation]
+    public let communities: [CommunityObservation]
     /// That frame's chips: where each is and which community it belongs to.
-    public var chips: [ChipObservation]
+    public let chips: [ChipObservation]
     /// The newest drift measurement; nil until two frames overlapped.
-    public var drift: DriftEstimate?
+    public let drift: DriftEstimate?
     /// How far the frames' conditions are from those the detector was trained for (0: the same;
     /// above about 2: far); nil until measured.
-    public var conditionScore: Double?
-    /// What became of the previous decision's action; nil for the first decision.
-    public var lastOutcome: ActionOutcome?
+    public let conditionScore: Double?
+    /// What became of the newest action whose outcome is known; nil for the first decision.
+    public let lastOutcome: ActionOutcome?
+    /// Every outcome learnt since the previous decision, oldest first (more than one when the
+    /// policy decides ahead, ``ScanPolicy/waitsForAnalysis`` false; none when nothing finished).
+    public let outcomes: [ActionOutcome]
+    /// Where the newest action that was carried out pointed the beam or the stage, in sample
+    /// coordinates, nm; nil before the first. The envelope's ``SafetyEnvelope/maximumStep`` counts
+    /// from here.
+    public let position: (x: Double, y: Double)?
     /// Everything visited so far.
-    public var map: SessionMap
+    public let map: SessionMap
     /// The envelope the daemon enforces: a policy that stays inside is never refused.
-    public var envelope: SafetyEnvelope
+    public let envelope: SafetyEnvelope
     /// The detector's retraining, if one was requested this session.
-    public var retraining: RetrainingState?
+    public let retraining: RetrainingState?
 
-    /// Creates an observation (the daemon does; tests and `policy eval` may too).
+    /// Creates an observation (the daemon does; a policy's tests may too).
     public init(
         step: Int, elapsed: Double, frame: FrameSummary?, defects: [DefectObservation] = [],
         communities: [CommunityObservation] = [], chips: [ChipObservation] = [], drift: DriftEstimate? = nil,
-        conditionScore: Double? = nil,
-        lastOutcome: ActionOutcome? = nil, map: SessionMap, envelope: SafetyEnvelope,
+        conditionScore: Double? = nil, lastOutcome: ActionOutcome? = nil, outcomes: [ActionOutcome]? = nil,
+        position: (x: Double, y: Double)? = nil, map: SessionMap, envelope: SafetyEnvelope,
         retraining: RetrainingState? = nil
     ) {
         self.step = step
@@ -46,6 +53,8 @@ public struct Observation: Sendable {
         self.drift = drift
         self.conditionScore = conditionScore
         self.lastOutcome = lastOutcome
+        self.outcomes = outcomes ?? lastOutcome.map { [$0] } ?? []
+        self.position = position
         self.map = map
         self.envelope = envelope
         self.retraining = retraining

@@ -1,5 +1,5 @@
 public import Foundation
-public import YAMLConfig
+import YAMLConfig
 
 /// A policy file: which policy with which parameters, the safety envelope and the stop conditions.
 ///
@@ -42,15 +42,17 @@ public struct PolicyFile: Sendable {
     }
 
     /// Reads a policy file, building the policy it names from `factories`.
-    public static func load(_ url: URL, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
-        try parse(ConfigNode.load(url), factories: factories)
+    public static func load(_ url: URL, factories: [PolicyFactory]) throws(PolicyFileError) -> PolicyFile {
+        do { return try parse(ConfigNode.load(url), factories: factories) } catch { throw PolicyFileError(error) }
     }
 
     /// Parses policy-file YAML.
     public static func parse(
         _ text: String, file: String = "<policy>", factories: [PolicyFactory]
-    ) throws(ConfigError) -> PolicyFile {
-        try parse(ConfigNode.parse(text, file: file), factories: factories)
+    ) throws(PolicyFileError) -> PolicyFile {
+        do { return try parse(ConfigNode.parse(text, file: file), factories: factories) } catch {
+            throw PolicyFileError(error)
+        }
     }
 
     private static func parse(_ root: ConfigNode, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
@@ -63,7 +65,15 @@ public struct PolicyFile: Sendable {
             throw root.error(
                 "policy", "no policy '\(name)'; policies: \(factories.map(\.name).joined(separator: ", "))")
         }
-        let policy = try factory.make(try root.child("parameters"))
+        let parameters = try root.child("parameters").map(PolicyParameters.init)
+        let policy: any ScanPolicy
+        do {
+            policy = try factory.make(parameters)
+        } catch {
+            throw ConfigError(
+                error.code == .unknownKey ? .unknownKey : .invalidValue, file: error.file, line: error.line,
+                column: error.column, key: error.key, message: error.message)
+        }
         var envelope = SafetyEnvelope()
         if let node = try root.child("envelope") { envelope = try parseEnvelope(node) }
         var stop = StopConditions()

@@ -1,5 +1,3 @@
-public import YAMLConfig
-
 /// Makes a policy from the `parameters` mapping of a policy file.
 public struct PolicyFactory: Sendable {
     /// The name policy files use.
@@ -8,12 +6,12 @@ public struct PolicyFactory: Sendable {
     public let summary: String
     /// Builds the policy; `parameters` is nil when the file has none. Throw `parameters.error(key, ...)`
     /// for a bad value so that the message points at its line.
-    public let make: @Sendable (_ parameters: ConfigNode?) throws(ConfigError) -> any ScanPolicy
+    public let make: @Sendable (_ parameters: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy
 
     /// Creates a factory.
     public init(
         name: String, summary: String,
-        make: @escaping @Sendable (_ parameters: ConfigNode?) throws(ConfigError) -> any ScanPolicy
+        make: @escaping @Sendable (_ parameters: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy
     ) {
         self.name = name
         self.summary = summary

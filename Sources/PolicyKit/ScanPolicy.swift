@@ -31,4 +31,15 @@ public protocol ScanPolicy: Sendable {
     var parameters: [String: String] { get }
     /// The next action, given the newest analysis and the session so far.
     mutating func decide(_ observation: Observation) -> PolicyDecision
+    /// Whether the policy needs the analysis of the frame its previous action produced before it
+    /// decides again (the default). A policy that plans ahead, as a raster does, says false: the
+    /// daemon then asks it for the next action as soon as the driver has queued the previous
+    /// one, so the beam does not wait for analysis between frames. It then learns outcomes late,
+    /// in ``Observation/outcomes``.
+    var waitsForAnalysis: Bool { get }
+}
+
+extension ScanPolicy {
+    /// The policy waits for the analysis of its previous frame before deciding again.
+    public var waitsForAnalysis: Bool { true }
 }

@@ -122,8 +122,8 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             """
 
-            Summary (\(String(format: "%.1f", seconds)) s; session \(session): \(status.ending ?? "-"))
-              frames            \(status.framesReceived) received, \(status.framesAnalysed) analysed, \(status.framesSkipped) skipped by analysis, \(status.missing) missing on the feed (\(status.recovered) recovered), \(status.rejected) refused
+            Summary (\(String(format: "%.1f", seconds)) s; session \(session), \(status.endStatus ?? "-"): \(status.ending ?? "-"))
+              frames            \(status.framesReceived) received and logged, \(status.framesAnalysed) analysed, \(status.framesSkipped) skipped by analysis, \(status.missing) missing on the feed (\(status.recovered) recovered, \(status.lost) lost), \(status.rejected) refused, \(status.duplicates) duplicate copies ignored
               area covered      \(String(format: "%.0f", status.area)) nm², \(String(format: "%.3g", status.electrons)) electrons
               defects           \(defects)
               communities       \(status.communities)\(phases)
@@ -131,7 +131,8 @@ struct DemoCommand: AsyncParsableCommand {
               drift             \(status.drift.map { String(format: "%.3f, %.3f nm/s", $0.vx, $0.vy) } ?? "not measured")
               driver restarts   \(status.driverRestarts) survived
               retrains          \(status.retrainingsStarted) started, \(status.retrains) swapped in a better model
-              latency           frame received -> command acknowledged: p50 \(ms(p50)), p99 \(ms(p99))
+              latency           frame received -> command acknowledged: p50 \(ms(p50)), p99 \(ms(p99))\(p50 == nil ? " (the policy decides ahead of the analysis)" : "")
+              beam              scanning \(status.dutyCycle.map { String(format: "%.0f %%", $0 * 100) } ?? "-") of the time from the first scan to the last
                                 per stage (p50): \(stages)
               the log           \(db) (SQLite). Review it:
                                   scopepilot log sessions --db \(db)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DefectDetection
+import DetectorTraining
 import Foundation
 import NeuralNetwork
 import Numerics

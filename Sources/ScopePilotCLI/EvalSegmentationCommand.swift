@@ -3,6 +3,7 @@ import DefectDetection
 import Foundation
 import Numerics
 import Segmentation
+import SegmentationEvaluation
 import Simulator
 
 /// `scopepilot eval-segmentation`: chip communities against the virtual microscope's ground-truth

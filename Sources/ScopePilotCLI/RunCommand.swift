@@ -17,8 +17,11 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run the daemon: analyse the driver's frames, run the scan policy, log every decision.",
         discussion: """
             Runs until the policy ends the session, a stop condition in the policy file holds, or \
-            SIGINT/SIGTERM arrives; then it blanks the beam, closes the session in the log and exits 0. \
-            Review the session afterwards with 'scopepilot log'.
+            SIGINT/SIGTERM arrives (in any state, within a second); then it aborts the scan, blanks the \
+            beam, closes the session in the log and exits 0. It exits 1 when no session could run (the \
+            log, the model or the driver: the message says which, e.g. a driver of another protocol \
+            version) and 2 when the session failed (its reason is printed and in the log). Review the \
+            session afterwards with 'scopepilot log'.
             """)
 
     @Option(help: "The driver's frame feed, e.g. tcp://scope-pc:5555.") var feed: String
@@ -54,6 +57,7 @@ struct RunCommand: AsyncParsableCommand {
         print("session \(final.session ?? "-") ended: \(final.ending ?? "before it began")")
         print(final.line)
         print("review it: scopepilot log decisions \(final.session ?? "SESSION") --db \(db)")
+        if final.endStatus == "failed" { throw ExitCode(2) }
     }
 
     /// Structured logs on stderr.

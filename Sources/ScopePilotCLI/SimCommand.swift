@@ -2,10 +2,13 @@ import ArgumentParser
 import Foundation
 import ImageIO
 import InstrumentDriver
+import Logging
 import Numerics
+import ServiceLifecycle
 import SimulatedDriver
 import Simulator
 import Transport
+import UnixSignals
 import WireProtocol
 
 /// `scopepilot sim`: the virtual microscope.
@@ -61,12 +64,13 @@ struct SimCommand: AsyncParsableCommand {
             print(
                 "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
             )
-            let serving = Task { await runtime.run() }
-            await SignalWaiter.waitForTermination()
-            print("stopping: blanking the beam")
-            try? await instrument.setBeamBlanked(true)
-            serving.cancel()
-            await serving.value
+            // SIGINT/SIGTERM shut the driver down gracefully: it blanks the beam and flushes its sockets.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: runtime)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: Logger(label: "scopepilot.sim")))
+            try await group.run()
+            print("stopped: the beam is blanked")
         }
     }
 

@@ -3,15 +3,19 @@ import Foundation
 import InstrumentDriver
 import Logging
 import PolicyKit
+import ServiceLifecycle
 import SimulatedDriver
 import Simulator
 import Transport
+import UnixSignals
 
 /// One session of the daemon against the virtual microscope in this process, over loopback ZeroMQ
 /// exactly as in production: what `scopepilot demo` and `scopepilot policy eval` run.
 enum VirtualMicroscopeRun {
     /// Runs `policy` on `scenario` until the session ends; the simulator's ground truth goes to
-    /// `truthRoot`, the decision log to `database`.
+    /// `truthRoot`, the decision log to `database`. The driver and the daemon run as services of
+    /// one group: SIGINT/SIGTERM stop the daemon first (it aborts the scan, blanks the beam, closes
+    /// the log), then the driver; the daemon's end shuts the driver down.
     static func run(
         policy: PolicyFile, scenario: Scenario, noiseSeed: UInt64 = 1, model: String?, database: String,
         truthRoot: URL, clientName: String, logger: Logger, onStatus: (@Sendable (DaemonStatus) -> Void)? = nil,
@@ -26,15 +30,20 @@ enum VirtualMicroscopeRun {
             instrument: SimulatedInstrument(
                 scope: VirtualMicroscope(scenario: scenario, noiseSeed: noiseSeed), truthDirectory: truthRoot),
             configuration: driverConfiguration, context: context)
-        let serving = Task { await driver.run() }
-        defer { serving.cancel() }
         announce(driver)
         var configuration = DaemonConfiguration(
             feed: driver.feedEndpoint, control: driver.controlEndpoint, database: database, policy: policy)
         configuration.model = model
         configuration.clientName = clientName
         let daemon = ScopePilotDaemon(configuration: configuration, logger: logger, onStatus: onStatus)
-        try await daemon.run()
+        // Shut down in reverse order: the daemon first, then the driver it talks to.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: driver),
+                    .init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup),
+                ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         return daemon.status
     }
 }

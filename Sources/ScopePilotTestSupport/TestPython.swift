@@ -33,8 +33,8 @@ public enum TestPython {
     /// Runs `program` with `python -c` and returns its standard output; throws with its standard
     /// error when it exits non-zero.
     @discardableResult
-    public static func run(_ program: String) throws -> String {
-        let result = try TestProcess.run(try interpreter, ["-c", program])
+    public static func run(_ program: String) async throws -> String {
+        let result = try await TestProcess.run(try interpreter, ["-c", program])
         guard result.status == 0 else {
             throw Failure(description: "python exited \(result.status): \(result.stderr)")
         }

@@ -23,10 +23,14 @@ public struct CommandResult: Sendable {
     public let ackedAt: Double?
     /// When DONE, FAILED or REJECT arrived.
     public let finishedAt: Double
-    /// For `resend_frames`: the frames the driver sent again.
-    public let frames: [Frame]
-    /// For `resend_frames`: re-sent frames that were refused, with why.
-    public let refusedFrames: [ProtocolError]
+}
+
+/// A frame the driver re-sent over the command channel in answer to `resend_frames`.
+public enum ResentDelivery: Sendable {
+    /// A frame, re-sent in answer to command `inReplyTo`.
+    case frame(Frame, inReplyTo: CommandID)
+    /// A re-sent frame that was refused, with why and, when its header could be read, which frame.
+    case refused(ProtocolError, inReplyTo: CommandID, key: FrameKey?)
 }
 
 /// Something the driver sent that is not the answer to a pending request.
@@ -56,16 +60,13 @@ public actor CommandClient {
     private struct Finished: Sendable {
         let reply: Reply
         let ackedAt: Double?
-        let frames: [Frame]
-        let refused: [ProtocolError]
     }
 
     private struct Pending {
         var continuation: CheckedContinuation<Finished, any Error>?
         var early: Result<Finished, any Error>?
         var ackedAt: Double?
-        var frames: [Frame] = []
-        var refused: [ProtocolError] = []
+        var onAcknowledged: (@Sendable () -> Void)?
     }
 
     private let socket: ZMQSocket
@@ -79,6 +80,10 @@ public actor CommandClient {
     /// kept if nobody reads them).
     public nonisolated let events: AsyncStream<ControlEvent>
     private let eventSink: AsyncStream<ControlEvent>.Continuation
+    /// Frames re-sent in answer to `resend_frames`, as they arrive (the newest 1024 are kept if
+    /// nobody reads them).
+    public nonisolated let resent: AsyncStream<ResentDelivery>
+    private let resentSink: AsyncStream<ResentDelivery>.Continuation
 
     /// Command-channel defaults for the daemon: commands are queued only to a connected driver.
     public static var defaultOptions: SocketOptions {
@@ -97,6 +102,7 @@ public actor CommandClient {
         try await socket.connect(endpoint)
         self.socket = socket
         (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
+        (resent, resentSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
         receiver = Task { await self.receiveLoop() }
     }
 
@@ -116,30 +122,44 @@ public actor CommandClient {
         switch finished.reply {
         case .welcome(let welcome): return welcome
         case .command(.rejected(let reject)):
+            if reject.code == ReasonCode.protocolVersion {
+                throw ProtocolError(
+                    code: .incompatibleVersion,
+                    message: "the driver refused HELLO (protocol_version): \(reject.reason)")
+            }
             throw TransportError(code: .refused, message: "the driver refused HELLO (\(reject.code)): \(reject.reason)")
         case .command:
             throw ProtocolError(code: .unknownMessageType, message: "the driver answered HELLO with a command reply")
         }
     }
 
-    /// Sends `command` and waits for its outcome. Throws `TransportError` `timedOut` when there is
-    /// no ACK within `ackTimeout` or no DONE/FAILED within the command's deadline plus `grace`.
+    /// Sends `command` and waits for its outcome; `onAcknowledged` is called when the ACK arrives.
+    /// Throws `TransportError` `timedOut` when there is no ACK within `ackTimeout` or no
+    /// DONE/FAILED within the command's deadline plus `grace`, `cancelled` when the calling task is
+    /// cancelled, and whatever ``abandonPending(_:)`` was given.
     public func execute(
-        _ command: Command, ackTimeout: Duration = .seconds(2), grace: Duration = .seconds(1)
+        _ command: Command, ackTimeout: Duration = .seconds(2), grace: Duration = .seconds(1),
+        onAcknowledged: (@Sendable () -> Void)? = nil
     )
         async throws -> CommandResult
     {
         let sentAt = Date().timeIntervalSince1970
         let finished = try await request(
             command.id, parts: ControlCodec.encode(.command(command)), ackTimeout: ackTimeout,
-            total: command.deadline + grace)
+            total: command.deadline + grace, onAcknowledged: onAcknowledged)
         guard case .command(let outcome) = finished.reply else {
             throw ProtocolError(
                 code: .unknownMessageType, message: "the driver answered command \(command.id) with WELCOME")
         }
         return CommandResult(
             command: command, outcome: outcome, sentAt: sentAt, ackedAt: finished.ackedAt,
-            finishedAt: Date().timeIntervalSince1970, frames: finished.frames, refusedFrames: finished.refused)
+            finishedAt: Date().timeIntervalSince1970)
+    }
+
+    /// Fails every request still waiting for its answer with `error` (e.g. the driver restarted:
+    /// the answers will never come).
+    public func abandonPending(_ error: TransportError) {
+        failAll(error)
     }
 
     /// Sends one heartbeat.
@@ -171,12 +191,14 @@ public actor CommandClient {
         await socket.close()
         failAll(TransportError(code: .closed, message: "the command channel was closed"))
         eventSink.finish()
+        resentSink.finish()
     }
 
     // MARK: - Internals
 
     private func request(
-        _ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration
+        _ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration,
+        onAcknowledged: (@Sendable () -> Void)? = nil
     )
         async throws -> Finished
     {
@@ -184,7 +206,7 @@ public actor CommandClient {
             throw TransportError(code: .refused, message: "command \(id) is already in flight; ids must be unique")
         }
         // Registered before sending: the reply may arrive while this actor waits on the send.
-        pending[id] = Pending()
+        pending[id] = Pending(onAcknowledged: onAcknowledged)
         do {
             try await socket.send(parts, timeout: ackTimeout ?? total)
         } catch {
@@ -203,14 +225,26 @@ public actor CommandClient {
             if !Task.isCancelled { self.expire(id, after: total) }
         }
         defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            if let early = pending[id]?.early {
-                pending[id] = nil
-                continuation.resume(with: early)
-            } else {
-                pending[id]?.continuation = continuation
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if let early = pending[id]?.early {
+                    pending[id] = nil
+                    continuation.resume(with: early)
+                } else if Task.isCancelled {
+                    pending[id] = nil
+                    continuation.resume(
+                        throwing: TransportError(code: .cancelled, message: "waiting for \(id) was cancelled"))
+                } else {
+                    pending[id]?.continuation = continuation
+                }
             }
+        } onCancel: {
+            Task { await self.cancel(id) }
         }
+    }
+
+    private func cancel(_ id: CommandID) {
+        finish(id, .failure(TransportError(code: .cancelled, message: "waiting for \(id) was cancelled")))
     }
 
     private func expireUnacknowledged(_ id: CommandID, after timeout: Duration) {
@@ -240,8 +274,7 @@ public actor CommandClient {
             eventSink.yield(.stray(message))
             return
         }
-        finish(
-            id, .success(Finished(reply: reply, ackedAt: entry.ackedAt, frames: entry.frames, refused: entry.refused)))
+        finish(id, .success(Finished(reply: reply, ackedAt: entry.ackedAt)))
     }
 
     private func failAll(_ error: TransportError) {
@@ -270,8 +303,9 @@ public actor CommandClient {
             message = try ControlCodec.decode(parts)
         } catch {
             let salvage = ControlCodec.salvage(parts)
-            if salvage.type == "frame", let id = salvage.inReplyTo, pending[id] != nil {
-                pending[id]?.refused.append(error)
+            if salvage.type == "frame", let id = salvage.inReplyTo {
+                let key = FrameCodec.salvageHeader(parts).map { FrameKey(session: $0.session, seq: $0.seq) }
+                resentSink.yield(.refused(error, inReplyTo: id, key: key))
             } else if let id = salvage.id, pending[id] != nil {
                 finish(id, .failure(error))
             } else {
@@ -283,6 +317,7 @@ public actor CommandClient {
         case .ack(let ack):
             if pending[ack.id] != nil {
                 pending[ack.id]?.ackedAt = Date().timeIntervalSince1970
+                pending[ack.id]?.onAcknowledged?()
             } else {
                 eventSink.yield(.stray(message))
             }
@@ -296,7 +331,7 @@ public actor CommandClient {
         case .failed(let failed): finish(failed.id, reply: .command(.failed(failed)), message: message)
         case .welcome(let welcome): finish(welcome.id, reply: .welcome(welcome), message: message)
         case .frame(let id, let frame):
-            if pending[id] != nil { pending[id]?.frames.append(frame) } else { eventSink.yield(.stray(message)) }
+            resentSink.yield(.frame(frame, inReplyTo: id))
         case .heartbeat(let heartbeat): eventSink.yield(.heartbeat(heartbeat))
         case .error(let report): eventSink.yield(.error(report))
         case .hello, .command: eventSink.yield(.stray(message))

@@ -6,7 +6,7 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Kind: String, Sendable, Hashable {
             case zmq, timedOut = "timed_out", closed, cancelled, invalidEndpoint = "invalid_endpoint"
-            case insecureEndpoint = "insecure_endpoint", keys, refused, unreachable
+            case insecureEndpoint = "insecure_endpoint", keys, refused, unreachable, restarted
         }
         private let kind: Kind
 
@@ -28,6 +28,8 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
         public static let refused = Code(kind: .refused)
         /// A reply could not be routed: the peer is gone.
         public static let unreachable = Code(kind: .unreachable)
+        /// The peer restarted: answers to what was asked before will not come.
+        public static let restarted = Code(kind: .restarted)
 
         public var description: String { kind.rawValue }
     }

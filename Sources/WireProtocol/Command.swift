@@ -34,8 +34,9 @@ public enum CommandAction: Sendable, Hashable {
     case unblankBeam
     /// Report the instrument's state in the DONE readback.
     case getState
-    /// Send frames `from...to` again from the driver's ring buffer, over the command channel.
-    case resendFrames(from: UInt64, to: UInt64)
+    /// Send frames `from...to` again from the driver's ring buffer, over the command channel; of
+    /// driver session `session` when given (1.1: frames of another session are answered missing).
+    case resendFrames(from: UInt64, to: UInt64, session: String? = nil)
     /// Abort the command with the given id, or every running command when nil.
     case abort(CommandID?)
 

@@ -5,17 +5,20 @@ extension Command: Codable {
     private struct ResendParameters: Codable {
         var from: UInt64
         var to: UInt64
-        enum CodingKeys: String, CodingKey { case from = "from_seq", to = "to_seq" }
+        var session: String?
+        enum CodingKeys: String, CodingKey { case from = "from_seq", to = "to_seq", session }
 
-        init(from: UInt64, to: UInt64) {
+        init(from: UInt64, to: UInt64, session: String?) {
             self.from = from
             self.to = to
+            self.session = session
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             from = try c.decodeWhole(UInt64.self, forKey: .from)
             to = try c.decodeWhole(UInt64.self, forKey: .to)
+            session = try c.decodeIfPresent(String.self, forKey: .session)
         }
     }
 
@@ -40,7 +43,7 @@ extension Command: Codable {
         case "get_state": action = .getState
         case "resend_frames":
             let range = try c.decode(ResendParameters.self, forKey: .params)
-            action = .resendFrames(from: range.from, to: range.to)
+            action = .resendFrames(from: range.from, to: range.to, session: range.session)
         case "abort":
             action = .abort(try c.decodeIfPresent(AbortParameters.self, forKey: .params)?.commandID)
         default:
@@ -63,7 +66,8 @@ extension Command: Codable {
         case .moveStage(let position): try c.encode(position, forKey: .params)
         case .acquireReference(let request): try c.encode(request, forKey: .params)
         case .blankBeam, .unblankBeam, .getState: try c.encode(NoParameters(), forKey: .params)
-        case .resendFrames(let from, let to): try c.encode(ResendParameters(from: from, to: to), forKey: .params)
+        case .resendFrames(let from, let to, let session):
+            try c.encode(ResendParameters(from: from, to: to, session: session), forKey: .params)
         case .abort(let target): try c.encode(AbortParameters(commandID: target), forKey: .params)
         }
     }
@@ -82,7 +86,8 @@ extension Command: Codable {
         case .moveStage(let position): try position.validate(check, at: "params")
         case .acquireReference(let request): try request.validate(check, at: "params")
         case .blankBeam, .unblankBeam, .getState: break
-        case .resendFrames(let from, let to):
+        case .resendFrames(let from, let to, let session):
+            if let session { try check.name(session, "params.session") }
             guard from <= to, to - from < Self.maxResendSpan else {
                 throw check.fail(
                     "params",

@@ -48,11 +48,14 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     public let code: Code
     /// A sentence for a person: what was wrong and where.
     public let message: String
+    /// For `incompatibleVersion`: the version the peer speaks.
+    public let peerVersion: ProtocolVersion?
 
     /// Creates an error; use the static constructors where one fits.
-    public init(code: Code, message: String) {
+    public init(code: Code, message: String, peerVersion: ProtocolVersion? = nil) {
         self.code = code
         self.message = message
+        self.peerVersion = peerVersion
     }
 
     public var description: String { message }
@@ -79,6 +82,6 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
             code: .incompatibleVersion,
             message:
                 "\(what): protocol version \(theirs) is incompatible with this build's \(ProtocolVersion.current)"
-                + " (major versions must match); upgrade the older side")
+                + " (major versions must match); upgrade the older side", peerVersion: theirs)
     }
 }

@@ -9,7 +9,7 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     public let minor: Int
 
     /// The version this build speaks.
-    public static let current = ProtocolVersion(major: 1, minor: 0)
+    public static let current = ProtocolVersion(major: 1, minor: 1)
 
     /// Creates a version from its two numbers.
     public init(major: Int, minor: Int) {

@@ -16,11 +16,13 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
     public var missing: [UInt64]?
     /// The driver's own word for its state, e.g. `idle`, `scanning`.
     public var state: String?
+    /// The driver session `frames`, `last_seq` and `missing` belong to (protocol 1.1).
+    public var session: String?
 
     /// Creates a readback.
     public init(
         stage: StagePosition? = nil, scan: ScanGeometry? = nil, beamBlanked: Bool? = nil, frames: [UInt64]? = nil,
-        lastSeq: UInt64? = nil, missing: [UInt64]? = nil, state: String? = nil
+        lastSeq: UInt64? = nil, missing: [UInt64]? = nil, state: String? = nil, session: String? = nil
     ) {
         self.stage = stage
         self.scan = scan
@@ -29,10 +31,11 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
         self.lastSeq = lastSeq
         self.missing = missing
         self.state = state
+        self.session = session
     }
 
     enum CodingKeys: String, CodingKey {
-        case stage, scan, beamBlanked = "beam_blanked", frames, lastSeq = "last_seq", missing, state
+        case stage, scan, beamBlanked = "beam_blanked", frames, lastSeq = "last_seq", missing, state, session
     }
 
     public init(from decoder: any Decoder) throws {
@@ -44,6 +47,7 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
         lastSeq = try c.decodeWholeIfPresent(UInt64.self, forKey: .lastSeq)
         missing = try c.decodeWholeArrayIfPresent(UInt64.self, forKey: .missing)
         state = try c.decodeIfPresent(String.self, forKey: .state)
+        session = try c.decodeIfPresent(String.self, forKey: .session)
     }
 
     func validate(_ check: FieldChecker, at path: String) throws(ProtocolError) {
@@ -142,19 +146,23 @@ public struct Heartbeat: Sendable, Hashable, Codable {
     public var sentAt: Double
     /// From the driver: the newest seq it has published.
     public var lastSeq: UInt64?
+    /// From the driver (protocol 1.1): its session, so that a daemon notices a restart at once.
+    public var session: String?
 
     /// Creates a heartbeat.
-    public init(sentAt: Double, lastSeq: UInt64? = nil) {
+    public init(sentAt: Double, lastSeq: UInt64? = nil, session: String? = nil) {
         self.sentAt = sentAt
         self.lastSeq = lastSeq
+        self.session = session
     }
 
-    enum CodingKeys: String, CodingKey { case sentAt = "sent_at", lastSeq = "last_seq" }
+    enum CodingKeys: String, CodingKey { case sentAt = "sent_at", lastSeq = "last_seq", session }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sentAt = try c.decode(Double.self, forKey: .sentAt)
         lastSeq = try c.decodeWholeIfPresent(UInt64.self, forKey: .lastSeq)
+        session = try c.decodeIfPresent(String.self, forKey: .session)
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where and how a frame is (or is to be) scanned.
 ///
 /// Positions are in stage coordinates, in nanometres. The pixel size is `fovX / width` by
@@ -40,6 +42,20 @@ public struct ScanGeometry: Sendable, Hashable, Codable, Validatable {
 
     /// Nanometres per pixel along x.
     public var pixelSizeX: Double { fovX / Double(width) }
+
+    /// Nanometres per pixel along y.
+    public var pixelSizeY: Double { fovY / Double(height) }
+
+    /// Where the centre of pixel (`column`, `row`) lies on the stage, nm (docs/PROTOCOL.md, 2):
+    /// columns run along +x and rows along +y of the stage, turned by `rotation` counter-clockwise,
+    /// so row 0 is the scan's edge at the smallest y.
+    public func stagePosition(column: Double, row: Double) -> (x: Double, y: Double) {
+        let u = (column - Double(width - 1) / 2) * pixelSizeX
+        let v = (row - Double(height - 1) / 2) * pixelSizeY
+        let r = rotation * .pi / 180
+        let (c, s) = (cos(r), sin(r))
+        return (centerX + c * u - s * v, centerY + s * u + c * v)
+    }
 
     enum CodingKeys: String, CodingKey {
         case centerX = "center_x_nm", centerY = "center_y_nm", fovX = "fov_x_nm", fovY = "fov_y_nm"

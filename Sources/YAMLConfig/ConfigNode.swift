@@ -18,14 +18,15 @@ public struct ConfigNode {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             throw ConfigError(
-                file: file, line: error.line, column: error.column, key: "", message: "not valid YAML: \(error.summary)"
-            )
+                .syntax, file: file, line: error.line, column: error.column, key: "",
+                message: "not valid YAML: \(error.summary)")
         } catch {
-            throw ConfigError(file: file, line: 0, column: 0, key: "", message: "not valid YAML: \(error)")
+            throw ConfigError(.syntax, file: file, line: 0, column: 0, key: "", message: "not valid YAML: \(error)")
         }
         guard let root, let mapping = root.mapping else {
             throw ConfigError(
-                file: file, line: 1, column: 1, key: "", message: "the top level must be a mapping of keys to values")
+                .syntax, file: file, line: 1, column: 1, key: "",
+                message: "the top level must be a mapping of keys to values")
         }
         return ConfigNode(file: file, path: "", mapping: mapping, mark: root.mark)
     }
@@ -35,7 +36,7 @@ public struct ConfigNode {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw ConfigError(
-                file: url.path, line: 0, column: 0, key: "",
+                .unreadable, file: url.path, line: 0, column: 0, key: "",
                 message: "cannot read the file: \(error.localizedDescription)")
         }
         return try parse(text, file: url.path)
@@ -49,11 +50,12 @@ public struct ConfigNode {
     }
 
     /// An error at `key` of this mapping (or at the mapping itself).
-    public func error(_ key: String?, _ message: String) -> ConfigError {
+    public func error(_ key: String?, _ message: String, code: ConfigError.Code? = nil) -> ConfigError {
         let node = key.flatMap { mapping[$0] }
         let at = node?.mark ?? mark
         return ConfigError(
-            file: file, line: at?.line ?? 0, column: at?.column ?? 0, key: key.map { path.dot($0) } ?? path,
+            code ?? (key != nil && node == nil ? .missingKey : .invalidValue), file: file, line: at?.line ?? 0,
+            column: at?.column ?? 0, key: key.map { path.dot($0) } ?? path,
             message: message)
     }
 
@@ -69,7 +71,8 @@ public struct ConfigNode {
                 }
             let hint = nearest.map { " (did you mean '\($0)'?)" } ?? ""
             throw ConfigError(
-                file: file, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0, key: path.dot(key),
+                .unknownKey, file: file, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0,
+                key: path.dot(key),
                 message: "unknown key\(hint); known keys here: \(allowed.joined(separator: ", "))")
         }
     }
@@ -131,6 +134,20 @@ public struct ConfigNode {
         for item in sequence {
             guard let value = item.scalar.flatMap({ Int($0.string) }) else {
                 throw error(key, "expected a list of whole numbers, found '\(item.any)'")
+            }
+            values.append(value)
+        }
+        return values
+    }
+
+    /// A list of texts, or nil when absent.
+    public func strings(_ key: String) throws(ConfigError) -> [String]? {
+        guard let node = mapping[key] else { return nil }
+        guard let sequence = node.sequence else { throw error(key, "expected a list of names, e.g. [a, b]") }
+        var values: [String] = []
+        for item in sequence {
+            guard let value = item.scalar?.string else {
+                throw error(key, "expected a list of names, found '\(item.any)'")
             }
             values.append(value)
         }

@@ -18,8 +18,8 @@ struct CLI {
         return folder.appendingPathComponent("scopepilot")
     }()
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let result = try TestProcess.run(binary, arguments)
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let result = try await TestProcess.run(binary, arguments)
         return (result.status, result.stdout, result.stderr)
     }
 }
@@ -30,8 +30,8 @@ struct CLITests {
         "scopepilot-cli-\(UUID().uuidString)")
 
     @Test("--help lists the commands")
-    func help() throws {
-        let result = try CLI.run(["--help"])
+    func help() async throws {
+        let result = try await CLI.run(["--help"])
         #expect(result.status == 0)
         for command in ["version", "keys", "sim", "train", "detect", "eval-detector", "run", "demo", "log"] {
             #expect(result.stdout.contains(command))
@@ -39,9 +39,9 @@ struct CLITests {
     }
 
     @Test("sim render writes a frame with its labels, and detect reads it and reports defects as JSON")
-    func renderThenDetect() throws {
+    func renderThenDetect() async throws {
         let frames = Self.folder.appendingPathComponent("frames")
-        let render = try CLI.run([
+        let render = try await CLI.run([
             "sim", "render", "--x=-120", "--y", "60", "--fov", "6", "--pixels", "256", "--out", frames.path,
         ])
         #expect(render.status == 0, "\(render.stderr)")
@@ -51,7 +51,7 @@ struct CLITests {
         // Any model will do to check the plumbing: an untrained one, saved as `scopepilot train` would.
         let model = Self.folder.appendingPathComponent("model.safetensors")
         try DefectDetector(architecture: .init(classes: 2, width: 4, depth: 2), pixelSize: 0.2).save(to: model)
-        let detect = try CLI.run([
+        let detect = try await CLI.run([
             "detect", frames.appendingPathComponent("HAADF.npy").path, frames.appendingPathComponent("HAADF.tif").path,
             "--pixel-size", "0.234", "--model", model.path, "--threshold", "0.3",
         ])
@@ -66,11 +66,11 @@ struct CLITests {
     }
 
     @Test("sim render gives the same frame, bit for bit, in separate runs")
-    func renderRepeats() throws {
+    func renderRepeats() async throws {
         var frames: [Data] = []
         for run in 0..<2 {
             let folder = Self.folder.appendingPathComponent("repeat-\(run)")
-            let render = try CLI.run([
+            let render = try await CLI.run([
                 "sim", "render", "--x=-120", "--y", "60", "--fov", "5", "--pixels", "200", "--out", folder.path,
             ])
             #expect(render.status == 0, "\(render.stderr)")
@@ -85,15 +85,15 @@ struct CLITests {
             (["--pixel-size", "0"], "not plausible"),
             (["--pixel-size", "0.2", "--model", "/nonexistent.safetensors"], "cannot load the model"),
         ])
-    func refusals(arguments: [String], reason: String) throws {
-        let result = try CLI.run(
+    func refusals(arguments: [String], reason: String) async throws {
+        let result = try await CLI.run(
             ["detect", "/nonexistent.npy"] + arguments + (arguments.contains("--model") ? [] : ["--model", "x"]))
         #expect(result.status != 0)
         #expect(result.stderr.contains(reason), "\(result.stderr)")
     }
 
     @Test("unreadable, 3-D and foreign files each get their own error; good files are still processed")
-    func badFiles() throws {
+    func badFiles() async throws {
         let model = Self.folder.appendingPathComponent("model2.safetensors")
         try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
         try DefectDetector(architecture: .init(classes: 2, width: 4, depth: 2), pixelSize: 0.2).save(to: model)
@@ -101,7 +101,7 @@ struct CLITests {
         try Data("hello".utf8).write(to: text)
         let small = Self.folder.appendingPathComponent("small.tif")
         try Data([0x49, 0x49, 42, 0]).write(to: small)
-        let result = try CLI.run([
+        let result = try await CLI.run([
             "detect", "/nonexistent.npy", text.path, small.path, "--pixel-size", "0.2", "--model", model.path,
         ])
         #expect(result.status == 1)

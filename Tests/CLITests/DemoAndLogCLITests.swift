@@ -1,3 +1,4 @@
+import DecisionLog
 import Foundation
 import Testing
 
@@ -7,26 +8,26 @@ struct DemoAndLogCLITests {
         "scopepilot-demo-\(UUID().uuidString)")
 
     @Test("demo runs the loop end to end and its log can be reviewed and exported")
-    func demoThenReview() throws {
+    func demoThenReview() async throws {
         try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: Self.folder) }
         let db = Self.folder.appendingPathComponent("demo.sqlite").path
-        let demo = try CLI.run(["demo", "--frames", "3", "--pixels", "128", "--model", "se1", "--db", db])
+        let demo = try await CLI.run(["demo", "--frames", "3", "--pixels", "128", "--model", "se1", "--db", db])
         #expect(demo.status == 0, "\(demo.stderr)")
         for words in ["Summary", "3 analysed", "defects", "present", "latency", "scopepilot log decisions"] {
             #expect(demo.stdout.contains(words), "the summary lacks '\(words)'")
         }
 
-        let sessions = try CLI.run(["log", "sessions", "--db", db])
+        let sessions = try await CLI.run(["log", "sessions", "--db", db])
         #expect(sessions.status == 0)
         #expect(sessions.stdout.contains("finished"))
         #expect(sessions.stdout.contains("raster-survey"))
 
-        let show = try CLI.run(["log", "show", "latest", "--db", db])
+        let show = try await CLI.run(["log", "show", "latest", "--db", db])
         #expect(show.status == 0)
         #expect(show.stdout.contains("decisions_without_command"))
 
-        let decisions = try CLI.run(["log", "decisions", "latest", "--db", db])
+        let decisions = try await CLI.run(["log", "decisions", "latest", "--db", db])
         #expect(decisions.status == 0)
         let lines = decisions.stdout.split(separator: "\n")
         // A header, three scans, the end of the session and blanking the beam.
@@ -35,26 +36,55 @@ struct DemoAndLogCLITests {
         #expect(lines.last?.contains("blank_beam") == true)
 
         let csv = Self.folder.appendingPathComponent("csv")
-        let export = try CLI.run(["log", "export", "latest", "--db", db, "--format", "csv", "--out", csv.path])
+        let export = try await CLI.run(["log", "export", "latest", "--db", db, "--format", "csv", "--out", csv.path])
         #expect(export.status == 0, "\(export.stderr)")
         let frames = try String(contentsOf: csv.appendingPathComponent("frames.csv"), encoding: .utf8)
         #expect(frames.split(separator: "\n").count == 4, "a header and three frames")
-        let json = try CLI.run(["log", "export", "latest", "--db", db, "--format", "json"])
+        let json = try await CLI.run(["log", "export", "latest", "--db", db, "--format", "json"])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((document?["decisions"] as? [Any])?.count == 5)
     }
 
-    @Test("review of a missing log, an unknown session and a broken policy file say what is wrong")
-    func mistakes() throws {
+    @Test("the faults scenario: no log write fails, and the summary's figures are the log's")
+    func faultsScenario() async throws {
         try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: Self.folder) }
-        let missing = try CLI.run(["log", "sessions", "--db", "/nonexistent/log.sqlite"])
+        let db = Self.folder.appendingPathComponent("faults.sqlite").path
+        let demo = try await CLI.run([
+            "demo", "--scenario", "faults", "--frames", "20", "--pixels", "128", "--model", "none", "--db", db,
+        ])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(!demo.stdout.contains("FAILED"), "\(demo.stdout)")
+        #expect(!demo.stderr.contains("could not log"), "\(demo.stderr)")
+        let show = try await CLI.run(["log", "show", "latest", "--db", db])
+        func figure(_ text: String, after label: String) -> Int? {
+            guard
+                let line = text.split(separator: "\n").first(where: {
+                    $0.trimmingCharacters(in: .whitespaces).hasPrefix(label)
+                })
+            else { return nil }
+            return line.split(separator: " ").compactMap { Int($0) }.first
+        }
+        let received = demo.stdout.firstMatch(of: /(\d+) received and logged/).map { Int($0.1) } ?? nil
+        #expect(received != nil && received == figure(show.stdout, after: "frames "), "\(demo.stdout)\n\(show.stdout)")
+        let lost = demo.stdout.firstMatch(of: /(\d+) lost/).map { Int($0.1) } ?? nil
+        #expect(lost != nil && figure(show.stdout, after: "lost_frames") == lost, "\(demo.stdout)\n\(show.stdout)")
+        let log = try DecisionLog(path: db)
+        let session = try #require(log.sessions().column("session").first ?? nil)
+        #expect(try log.session(session).column("status").first == "finished")
+    }
+
+    @Test("review of a missing log, an unknown session and a broken policy file say what is wrong")
+    func mistakes() async throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let missing = try await CLI.run(["log", "sessions", "--db", "/nonexistent/log.sqlite"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("no decision log at /nonexistent/log.sqlite"))
 
         let policy = Self.folder.appendingPathComponent("broken.yaml")
         try "policy: raster-survey\nparameters:\n  colums: 3\n".write(to: policy, atomically: true, encoding: .utf8)
-        let run = try CLI.run([
+        let run = try await CLI.run([
             "run", "--feed", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:2", "--policy", policy.path, "--db",
             Self.folder.appendingPathComponent("x.sqlite").path,
         ])
@@ -62,13 +92,13 @@ struct DemoAndLogCLITests {
         #expect(run.stderr.contains("broken.yaml:3"), "\(run.stderr)")
         #expect(run.stderr.contains("did you mean 'columns'"))
 
-        let check = try CLI.run(["policy", "check", policy.path])
+        let check = try await CLI.run(["policy", "check", policy.path])
         #expect(check.status == 1)
         #expect(check.stderr.contains("broken.yaml:3:3: parameters.colums"), "\(check.stderr)")
     }
 
     @Test("policy eval runs policies side by side on the virtual microscope")
-    func policyEval() throws {
+    func policyEval() async throws {
         try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: Self.folder) }
         let raster = Self.folder.appendingPathComponent("raster.yaml")
@@ -81,7 +111,7 @@ struct DemoAndLogCLITests {
         envelope: {max_step_nm: 400}
         """.write(to: explorer, atomically: true, encoding: .utf8)
         let logs = Self.folder.appendingPathComponent("logs")
-        let eval = try CLI.run([
+        let eval = try await CLI.run([
             "policy", "eval", raster.path, explorer.path, "--frames", "4", "--seeds", "2", "--keep", logs.path,
         ])
         #expect(eval.status == 0, "\(eval.stderr)")
@@ -96,13 +126,13 @@ struct DemoAndLogCLITests {
     }
 
     @Test("every example policy file passes 'scopepilot policy check'")
-    func examplePolicies() throws {
+    func examplePolicies() async throws {
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Policies/examples")
         let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".yaml") }
         #expect(!files.isEmpty)
         for file in files {
-            let check = try CLI.run(["policy", "check", examples.appendingPathComponent(file).path])
+            let check = try await CLI.run(["policy", "check", examples.appendingPathComponent(file).path])
             #expect(check.status == 0, "\(file): \(check.stderr)")
             #expect(check.stdout.contains(": ok: "))
         }

@@ -4,8 +4,8 @@ import Testing
 @Suite("scopepilot eval-detector", .serialized)
 struct EvalDetectorCLITests {
     @Test("prints precision, recall and F1 per dwell, then the condition-shift table")
-    func tables() throws {
-        let run = try CLI.run([
+    func tables() async throws {
+        let run = try await CLI.run([
             "eval-detector", "--frames", "2", "--frame-size", "128", "--dwells", "10,20", "--epochs", "1",
             "--refit-epochs", "1", "--tiles-per-epoch", "4", "--reference-frames", "1", "--simulations", "12",
         ])
@@ -29,8 +29,8 @@ struct EvalDetectorCLITests {
             (["--scenario", "day-c", "--frames", "1", "--dwells", "20"], "no shipped scenario"),
             (["--scenario", "standard", "--frames", "1", "--dwells", "20"], "two condition sets"),
         ])
-    func badOptions(arguments: [String], reason: String) throws {
-        let run = try CLI.run(["eval-detector", "--frame-size", "128"] + arguments)
+    func badOptions(arguments: [String], reason: String) async throws {
+        let run = try await CLI.run(["eval-detector", "--frame-size", "128"] + arguments)
         #expect(run.status != 0)
         #expect(run.stderr.contains(reason), "\(run.stderr)")
     }

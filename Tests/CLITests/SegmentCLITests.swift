@@ -7,9 +7,9 @@ struct SegmentCLITests {
         "scopepilot-segment-\(UUID().uuidString)")
 
     /// Renders a 512 x 512 frame at 0.25 Å/px (HAADF and MAADF) at (x, y) nm.
-    static func render(_ name: String, x: Double, y: Double) throws -> URL {
+    static func render(_ name: String, x: Double, y: Double) async throws -> URL {
         let out = folder.appendingPathComponent(name)
-        let run = try CLI.run([
+        let run = try await CLI.run([
             "sim", "render", "--x=\(x)", "--y=\(y)", "--fov", "12.8", "--pixels", "512", "--dwell", "20", "--out",
             out.path,
         ])
@@ -18,13 +18,13 @@ struct SegmentCLITests {
     }
 
     @Test("two frames of one session: a grid, an id per chip, shared ids, a summary and overlays")
-    func session() throws {
+    func session() async throws {
         defer { try? FileManager.default.removeItem(at: Self.folder) }
         // Inside the central contamination patch, and in pristine lattice.
-        let contaminated = try Self.render("contaminated", x: 60, y: 170)
-        let pristine = try Self.render("pristine", x: 250, y: 0)
+        let contaminated = try await Self.render("contaminated", x: 60, y: 170)
+        let pristine = try await Self.render("pristine", x: 250, y: 0)
         let out = Self.folder.appendingPathComponent("out")
-        let run = try CLI.run([
+        let run = try await CLI.run([
             "segment",
             contaminated.appendingPathComponent("HAADF.npy").path + "+"
                 + contaminated.appendingPathComponent("MAADF.npy").path,
@@ -59,15 +59,15 @@ struct SegmentCLITests {
             (["x.npy", "--pixel-size", "0.25", "--quality", "louvain"], "modularity or cpm"),
             (["x.npy", "--pixel-size", "0.25", "--channels", "sum"], "concatenate or average"),
         ])
-    func badInputs(arguments: [String], reason: String) throws {
-        let run = try CLI.run(["segment"] + arguments)
+    func badInputs(arguments: [String], reason: String) async throws {
+        let run = try await CLI.run(["segment"] + arguments)
         #expect(run.status != 0)
         #expect(run.stderr.contains(reason), "\(run.stderr)")
     }
 
     @Test("eval-segmentation prints ARI and NMI per method and the target line")
-    func evaluation() throws {
-        let run = try CLI.run(["eval-segmentation", "--pixels", "256", "--standard-only"])
+    func evaluation() async throws {
+        let run = try await CLI.run(["eval-segmentation", "--pixels", "256", "--standard-only"])
         #expect(run.status == 0, "\(run.stderr)")
         let rows = run.stdout.split(separator: "\n").filter { $0.hasPrefix("mixed regions") }
         #expect(rows.count == 3, "\(run.stdout)")

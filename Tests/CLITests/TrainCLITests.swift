@@ -8,16 +8,16 @@ struct TrainCLITests {
         "scopepilot-train-\(UUID().uuidString)")
 
     @Test("--match runs the realism step on the given frames and trains within its estimate, from --from's weights")
-    func matchAndFineTune() throws {
+    func matchAndFineTune() async throws {
         defer { try? FileManager.default.removeItem(at: Self.folder) }
         let frames = Self.folder.appendingPathComponent("frames")
-        let render = try CLI.run([
+        let render = try await CLI.run([
             "sim", "render", "--scenario", "day-a-to-day-b", "--minute", "40", "--fov", "5.12", "--pixels", "256",
             "--out", frames.path,
         ])
         #expect(render.status == 0, "\(render.stderr)")
         let model = Self.folder.appendingPathComponent("refit.safetensors")
-        let train = try CLI.run([
+        let train = try await CLI.run([
             "train", "--out", model.path, "--from", try #require(DefectDetector.bundledModel).path,
             "--match", frames.appendingPathComponent("HAADF.npy").path, "--match-pixel-size", "0.2",
             "--match-dwell", "20", "--epochs", "1", "--tiles-per-epoch", "4", "--validation-tiles", "2",
@@ -37,12 +37,12 @@ struct TrainCLITests {
     }
 
     @Test("--match without its pixel size, or a pixel size without frames, is refused")
-    func matchNeedsPixelSize() throws {
-        let missing = try CLI.run(["train", "--out", "/tmp/never.safetensors", "--match", "frame.npy"])
+    func matchNeedsPixelSize() async throws {
+        let missing = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--match", "frame.npy"])
         #expect(missing.status != 0 && missing.stderr.contains("--match needs --match-pixel-size"))
-        let orphan = try CLI.run(["train", "--out", "/tmp/never.safetensors", "--match-pixel-size", "0.2"])
+        let orphan = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--match-pixel-size", "0.2"])
         #expect(orphan.status != 0 && orphan.stderr.contains("give the frames too"))
-        let unreadable = try CLI.run([
+        let unreadable = try await CLI.run([
             "train", "--out", "/tmp/never.safetensors", "--match", "/nonexistent/frame.npy", "--match-pixel-size",
             "0.2", "--epochs", "1",
         ])
@@ -50,11 +50,11 @@ struct TrainCLITests {
     }
 
     @Test("--scenario trains for exactly one condition set of a scenario; a wrong set name lists the real ones")
-    func scenarioConditions() throws {
+    func scenarioConditions() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-train-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
         let model = folder.appendingPathComponent("day-b.safetensors")
-        let train = try CLI.run([
+        let train = try await CLI.run([
             "train", "--out", model.path, "--scenario", "day-a-to-day-b-quick", "--condition-set", "day B",
             "--dwell", "10", "--epochs", "1", "--tiles-per-epoch", "2", "--validation-tiles", "1", "--tile-size", "64",
         ])
@@ -68,11 +68,11 @@ struct TrainCLITests {
         #expect(conditions["dwell"] as? [Double] == [10, 10])
         #expect(conditions["coma"] as? [Double] == [30, 30])
 
-        let wrong = try CLI.run([
+        let wrong = try await CLI.run([
             "train", "--out", model.path, "--scenario", "day-a-to-day-b-quick", "--condition-set", "day C",
         ])
         #expect(wrong.status != 0 && wrong.stderr.contains("'day A', 'day B'"), "\(wrong.stderr)")
-        let both = try CLI.run([
+        let both = try await CLI.run([
             "train", "--out", model.path, "--scenario", "standard", "--match", "f.npy", "--match-pixel-size", "0.2",
         ])
         #expect(both.status != 0 && both.stderr.contains("give one"), "\(both.stderr)")

@@ -1,5 +1,7 @@
-import Daemon
+import DaemonAnalysis
+import DaemonRetraining
 import DefectDetection
+import DetectorTraining
 import Numerics
 import Testing
 
@@ -27,7 +29,8 @@ struct ConditionMonitorTests {
         shifted.current = 12
         shifted.readNoise = 14
         shifted.defocus = 4
-        var monitor = ConditionMonitor(ranges: ConditionRanges(exactly: trained), baselineTiles: 6)
+        var monitor = ConditionMonitor(
+            ranges: ConditionRanges(exactly: trained), baseline: SimulatedBaseline(), baselineTiles: 6)
         let before = Self.score(&monitor, Self.frames(shifted, seed: 1), detector)
         #expect(before > 2.5, "\(before)")
         monitor.rebaseline(on: Self.frames(shifted, seed: 2), pixelSize: 0.2, detector: detector)
@@ -40,7 +43,8 @@ struct ConditionMonitorTests {
     @Test("a frame of vacuum, or mostly vacuum, is not read: it tells of the sample, not the microscope")
     func skipsVacuum() throws {
         let detector = try DefectDetector.load("se1").detector
-        var monitor = ConditionMonitor(ranges: ConditionRanges(exactly: .nominal()), baselineTiles: 4)
+        var monitor = ConditionMonitor(
+            ranges: ConditionRanges(exactly: .nominal()), baseline: SimulatedBaseline(), baselineTiles: 4)
         var random = SplitMix64(seed: 9)
         let noise = Image(width: 256, height: 256, pixels: (0..<65536).map { _ in Float(100 + 20 * random.unit()) })
         #expect(monitor.read(noise, pixelSize: 0.2, confidences: [], detector: detector) == nil)

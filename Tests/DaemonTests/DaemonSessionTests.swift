@@ -27,6 +27,28 @@ struct DaemonSessionTests {
         }
     }
 
+    /// Every seq from 0 to the newest of each driver session is in `frames` or in `lost_frames`,
+    /// never both and never twice.
+    static func checkNothingLostSilently(_ log: DecisionLog, session: String) throws {
+        let rows = try log.query(
+            """
+            SELECT driver_session, seq, 'frame' FROM frames WHERE session_id = ?1
+            UNION ALL SELECT driver_session, seq, 'lost' FROM lost_frames WHERE session_id = ?1
+            """, arguments: [session])
+        var seen: [String: [Int]] = [:]
+        for row in rows.rows {
+            guard let driver = row[0], let seq = row[1].flatMap({ Int($0) }) else { continue }
+            seen[driver, default: []].append(seq)
+        }
+        for (driver, seqs) in seen {
+            let newest = seqs.max() ?? 0
+            #expect(seqs.sorted() == Array(0...newest), "driver session \(driver): \(seqs.sorted())")
+        }
+        let unexplained = try log.query(
+            "SELECT COUNT(*) FROM lost_frames WHERE session_id = ? AND reason = ''", arguments: [session])
+        #expect(unexplained.rows.first?.first == "0")
+    }
+
     @Test("a session: every frame logged and analysed, every command carries a committed decision")
     func endToEnd() async throws {
         let harness = try await DaemonHarness(policy: raster(columns: 2, rows: 2), model: "se1")
@@ -39,7 +61,7 @@ struct DaemonSessionTests {
         let figures = try log.sessionFigures(session)
         func figure(_ name: String) -> Int { Int(figures.column(name).first.flatMap { $0 } ?? "-1") ?? -1 }
         #expect(figure("frames") == 4)
-        #expect(figure("analysed") == 4)
+        #expect(figure("analysed") == 4, "\(status.line); skipped \(status.framesSkipped), lost \(status.lost)")
         // Four scans, the end of the session, and blanking the beam.
         #expect(figure("decisions") == 6)
         #expect(figure("commands") == 5)
@@ -79,18 +101,20 @@ struct DaemonSessionTests {
         let errors = rejected.column("error").compactMap { $0 }
         #expect(errors.contains { $0.contains("NaN") }, "\(errors)")
         #expect(errors.contains { $0.contains("not a valid JSON") }, "\(errors)")
-        // The three frames the feed spoiled or lost came back over the command channel.
+        // The NaN frame came back over the command channel.
         let resent = try log.query(
             "SELECT seq FROM frames WHERE session_id = ? AND purpose LIKE '%resent%' ORDER BY seq", arguments: [session]
         )
-        #expect(Set(resent.column("seq").compactMap { $0 }) == ["1", "2", "3"], "the faults repeat after the restart")
+        #expect(resent.column("seq").contains("1"), "\(resent.rows)")
         // The session went on under the driver's new session.
         let driverSessions = try log.query(
             "SELECT COUNT(DISTINCT driver_session) FROM frames WHERE session_id = ?", arguments: [session])
         #expect(driverSessions.rows.first?.first == "2")
+        // Nothing was lost silently: every seq of every driver session is logged or recorded lost, once.
+        try Self.checkNothingLostSilently(log, session: session)
         let frames = try log.query(
             "SELECT COUNT(*) FROM frames WHERE session_id = ? AND analysed = 1", arguments: [session])
-        #expect(Int(frames.rows.first?.first.flatMap { $0 } ?? "0") ?? 0 >= 8)
+        #expect(Int(frames.rows.first?.first.flatMap { $0 } ?? "0") ?? 0 >= 6)
         try await Self.checkAccountability(log, session: session, driver: harness.driver)
     }
 

@@ -1,5 +1,8 @@
 import Daemon
+import DaemonAnalysis
+import DaemonRetraining
 import DefectDetection
+import DetectorTraining
 import Foundation
 import NeuralNetwork
 import Numerics

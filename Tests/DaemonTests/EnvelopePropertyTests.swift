@@ -1,9 +1,10 @@
-import Daemon
 import Foundation
 import Numerics
 import PolicyKit
 import Testing
 import WireProtocol
+
+@testable import Daemon
 
 /// Emits random actions, in range and out of it, including non-numbers.
 struct RandomPolicy: ScanPolicy {
@@ -73,20 +74,20 @@ struct EnvelopePropertyTests {
     }
 
     @Test("random policies emitting random actions never get a command outside the envelope", arguments: 1...8)
-    func randomPolicies(seed: UInt64) async {
-        let runner = PolicyRunner(
+    func randomPolicies(seed: UInt64) {
+        var runner = PolicyRunner(
             policy: RandomPolicy(seed: seed), envelope: Self.envelope, stop: StopConditions(), assumedCurrent: 30)
         var previous: (x: Double, y: Double)?
         var sent = 0
         var refused = 0
         var seq: UInt64 = 0
         for _ in 0..<1500 {
-            switch await runner.next(latest: nil, elapsed: 0, analysedFrames: 0) {
+            switch runner.next(latest: nil, elapsed: 0, analysedFrames: 0, retraining: nil) {
             case .send(let decision, let command):
                 #expect(
                     Self.inside(command, previous: previous), "sent \(command) after \(String(describing: previous))")
                 sent += 1
-                await runner.outcome(.done(decision.action))
+                runner.outcome(.done(decision.action))
                 if let target = decision.action.target { previous = target }
                 // The instrument scanned it: the dose goes on the map.
                 if case .scanRegion(let request) = command {
@@ -94,7 +95,7 @@ struct EnvelopePropertyTests {
                         session: "drv", seq: seq, time: .init(start: 0, end: 1), scan: request.geometry,
                         stage: StagePosition(x: 0, y: 0), channels: ["HAADF"], dtype: .uint16)
                     seq += 1
-                    await runner.frameReceived(header)
+                    runner.frameReceived(header)
                 }
             case .refuse:
                 refused += 1
@@ -105,7 +106,7 @@ struct EnvelopePropertyTests {
         #expect(sent > 20, "some random actions fall inside")
         #expect(refused > 500, "most random actions fall outside")
         // The dose budgets held: no visited point above the per-area budget, the session within its own.
-        let map = await runner.map
+        let map = runner.map
         for visit in map.visits {
             #expect(map.dose(atX: visit.scan.centerX, y: visit.scan.centerY) <= Self.envelope.dosePerArea * 1.000001)
         }

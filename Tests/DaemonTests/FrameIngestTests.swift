@@ -1,9 +1,12 @@
-import Daemon
+import DaemonAnalysis
+import DecisionLog
 import Foundation
-import Synchronization
+import Logging
 import Testing
 import Transport
 import WireProtocol
+
+@testable import Daemon
 
 @Suite("Frame ingest")
 struct FrameIngestTests {
@@ -17,37 +20,97 @@ struct FrameIngestTests {
         return try! Frame(header: header, channels: [try! PixelBuffer(float32: pixels, width: 8, height: 8)])
     }
 
-    @Test("slow analysis: every frame is recorded, analysis gets the newest, skips are counted, memory bounded")
-    func slowAnalysis() async throws {
-        let context = try ZMQContext()
+    /// A publisher and a subscriber whose subscription has reached it.
+    static func feed(_ context: ZMQContext) async throws -> (FeedPublisher, FeedSubscriber) {
         let publisher = try await FeedPublisher(bindingTo: try Endpoint("tcp://127.0.0.1:*"), context: context)
         let subscriber = try await FeedSubscriber(connectingTo: publisher.endpoint, context: context)
-        // Wait until the subscription reaches the publisher (frames before that are not delivered).
         var warmed = false
         for seq in 0..<200 where !warmed {
             try await publisher.publish(Self.frame(UInt64(seq), session: "warm-up"))
             if let event = try? await subscriber.next(timeout: .milliseconds(20)), case .frame = event { warmed = true }
         }
         while let _ = try? await subscriber.next(timeout: .milliseconds(50)) {}
-        let ingest = FrameIngest(subscriber: subscriber, capacity: 2)
-        let recorded = Mutex(0)
-        let running = Task { await ingest.run { _ in recorded.withLock { $0 += 1 } } }
+        return (publisher, subscriber)
+    }
+
+    /// A session in a fresh log, and its writer.
+    static func sessionLog() async throws -> (SessionLog, DecisionLog, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ingest-\(UUID()).sqlite").path
+        let log = try DecisionLog(path: path)
+        try await log.beginSession(SessionRecord(id: "s", policy: "tests", policyVersion: "1"))
+        return (SessionLog(log: log, session: "s", logger: Logger(label: "tests")), log, path)
+    }
+
+    @Test("slow analysis: every frame is logged once, analysis gets the newest, skips are counted, memory bounded")
+    func slowAnalysis() async throws {
+        let context = try ZMQContext()
+        let (publisher, subscriber) = try await Self.feed(context)
+        let (sessionLog, log, path) = try await Self.sessionLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (frames, framesIn) = AsyncStream.makeStream(of: ReceivedFrame.self, bufferingPolicy: .bufferingNewest(2))
+        let inbox = Mailbox<DecisionInput>()
+        let board = StatusBoard(onChange: nil)
+        let ingest = FrameIngest(
+            subscriber: subscriber, log: sessionLog, analysis: framesIn, capacity: 2, decisions: inbox, board: board,
+            metrics: DaemonMetrics(), logger: Logger(label: "tests"))
+        let over = StopSignal()
+        let (resent, _) = AsyncStream.makeStream(of: ResentDelivery.self)
         let total = 40
-        for seq in 0..<total { try await publisher.publish(Self.frame(UInt64(seq), nan: seq == 7)) }
         var analysed: [UInt64] = []
-        while analysed.last != UInt64(total - 1) {
-            guard let frame = await ingest.next() else { break }
-            analysed.append(frame.header.seq)
-            try await Task.sleep(for: .milliseconds(30))  // analysis slower than the feed
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ingest.run(resent: resent, until: over) }
+            for seq in 0..<total { try? await publisher.publish(Self.frame(UInt64(seq), nan: seq == 7)) }
+            for await frame in frames {
+                analysed.append(frame.frame.header.seq)
+                if frame.frame.header.seq == UInt64(total - 1) { over.fire() }
+                try? await Task.sleep(for: .milliseconds(30))  // analysis slower than the feed
+            }
         }
-        running.cancel()
-        let counts = await ingest.counts
-        #expect(recorded.withLock { $0 } == total, "every event reaches the log")
-        #expect(counts.rejected == 1, "the NaN frame is refused and counted")
-        #expect(counts.received == total - 1)
-        #expect(counts.analysed + counts.skipped <= counts.received)
-        #expect(counts.skipped > 0 && counts.mostWaiting <= 2, "\(counts)")
+        let status = board.snapshot
+        #expect(try log.count("frames") == total - 1, "every valid frame is logged")
+        #expect(try log.count("rejected_inputs") == 1, "the NaN frame is refused and logged")
+        #expect(status.framesReceived == total - 1)
+        #expect(status.rejected == 1)
+        #expect(analysed.count + status.framesSkipped == status.framesReceived)
+        #expect(status.framesSkipped > 0 && status.mostWaiting <= 2, "\(status)")
         #expect(analysed == analysed.sorted(), "analysis sees frames in order")
+        await subscriber.close()
+        await publisher.close()
+    }
+
+    @Test("duplicated, out-of-order and re-sent copies of a frame are logged once and analysed once")
+    func everyFrameOnce() async throws {
+        let context = try ZMQContext()
+        let (publisher, subscriber) = try await Self.feed(context)
+        let (sessionLog, log, path) = try await Self.sessionLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (frames, framesIn) = AsyncStream.makeStream(of: ReceivedFrame.self, bufferingPolicy: .bufferingNewest(64))
+        let inbox = Mailbox<DecisionInput>()
+        let ingest = FrameIngest(
+            subscriber: subscriber, log: sessionLog, analysis: framesIn, capacity: 64, decisions: inbox,
+            board: StatusBoard(onChange: nil), metrics: DaemonMetrics(), logger: Logger(label: "tests"))
+        let over = StopSignal()
+        let (resent, resentIn) = AsyncStream.makeStream(of: ResentDelivery.self)
+        var analysed: [UInt64] = []
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ingest.run(resent: resent, until: over) }
+            // 0, 1, 3 (2 late), 2, 3 again, 4; then re-sent copies of 2 and 4 and a new 5.
+            for seq: UInt64 in [0, 1, 3, 2, 3, 4] { try? await publisher.publish(Self.frame(seq)) }
+            try? await Task.sleep(for: .milliseconds(300))
+            for seq: UInt64 in [2, 4, 5] {
+                var frame = Self.frame(seq)
+                frame.header.resent = true
+                resentIn.yield(.frame(frame, inReplyTo: CommandID("d1")))
+            }
+            try? await Task.sleep(for: .milliseconds(300))
+            over.fire()
+            for await frame in frames { analysed.append(frame.frame.header.seq) }
+        }
+        #expect(try log.count("frames") == 6)
+        #expect(analysed.sorted() == [0, 1, 2, 3, 4, 5], "\(analysed)")
+        var gaps: [ClosedRange<UInt64>] = []
+        while let input = inbox.poll() { if case .gap(_, let missing) = input { gaps.append(missing) } }
+        #expect(gaps == [2...2], "the late frame is a gap until it comes")
         await subscriber.close()
         await publisher.close()
     }

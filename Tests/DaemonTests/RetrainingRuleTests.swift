@@ -1,6 +1,7 @@
 import Daemon
 import DecisionLog
 import DefectDetection
+import DetectorTraining
 import Foundation
 import NeuralNetwork
 import PolicyKit

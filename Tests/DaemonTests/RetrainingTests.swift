@@ -1,6 +1,9 @@
 import Daemon
+import DaemonAnalysis
+import DaemonRetraining
 import DecisionLog
 import DefectDetection
+import DetectorTraining
 import Foundation
 import Numerics
 import PolicyKit

@@ -20,7 +20,7 @@ struct DecisionLogTests {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let log = try DecisionLog(path: path)
-        #expect(try log.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try log.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         for table in DecisionLog.tables { #expect(try log.count(table) == 0) }
         #expect(try log.integrityCheck())
         #expect(throws: DecisionLogError.self) { try log.count("nonsense") }
@@ -38,9 +38,9 @@ struct DecisionLogTests {
                     sessionID: session, seq: 0, width: 64, height: 64, pixelSize: 0.2, scan: "{}", channels: ["HAADF"]))
             let decision = try await log.recordDecision(Self.decision(session))
             try await log.recordCommandSent(id: "c1", decision: decision, session: session, action: "{}")
-            try await log.recordCommandOutcome(id: "c1", status: "acked")
-            try await log.recordCommandOutcome(id: "c1", status: "done", readback: #"{"x":0.1}"#)
-            try await log.endSession(session, status: "finished")
+            try await log.recordCommandOutcome(
+                id: "c1", status: "done", ackedAt: Date(timeIntervalSince1970: 100), readback: #"{"x":0.1}"#)
+            try await log.endSession(session, status: "finished", reason: "raster complete")
         }
         let reopened = try DecisionLog(path: path)
         #expect(try reopened.count("sessions") == 1)
@@ -48,6 +48,25 @@ struct DecisionLogTests {
         #expect(try reopened.count("decisions") == 1)
         #expect(try reopened.count("commands") == 1)
         #expect(try reopened.integrityCheck())
+        let command = try reopened.query("SELECT status, acked_at FROM commands", arguments: [])
+        #expect(command.rows.first == ["done", "100.0"])
+        #expect(try reopened.query("SELECT end_reason FROM sessions", arguments: []).rows.first == ["raster complete"])
+    }
+
+    @Test("a lost frame is recorded once, however often it is reported")
+    func lostFrames() async throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = try DecisionLog(path: path)
+        let session = try await log.beginSession(SessionRecord(id: "s1", policy: "survey", policyVersion: "1"))
+        for _ in 0..<3 {
+            try await log.recordLostFrame(
+                session: session, driverSession: "drv-1", seq: 7, commandID: "d3", reason: "the driver no longer has it"
+            )
+        }
+        try await log.recordLostFrame(
+            session: session, driverSession: "drv-2", seq: 7, commandID: nil, reason: "another driver session")
+        #expect(try log.count("lost_frames") == 2)
     }
 
     @Test("a command that names no recorded decision is refused, so it cannot be sent unaccounted for")

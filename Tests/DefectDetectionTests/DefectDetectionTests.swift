@@ -1,4 +1,5 @@
 import DefectDetection
+import DetectorTraining
 import Foundation
 import Testing
 

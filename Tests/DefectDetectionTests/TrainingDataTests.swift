@@ -6,6 +6,7 @@ import Testing
 import WireProtocol
 
 @testable import DefectDetection
+@testable import DetectorTraining
 
 @Suite("Training data and thresholds")
 struct TrainingDataTests {

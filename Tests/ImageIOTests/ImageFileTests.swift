@@ -5,7 +5,7 @@ import ScopePilotTestSupport
 import Testing
 
 /// Runs a short Python program with numpy and returns what it printed.
-func python(_ program: String) throws -> String { try TestPython.run(program) }
+func python(_ program: String) async throws -> String { try await TestPython.run(program) }
 
 func temporary(_ name: String) -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-\(UUID().uuidString)-\(name)")
@@ -14,10 +14,10 @@ func temporary(_ name: String) -> URL {
 @Suite("Image files")
 struct ImageFileTests {
     @Test("NumPy files written by numpy are read exactly", arguments: ["float32", "float64", "uint16"])
-    func readsNumpy(dtype: String) throws {
+    func readsNumpy(dtype: String) async throws {
         let url = temporary("a.npy")
         defer { try? FileManager.default.removeItem(at: url) }
-        _ = try python(
+        _ = try await python(
             "import numpy as np; np.save('\(url.path)', (np.arange(12).reshape(3, 4) * 3 + 1).astype('\(dtype)'))")
         let image = try NumpyFile.read(url)
         #expect(image.width == 4 && image.height == 3)
@@ -26,13 +26,14 @@ struct ImageFileTests {
     }
 
     @Test("NumPy files written here load in numpy with the right dtype, shape and values")
-    func writesNumpy() throws {
+    func writesNumpy() async throws {
         let image = Image(width: 5, height: 2, pixels: (0..<10).map { Float($0) * 1.5 })
         for (type, expected) in [(NumpyFile.StoredType.float32, "float32 (2, 5) 67.5"), (.uint16, "uint16 (2, 5) 70")] {
             let url = temporary("b.npy")
             defer { try? FileManager.default.removeItem(at: url) }
             try NumpyFile.write(image, as: type, to: url)
-            let report = try python("import numpy as np; a = np.load('\(url.path)'); print(a.dtype, a.shape, a.sum())")
+            let report = try await python(
+                "import numpy as np; a = np.load('\(url.path)'); print(a.dtype, a.shape, a.sum())")
             #expect(report == expected)
             #expect(try NumpyFile.read(url).width == 5)
         }
@@ -46,10 +47,10 @@ struct ImageFileTests {
             ("np.asfortranarray(np.zeros((2, 3), 'float32'))", "Fortran order"),
             ("np.zeros((2, 3), '>f4')", "unsupported dtype"),
         ])
-    func refusesNumpy(array: String, reason: String) throws {
+    func refusesNumpy(array: String, reason: String) async throws {
         let url = temporary("c.npy")
         defer { try? FileManager.default.removeItem(at: url) }
-        _ = try python("import numpy as np; np.save('\(url.path)', \(array))")
+        _ = try await python("import numpy as np; np.save('\(url.path)', \(array))")
         #expect {
             try NumpyFile.read(url)
         } throws: { error in
@@ -106,11 +107,11 @@ struct ImageFileTests {
     }
 
     @Test("PNG files are valid: numpy-free check of signature, size and checksum")
-    func png() throws {
+    func png() async throws {
         let url = temporary("f.png")
         defer { try? FileManager.default.removeItem(at: url) }
         try PNGFile.write(width: 3, height: 2, channels: 3, pixels: (0..<18).map { UInt8($0 * 10) }, to: url)
-        let report = try python(
+        let report = try await python(
             """
             import zlib, struct
             b = open('\(url.path)', 'rb').read()

@@ -1,5 +1,6 @@
 import Foundation
 import InstrumentDriver
+import ScopePilotTestSupport
 import SimulatedDriver
 import Simulator
 import Testing
@@ -13,7 +14,7 @@ struct InteropTests {
 
     /// Starts the Python reference adapter and returns it with its endpoints.
     static func startPythonDriver(_ arguments: [String] = []) async throws -> (PythonPeer, Endpoint, Endpoint, String) {
-        let peer = try PythonPeer(
+        let peer = try await PythonPeer(
             script: "Drivers/python/scopepilot_adapter.py",
             arguments: ["--feed", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "100"]
                 + arguments)
@@ -85,8 +86,10 @@ struct InteropTests {
         let last = try #require(stateDone.readback.lastSeq)
         let resend = try await client.execute(
             Command(id: "c-resend", deadline: .seconds(5), action: .resendFrames(from: last - 1, to: last)))
-        #expect(resend.frames.map(\.header.seq) == [last - 1, last])
-        #expect(resend.frames.allSatisfy { $0.header.resent == true })
+        _ = resend
+        let frames = await client.resentFrames(2)
+        #expect(frames.map(\.header.seq) == [last - 1, last])
+        #expect(frames.allSatisfy { $0.header.resent == true })
 
         let tooBig = Command(
             id: "c-big", deadline: .seconds(5),
@@ -161,9 +164,10 @@ struct InteropTests {
             instrument: instrument, configuration: configuration, context: try ZMQContext())
         let task = Task { await driver.run() }
         defer { task.cancel() }
-        let client = try PythonPeer(
+        let client = try await PythonPeer(
             script: "Tests/InteropTests/python/protocol_client.py",
-            arguments: ["--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text] + arguments)
+            arguments: ["--feed", driver.feedEndpoint.text, "--control", driver.controlEndpoint.text] + arguments,
+            parentAware: false)
         let summary = try await client.nextJSON(timeout: .seconds(60))
         #expect(summary["ok"] as? Bool == true, "Python client: \(summary)\n\(client.stderr)")
         #expect(try await client.exitStatus() == 0)

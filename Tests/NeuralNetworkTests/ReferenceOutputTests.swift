@@ -14,10 +14,10 @@ struct ReferenceOutputTests {
         try NumpyFile.write(Image(width: values.count / rows, height: rows, pixels: values), as: .float32, to: url)
     }
 
-    static func runNumpy(_ program: String) throws { try TestPython.run(program) }
+    static func runNumpy(_ program: String) async throws { try await TestPython.run(program) }
 
     @Test("Conv2D (3x3 stride 2), ConvTranspose2D (3x3 stride 2), max pool and weighted cross-entropy match numpy")
-    func matchesNumpy() throws {
+    func matchesNumpy() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-nn-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -40,7 +40,7 @@ struct ReferenceOutputTests {
         try Self.save(conv.bias.value, rows: 1, to: URL(fileURLWithPath: path("b.npy")))
         try Self.save(up.weight.value, rows: 4 * 2 * 3, to: URL(fileURLWithPath: path("wt.npy")))
         try Self.save(up.bias.value, rows: 1, to: URL(fileURLWithPath: path("bt.npy")))
-        try Self.runNumpy(
+        try await Self.runNumpy(
             """
             import numpy as np
             x = np.load('\(path("x.npy"))').astype(np.float64).reshape(2, 3, 9, 8)

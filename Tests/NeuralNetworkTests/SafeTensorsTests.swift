@@ -9,7 +9,7 @@ struct SafeTensorsTests {
     }
 
     @Test("files written here load in the safetensors package, and files it writes load here")
-    func interop() throws {
+    func interop() async throws {
         let mine = Self.temporary("mine.safetensors")
         let theirs = Self.temporary("theirs.safetensors")
         defer {
@@ -20,7 +20,7 @@ struct SafeTensorsTests {
         try SafeTensors.save(
             ["enc.0.weight": conv.weight, "enc.0.bias": conv.bias], metadata: ["architecture": "test"], to: mine)
         let probe = conv.weight.value[1 * 18 + 2 * 3 + 1]  // element [1, 0, 2, 1]
-        try ReferenceOutputTests.runNumpy(
+        try await ReferenceOutputTests.runNumpy(
             """
             from safetensors.numpy import load_file, save_file
             from safetensors import safe_open

@@ -2,7 +2,6 @@ import BuiltInPolicies
 import PolicyKit
 import Testing
 import WireProtocol
-import YAMLConfig
 
 @Suite("Policy files")
 struct PolicyFileTests {

@@ -3,7 +3,6 @@ import Foundation
 import PolicyKit
 import Testing
 import WireProtocol
-import YAMLConfig
 
 /// Plays a survey-then-zoom policy against a made-up sample: the survey shows `communities`
 /// (id -> chip centres); a zoom into community c finds `defects[c]` defects.
@@ -90,7 +89,7 @@ struct SurveyPoliciesTests {
 
     @Test("survey parameters are checked against each other")
     func parameterErrors() {
-        #expect(throws: ConfigError.self) {
+        #expect(throws: PolicyFileError.self) {
             try PolicyFile.parse(
                 "policy: defect-hunter\nparameters:\n  survey_fov_nm: 50\n  zoom_fov_nm: 60\n",
                 factories: BuiltInPolicies.factories)

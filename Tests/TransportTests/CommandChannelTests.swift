@@ -1,5 +1,6 @@
 import Foundation
 import InstrumentDriver
+import ScopePilotTestSupport
 import Testing
 import Transport
 import WireProtocol
@@ -141,8 +142,9 @@ struct CommandChannelTests {
             Issue.record("expected DONE, got \(resend.outcome)")
             return
         }
-        #expect(resend.frames.map(\.header.seq) == [seqs[1], seqs[2]])
-        #expect(resend.frames.allSatisfy { $0.header.resent == true })
+        let frames = await rig.client.resentFrames(2)
+        #expect(frames.map(\.header.seq) == [seqs[1], seqs[2]])
+        #expect(frames.allSatisfy { $0.header.resent == true })
         #expect(done.readback.missing == [seqs[0]])
         await rig.shutdown()
     }

@@ -69,7 +69,7 @@ struct ControlCodecTests {
             try JSONSerialization.jsonObject(with: Data(try ControlCodec.encode(.command(command))[0].bytes))
             as! [String: Any]
         #expect(object["type"] as? String == "command")
-        #expect(object["protocol"] as? String == "1.0")
+        #expect(object["protocol"] as? String == "1.1")
         #expect(object["deadline_ms"] as? Int == 2500)
         #expect(object["action"] as? String == "resend_frames")
         #expect((object["params"] as? [String: Any])?["from_seq"] as? Int == 3)

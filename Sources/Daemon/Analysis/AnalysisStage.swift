@@ -1,0 +1,242 @@
+public import DefectDetection
+import Foundation
+import NeuralNetwork
+public import Numerics
+public import Segmentation
+import WireProtocol
+
+/// Why a frame could not be analysed at all.
+public struct AnalysisError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case noChannels = "no_channels", nonFinite = "non_finite" }
+        private let kind: Kind
+
+        /// The frame carries no pixel part.
+        public static let noChannels = Code(kind: .noChannels)
+        /// A channel holds NaN or infinite pixels.
+        public static let nonFinite = Code(kind: .nonFinite)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+    /// What is wrong with the frame.
+    public let description: String
+}
+
+/// The analysis stage: drift registration against earlier overlapping frames, the condition
+/// monitor, the defect detector and chip communities, one frame at a time.
+///
+/// Runs on its own thread (``ComputeThread``): a frame takes tens to hundreds of milliseconds of
+/// arithmetic, which must not occupy the cooperative thread pool that the feed, the instrument link
+/// and the log writer share. Nothing reads this actor's state while it works: every result leaves
+/// in a ``FrameAnalysis``.
+public actor AnalysisStage {
+    private let thread = ComputeThread(name: "scopepilot-analysis")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
+    private var detector: DefectDetector?
+    private var embedder: DetectorEmbedder?
+    private var modelID: String?
+    private var drift = DriftTracker()
+    private var monitor: ConditionMonitor?
+    private let baseline: any ConditionBaselineSource
+    /// Segmentation sessions by chip size and whether the detector's densities are among the
+    /// features; each has its own range of community ids (a multiple of 1000 apart).
+    private var sessions: [String: (session: SegmentationSession, embedder: DetectorEmbedder?, idBase: Int)] = [:]
+    private let segmentationOptions: SegmentationOptions
+    /// Confidence threshold of the detector's peaks (nil: the model's calibrated one, else 0.6).
+    public let threshold: Float?
+
+    /// Analysis with `detector` (none: drift and communities only), known in the log as `modelID`;
+    /// the condition monitor compares frames with images from `baseline`.
+    public init(
+        detector: sending DefectDetector?, modelID: String?, baseline: any ConditionBaselineSource,
+        threshold: Float? = nil, segmentation: SegmentationOptions = SegmentationOptions()
+    ) {
+        self.detector = detector
+        self.modelID = detector == nil ? nil : modelID
+        self.baseline = baseline
+        self.threshold = threshold
+        segmentationOptions = segmentation
+        embedder = detector.map { DetectorEmbedder($0, parts: [.defectDensity]) }
+        // One BLAS thread: this machine's two vCPUs give about one core of floating point, and
+        // OpenBLAS's idle threads spin in sched_yield beside the simulator and the feed.
+        BLASThreads.pinOnce()
+        monitor = detector.map { ConditionMonitor(ranges: $0.metadata.trainingConditions, baseline: baseline) }
+    }
+
+    /// Analyses every frame of `frames` as it comes and hands each result to `deliver`; returns when
+    /// `frames` ends. Then the stage's thread ends.
+    public func run(
+        _ frames: AsyncStream<ReceivedFrame>,
+        deliver: @Sendable (Result<FrameAnalysis, FrameAnalysisFailure>) async -> Void
+    ) async {
+        for await frame in frames {
+            do {
+                await deliver(.success(try analyse(frame)))
+            } catch {
+                await deliver(.failure(FrameAnalysisFailure(frame: frame, error: error)))
+            }
+        }
+        thread.finish()
+    }
+
+    /// Analyses one frame. Throws when it cannot be analysed at all (no channel, NaN pixels); a
+    /// stage that fails on its own is left out and named in ``FrameAnalysis/problems``.
+    public func analyse(_ received: ReceivedFrame) throws(AnalysisError) -> FrameAnalysis {
+        var timings: [String: Double] = [:]
+        var clock = ContinuousClock.now
+        func lap(_ stage: String) {
+            let now = ContinuousClock.now
+            timings[stage] = (now - clock).milliseconds
+            clock = now
+        }
+        let frame = received.frame
+        let header = frame.header
+        guard !frame.channels.isEmpty else {
+            throw AnalysisError(code: .noChannels, description: "the frame has no channels")
+        }
+        var images: [(name: String, image: Image)] = []
+        for (name, buffer) in zip(header.channels, frame.channels) {
+            if let bad = buffer.nonFinitePixels() {
+                throw AnalysisError(
+                    code: .nonFinite,
+                    description: "channel \(name) has \(bad.count) NaN or infinite pixels (first at row "
+                        + "\(bad.firstRow), column \(bad.firstColumn))")
+            }
+            images.append((name, Image(width: buffer.width, height: buffer.height, pixels: buffer.floats())))
+        }
+        let primary = images.first { $0.name == "HAADF" }?.image ?? images[0].image
+        let scan = header.scan
+        let pixelSize = scan.pixelSizeX * 10  // Å
+        var result = FrameAnalysis(key: received.key, header: header, receivedAt: received.receivedAt)
+        lap("decode")
+
+        do {
+            result.drift = try drift.measure(received.key, scan: scan, time: header.time.start, image: primary)
+        } catch {
+            result.problems.append("drift: \(error)")
+        }
+        lap("drift")
+
+        if let detector, let embedder,
+            pixelSize >= 0.5 * detector.metadata.pixelSize && pixelSize <= 2 * detector.metadata.pixelSize
+        {
+            // One lattice mask serves the detector (no defects in vacuum) and the monitor (no
+            // reading of a frame that is mostly vacuum).
+            let lattice = LatticeMask(primary, pixelSize: pixelSize)
+            let defects = detector.detect(primary, pixelSize: pixelSize, threshold: threshold, lattice: lattice)
+            lap("detect")
+            result.condition = monitor?.read(
+                primary, pixelSize: pixelSize, confidences: defects.map(\.confidence), detector: detector,
+                lattice: lattice)
+            lap("condition")
+            result.modelID = modelID
+            result.detections = defects.map {
+                let stage = scan.stagePosition(column: $0.x, row: $0.y)
+                return Detection(
+                    column: $0.x, row: $0.y, stageX: stage.x, stageY: stage.y, kind: $0.kind.description,
+                    confidence: Double($0.confidence))
+            }
+            if min(primary.width, primary.height) >= 128 { result.atomicImage = (primary, pixelSize) }
+            segment(images, pixelSize: pixelSize, scan: scan, found: defects, embedder: embedder, into: &result)
+        } else {
+            // No detector at this magnification: communities from the images alone.
+            segment(images, pixelSize: pixelSize, scan: scan, found: nil, embedder: nil, into: &result)
+        }
+        lap("segment")
+        result.timings = timings
+        return result
+    }
+
+    /// Replaces the detector with the model at `path`, known in the log as `id`. When it was
+    /// retrained for `reference` frames (atomic resolution, `pixelSize` Å), the condition monitor
+    /// measures the drift from them.
+    public func replaceDetector(
+        path: String, id: String, reference: [Image] = [], pixelSize: Double? = nil
+    ) throws(ModelLoadError) {
+        let loaded = try DefectDetector.load(path).detector
+        detector = loaded
+        embedder = DetectorEmbedder(loaded, parts: [.defectDensity])
+        var monitor = ConditionMonitor(ranges: loaded.metadata.trainingConditions, baseline: baseline)
+        if let pixelSize, !reference.isEmpty {
+            monitor.rebaseline(on: reference, pixelSize: pixelSize, detector: loaded)
+        }
+        self.monitor = monitor
+        // The segmentation sessions go on (community ids stay stable): they are given the new
+        // detector's detections with every frame.
+        modelID = id
+    }
+
+    /// Chip communities of a frame. Chips are 1.6 nm at atomic resolution and 16 pixels at survey
+    /// magnification; one session per chip size and feature set, each with its own id range.
+    private func segment(
+        _ images: [(name: String, image: Image)], pixelSize: Double, scan: ScanGeometry, found: [DefectLocation]?,
+        embedder: DetectorEmbedder?, into result: inout FrameAnalysis
+    ) {
+        var options = segmentationOptions
+        options.chipSize = pixelSize < 1 ? max(8, Int((16 / pixelSize).rounded())) : 16
+        options.stride = options.chipSize
+        options.features.embedding = embedder != nil
+        let key = "\(options.chipSize)/\(embedder != nil)"
+        let entry =
+            sessions[key]
+            ?? (SegmentationSession(options: options, embedder: embedder), embedder, 1000 * sessions.count)
+        sessions[key] = entry
+        entry.embedder?.nextDetections = found
+        let segmented: FrameSegmentation
+        do {
+            segmented = try entry.session.add(channels: images, pixelSize: pixelSize)
+        } catch {
+            entry.embedder?.nextDetections = nil
+            result.problems.append("segmentation: \(error)")
+            return
+        }
+        let grid = segmented.grid
+        let side = Double(grid.chipSize) * pixelSize / 10  // nm
+        var perChip = [Int](repeating: 0, count: grid.count)
+        for defect in found ?? [] {
+            if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
+                perChip[chip] += 1
+            }
+        }
+        var chips: [ChipCommunities.Chip] = []
+        var byCommunity: [Int: (chips: Int, defects: Int)] = [:]
+        for (index, community) in segmented.communities.enumerated() {
+            let id = community + entry.idBase
+            byCommunity[id, default: (0, 0)].chips += 1
+            byCommunity[id, default: (0, 0)].defects += perChip[index]
+            let origin = grid.origin(of: index)
+            let half = Double(grid.chipSize - 1) / 2
+            let centre = scan.stagePosition(column: Double(origin.x) + half, row: Double(origin.y) + half)
+            chips.append(
+                ChipCommunities.Chip(
+                    x: centre.x, y: centre.y, size: side, community: id, defects: found == nil ? nil : perChip[index]))
+        }
+        let summaries = byCommunity.keys.sorted().map { id in
+            let tally = byCommunity[id] ?? (0, 0)
+            return ChipCommunities.Summary(
+                id: id, chips: tally.chips, area: Double(tally.chips) * side * side, defects: tally.defects)
+        }
+        result.chips = ChipCommunities(
+            chips: chips, summaries: summaries, grid: ChipCommunities.Grid(grid))
+    }
+}
+
+/// A frame that could not be analysed, and why.
+public struct FrameAnalysisFailure: Error, Sendable {
+    /// The frame.
+    public let frame: ReceivedFrame
+    /// Why.
+    public let error: AnalysisError
+}
+
+extension Duration {
+    /// The duration in milliseconds.
+    package var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+public import Transport
+public import WireProtocol
+
+/// A driver's command channel that a test scripts: every message a daemon sends is passed to
+/// `script`, and the raw replies it returns are sent back to that daemon. For driver behaviour the
+/// shipped drivers never show (another protocol version, a reply that never comes, a wrong one).
+///
+/// ```swift
+/// let driver = try await ScriptedDriver { incoming in
+///     guard case .success(.hello(let hello)) = incoming.message else { return [] }
+///     return [ScriptedDriver.envelope(["type": "reject", "id": hello.id.rawValue, "code": "protocol_version",
+///                                      "reason": "this driver speaks 2.0"], version: "2.0")]
+/// }
+/// ```
+public actor ScriptedDriver {
+    /// Decides the replies to one message: each element is one reply's parts.
+    public typealias Script = @Sendable (IncomingControl) async -> [[[UInt8]]]
+
+    private let server: CommandServer
+    private let feedPublisher: FeedPublisher
+    private let script: Script
+    private var serving: Task<Void, Never>?
+    /// The command endpoint to give the daemon.
+    public nonisolated let control: Endpoint
+    /// A feed endpoint on which nothing is ever published.
+    public nonisolated let feed: Endpoint
+    /// Every message received, decoded or refused, in order.
+    public private(set) var received: [IncomingControl] = []
+
+    /// Binds a command channel (and a silent feed) on loopback and starts answering with `script`.
+    public init(context: ZMQContext, script: @escaping Script) async throws {
+        let loopback = try Endpoint("tcp://127.0.0.1:*")
+        server = try await CommandServer(bindingTo: loopback, context: context)
+        feedPublisher = try await FeedPublisher(bindingTo: loopback, context: context)
+        control = server.endpoint
+        feed = feedPublisher.endpoint
+        self.script = script
+        serving = Task { await self.serve() }
+    }
+
+    /// The commands received (not HELLO or heartbeats).
+    public var commands: [Command] {
+        received.compactMap {
+            if case .success(.command(let command)) = $0.message { return command }
+            return nil
+        }
+    }
+
+    /// Stops answering and closes both sockets.
+    public func close() async {
+        serving?.cancel()
+        await serving?.value
+        serving = nil
+        await server.close()
+        await feedPublisher.close()
+    }
+
+    private func serve() async {
+        while !Task.isCancelled {
+            guard let incoming = try? await server.next(timeout: .milliseconds(100)) else { continue }
+            received.append(incoming)
+            for reply in await script(incoming) {
+                try? await server.send(parts: reply, to: incoming.peer)
+            }
+        }
+    }
+
+    /// One reply: `fields` as a JSON envelope of protocol `version`.
+    public static func envelope(
+        _ fields: [String: String], version: String = ProtocolVersion.current.description
+    )
+        -> [[UInt8]]
+    {
+        let object = fields.merging(["protocol": version]) { field, _ in field }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return [Array(data)]
+    }
+
+    /// A message as the shipped encoder writes it, with its `protocol` set to `version`.
+    public static func encoded(_ message: ControlMessage, version: String) throws -> [[UInt8]] {
+        let parts = try ControlCodec.encode(message).map(\.bytes)
+        guard var object = try JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any] else {
+            return parts
+        }
+        object["protocol"] = version
+        return [Array(try JSONSerialization.data(withJSONObject: object))] + parts.dropFirst()
+    }
+}
