@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "InstrumentDriver", targets: ["InstrumentDriver"]),
         .library(name: "Simulator", targets: ["Simulator"]),
+        .library(name: "PolicyKit", targets: ["PolicyKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

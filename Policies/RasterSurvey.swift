@@ -1,3 +1,4 @@
+import Foundation
 public import PolicyKit
 public import WireProtocol
 
@@ -98,8 +99,9 @@ public struct RasterSurvey: ScanPolicy {
                 let fraction = 0.9 * longest / distance
                 return PolicyDecision(
                     .moveStage(x: position.x + fraction * dx, y: position.y + fraction * dy),
-                    reason: "moving towards raster region \(next + 1), \(distance.rounded()) nm away: the envelope "
-                        + "allows moves of at most \(longest.rounded()) nm")
+                    reason: "moving towards raster region \(next + 1), "
+                        + String(
+                            format: "%.0f nm away: the envelope allows moves of at most %.0f nm", distance, longest))
             }
         }
         let index = next

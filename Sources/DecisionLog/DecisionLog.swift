@@ -3,10 +3,37 @@ import GRDB
 
 /// A problem with the decision log, with what to do about it.
 public struct DecisionLogError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case open, write, read, unsentCommand = "unsent_command" }
+        private let kind: Kind
+
+        /// The log cannot be opened or brought up to date.
+        public static let open = Code(kind: .open)
+        /// A write failed (disk full, permissions, a lock held by another program).
+        public static let write = Code(kind: .write)
+        /// A read failed or asked for something the log does not have.
+        public static let read = Code(kind: .read)
+        /// An outcome for a command the log has not recorded as sent.
+        public static let unsentCommand = Code(kind: .unsentCommand)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+
     /// The database file.
     public let path: String
     /// What went wrong.
     public let problem: String
+
+    /// An error of kind `code`.
+    public init(_ code: Code, path: String, problem: String) {
+        self.code = code
+        self.path = path
+        self.problem = problem
+    }
 
     /// `path: problem`.
     public var description: String { "\(path): \(problem)" }
@@ -38,7 +65,7 @@ public final class DecisionLog: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Schema.migrator.migrate(pool)
         } catch {
-            throw DecisionLogError(path: path, problem: "cannot open the decision log: \(error)")
+            throw DecisionLogError(.open, path: path, problem: "cannot open the decision log: \(error)")
         }
     }
 
@@ -158,7 +185,8 @@ public final class DecisionLog: Sendable {
                     """,
                 arguments: [status, time.timeIntervalSince1970, ackedAt?.timeIntervalSince1970, readback, error, id])
             if db.changesCount == 0 {
-                throw DecisionLogError(path: self.path, problem: "no command \(id) was recorded as sent")
+                throw DecisionLogError(
+                    .unsentCommand, path: self.path, problem: "no command \(id) was recorded as sent")
             }
         }
     }
@@ -267,7 +295,7 @@ public final class DecisionLog: Sendable {
     public func count(_ table: String) throws(DecisionLogError) -> Int {
         guard Self.tables.contains(table) else {
             throw DecisionLogError(
-                path: path, problem: "no table \(table); tables: \(Self.tables.joined(separator: ", "))")
+                .read, path: path, problem: "no table \(table); tables: \(Self.tables.joined(separator: ", "))")
         }
         return try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
@@ -290,7 +318,7 @@ public final class DecisionLog: Sendable {
         } catch let error as DecisionLogError {
             throw error
         } catch {
-            throw DecisionLogError(path: path, problem: "\(error)")
+            throw DecisionLogError(.write, path: path, problem: "\(error)")
         }
     }
 
@@ -302,7 +330,7 @@ public final class DecisionLog: Sendable {
         } catch let error as DecisionLogError {
             throw error
         } catch {
-            throw DecisionLogError(path: path, problem: "\(error)")
+            throw DecisionLogError(.read, path: path, problem: "\(error)")
         }
     }
 }

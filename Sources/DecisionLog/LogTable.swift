@@ -79,7 +79,7 @@ extension DecisionLog {
                 [id])
         }
         guard Self.tables.contains(name), name != "models" else {
-            throw DecisionLogError(path: path, problem: "no session table \(name)")
+            throw DecisionLogError(.read, path: path, problem: "no session table \(name)")
         }
         let columns = name == "frames" ? Self.frameColumns : "*"
         let key = name == "sessions" ? "id" : "session_id"

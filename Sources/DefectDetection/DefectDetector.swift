@@ -31,6 +31,22 @@ public struct DetectorMetadata: Sendable, Codable, Hashable {
 
 /// A model that could not be found or read, with what to do about it.
 public struct ModelLoadError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case notFound = "not_found", unreadable }
+        private let kind: Kind
+
+        /// No model file or shipped model of that name.
+        public static let notFound = Code(kind: .notFound)
+        /// The model file cannot be read or is not a model.
+        public static let unreadable = Code(kind: .unreadable)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+
     /// What went wrong and what to do.
     public let description: String
 }
@@ -90,6 +106,7 @@ public final class DefectDetector {
                 url = shipped
             } else if isName && !FileManager.default.fileExists(atPath: pathOrName) {
                 throw ModelLoadError(
+                    code: .notFound,
                     description:
                         "no model file '\(pathOrName)' and no shipped model of that name (shipped: \(bundledModelNames.joined(separator: ", ")))"
                 )
@@ -100,6 +117,7 @@ public final class DefectDetector {
             url = shipped
         } else {
             throw ModelLoadError(
+                code: .notFound,
                 description:
                     "this build ships no model; pass --model PATH (train one with `scopepilot train --out PATH`)")
         }
@@ -107,6 +125,7 @@ public final class DefectDetector {
             return (try DefectDetector(contentsOf: url), url)
         } catch {
             throw ModelLoadError(
+                code: .unreadable,
                 description:
                     "cannot load the model \(url.path): \(error). Train one with `scopepilot train --out PATH`.")
         }
@@ -119,7 +138,7 @@ public final class DefectDetector {
             metadata = try JSONDecoder().decode(DetectorMetadata.self, from: try Data(contentsOf: metadataURL))
         } catch {
             throw SafeTensorsError(
-                path: metadataURL.path,
+                .unreadable, path: metadataURL.path,
                 problem: "cannot read the model's metadata beside its weights: \(error.localizedDescription)")
         }
         network = ResidualUNet(metadata.architecture)

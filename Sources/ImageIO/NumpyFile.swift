@@ -16,7 +16,8 @@ public enum NumpyFile {
     public static func read(_ url: URL) throws(ImageFileError) -> Image {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw ImageFileError(path: url.path, problem: "cannot read the file: \(error.localizedDescription)")
+            throw ImageFileError(
+                .unreadable, path: url.path, problem: "cannot read the file: \(error.localizedDescription)")
         }
         return try decode(data, path: url.path)
     }
@@ -115,7 +116,7 @@ public enum NumpyFile {
             }
         }
         do { try data.write(to: url) } catch {
-            throw ImageFileError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
+            throw ImageFileError(.unwritable, path: url.path, problem: "cannot write: \(error.localizedDescription)")
         }
     }
 

@@ -10,7 +10,7 @@ public enum PNGFile {
     ) throws(ImageFileError) {
         let png = encode(width: width, height: height, channels: channels, pixels: pixels)
         do { try Data(png).write(to: url) } catch {
-            throw ImageFileError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
+            throw ImageFileError(.unwritable, path: url.path, problem: "cannot write: \(error.localizedDescription)")
         }
     }
 

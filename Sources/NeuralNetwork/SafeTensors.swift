@@ -2,13 +2,32 @@ public import Foundation
 
 /// Why a safetensors file could not be read or written.
 public struct SafeTensorsError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case unreadable, unwritable, format }
+        private let kind: Kind
+
+        /// The file cannot be read.
+        public static let unreadable = Code(kind: .unreadable)
+        /// The file cannot be written.
+        public static let unwritable = Code(kind: .unwritable)
+        /// The file is not a safetensors file this build takes (the problem says what).
+        public static let format = Code(kind: .format)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+
     /// The file.
     public let path: String
     /// What is wrong.
     public let problem: String
 
     /// Creates an error.
-    public init(path: String, problem: String) {
+    public init(_ code: Code = .format, path: String, problem: String) {
+        self.code = code
         self.path = path
         self.problem = problem
     }
@@ -56,7 +75,7 @@ public enum SafeTensors {
         }
         var json: Data
         do { json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]) } catch {
-            throw SafeTensorsError(path: url.path, problem: "cannot encode the header: \(error)")
+            throw SafeTensorsError(.unwritable, path: url.path, problem: "cannot encode the header: \(error)")
         }
         // Pad the header with spaces so that the data starts 8-byte aligned.
         json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
@@ -69,7 +88,7 @@ public enum SafeTensors {
             }
         }
         do { try out.write(to: url) } catch {
-            throw SafeTensorsError(path: url.path, problem: "cannot write: \(error.localizedDescription)")
+            throw SafeTensorsError(.unwritable, path: url.path, problem: "cannot write: \(error.localizedDescription)")
         }
     }
 
@@ -80,7 +99,8 @@ public enum SafeTensors {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(path: url.path, problem: problem) }
         let bytes: [UInt8]
         do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
-            throw fail("cannot read the file: \(error.localizedDescription)")
+            throw SafeTensorsError(
+                .unreadable, path: url.path, problem: "cannot read the file: \(error.localizedDescription)")
         }
         guard bytes.count >= 8 else { throw fail("too short to be a safetensors file") }
         let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }

@@ -3,6 +3,22 @@ import Foundation
 
 /// Why two images could not be registered.
 public struct RegistrationError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case size, nonFinite = "non_finite" }
+        private let kind: Kind
+
+        /// The images are not of the registration's size.
+        public static let size = Code(kind: .size)
+        /// An image holds NaN or infinite pixels.
+        public static let nonFinite = Code(kind: .nonFinite)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+
     /// What is wrong with the images.
     public let description: String
 }
@@ -77,12 +93,13 @@ public final class PhaseCorrelation {
         for (name, image) in [("moving", moving), ("reference", reference)] {
             guard image.width == width && image.height == height else {
                 throw RegistrationError(
+                    code: .size,
                     description:
                         "the \(name) image is \(image.width) x \(image.height); this registration is for \(width) x \(height)"
                 )
             }
             guard image.pixels.allSatisfy(\.isFinite) else {
-                throw RegistrationError(description: "the \(name) image holds NaN or infinite pixels")
+                throw RegistrationError(code: .nonFinite, description: "the \(name) image holds NaN or infinite pixels")
             }
         }
         // Real-to-complex transforms: the half spectrum, rows of width / 2 + 1.

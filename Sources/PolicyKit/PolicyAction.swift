@@ -55,7 +55,10 @@ public enum PolicyAction: Sendable, Hashable {
 }
 
 extension Double {
+    /// One decimal at most; whatever the value (a huge or non-finite number from a peer prints as
+    /// such, it never traps).
     var formatted1: String {
+        guard isFinite, abs(self) < 1e15 else { return "\(self)" }
         let scaled = (self * 10).rounded() / 10
         return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)
     }

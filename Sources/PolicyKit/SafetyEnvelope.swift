@@ -44,7 +44,7 @@ public struct SafetyEnvelope: Sendable, Hashable {
     }
 
     /// This envelope, narrowed to what the instrument can do.
-    public func narrowed(to limits: InstrumentLimits) -> SafetyEnvelope {
+    package func narrowed(to limits: InstrumentLimits) -> SafetyEnvelope {
         var result = self
         result.stageX = stageX.clamped(to: limits.stageX)
         result.stageY = stageY.clamped(to: limits.stageY)
@@ -59,7 +59,7 @@ public struct SafetyEnvelope: Sendable, Hashable {
     ///   - position: the previous target (scan centre or stage position), nm; nil before the first.
     ///   - map: the session so far, for the dose budgets.
     ///   - current: the probe current, pA, for the dose a scan would deliver.
-    public func refusal(
+    package func refusal(
         of action: PolicyAction, from position: (x: Double, y: Double)?, map: SessionMap, current: Double
     ) -> String? {
         if let target = action.target {

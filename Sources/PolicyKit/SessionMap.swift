@@ -44,14 +44,14 @@ public struct SessionMap: Sendable {
     public init() {}
 
     /// Records a visit and its communities' chips.
-    public mutating func record(_ visit: Visit, chips: [Int: Int] = [:]) {
+    package mutating func record(_ visit: Visit, chips: [Int: Int] = [:]) {
         visits.append(visit)
         electrons += visit.dose * visit.scan.fovX * visit.scan.fovY * 100  // e/Å² x nm² x 100 Å²/nm²
         for (id, count) in chips { communityChips[id, default: 0] += count }
     }
 
     /// Adds analysis results to visit `index`.
-    public mutating func update(visit index: Int, defects: Int?, communities: [Int], chips: [Int: Int]) {
+    package mutating func update(visit index: Int, defects: Int?, communities: [Int], chips: [Int: Int]) {
         guard visits.indices.contains(index) else { return }
         visits[index].defects = defects
         visits[index].communities = communities

@@ -18,7 +18,7 @@ public struct StopConditions: Sendable, Hashable {
     }
 
     /// Why the session must end now, or nil.
-    public func reached(frames analysed: Int, elapsed seconds: Double, map: SessionMap) -> String? {
+    package func reached(frames analysed: Int, elapsed seconds: Double, map: SessionMap) -> String? {
         if let frames, analysed >= frames { return "stop condition: \(analysed) frames reached the limit of \(frames)" }
         if let minutes, seconds >= minutes * 60 {
             return "stop condition: \((seconds / 60).formatted1) minutes reached the limit of \(minutes.formatted1)"

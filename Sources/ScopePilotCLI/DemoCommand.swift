@@ -131,9 +131,7 @@ struct DemoCommand: AsyncParsableCommand {
               drift             \(status.drift.map { String(format: "%.3f, %.3f nm/s", $0.vx, $0.vy) } ?? "not measured")
               driver restarts   \(status.driverRestarts) survived
               retrains          \(status.retrainingsStarted) started, \(status.retrains) swapped in a better model
-              latency           frame received -> command acknowledged: p50 \(ms(p50)), p99 \(ms(p99))\(p50 == nil ? " (the policy decides ahead of the analysis)" : "")
-              beam              scanning \(status.dutyCycle.map { String(format: "%.0f %%", $0 * 100) } ?? "-") of the time from the first scan to the last
-                                per stage (p50): \(stages)
+              latency           frame received -> command acknowledged: \(p50 == nil ? "- (the policy decides ahead of the analysis)" : "p50 \(ms(p50)), p99 \(ms(p99))")\(stages.isEmpty ? "" : "\n                    per stage (p50): \(stages)")
               the log           \(db) (SQLite). Review it:
                                   scopepilot log sessions --db \(db)
                                   scopepilot log decisions \(session) --db \(db)

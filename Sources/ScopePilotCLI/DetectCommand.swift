@@ -117,7 +117,7 @@ struct DetectCommand: ParsableCommand {
                 problem: "\(image.width) x \(image.height) pixels; images must be 128 to 4096 pixels a side")
         }
         guard image.pixels.allSatisfy(\.isFinite) else {
-            throw ImageFileError(path: url.path, problem: "the image holds NaN or infinite values")
+            throw ImageFileError(.content, path: url.path, problem: "the image holds NaN or infinite values")
         }
         return image
     }

@@ -45,6 +45,28 @@ public struct FrameSegmentation: Sendable {
 
 /// A bad frame for segmentation, with what to do about it.
 public struct SegmentationError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable {
+            case channels, nonFinite = "non_finite", pixelSize = "pixel_size", grid
+        }
+        private let kind: Kind
+
+        /// The frame has no channels, or channels of different sizes.
+        public static let channels = Code(kind: .channels)
+        /// A channel holds NaN or infinite pixels.
+        public static let nonFinite = Code(kind: .nonFinite)
+        /// The pixel size is not a positive number.
+        public static let pixelSize = Code(kind: .pixelSize)
+        /// The frame is too small for a chip, or the defect counts do not fit the chips.
+        public static let grid = Code(kind: .grid)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+
     /// What is wrong.
     public let description: String
 }
@@ -94,35 +116,40 @@ public final class SegmentationSession {
         channels: [(name: String, image: Image)], pixelSize: Double, defectsPerChip: [Int]? = nil
     ) throws(SegmentationError) -> FrameSegmentation {
         guard let first = channels.first?.image else {
-            throw SegmentationError(description: "the frame has no channels")
+            throw SegmentationError(code: .channels, description: "the frame has no channels")
         }
         for (name, image) in channels {
             guard image.width == first.width && image.height == first.height else {
                 throw SegmentationError(
+                    code: .channels,
                     description:
                         "channel \(name) is \(image.width) x \(image.height), the others \(first.width) x \(first.height)"
                 )
             }
             guard image.pixels.allSatisfy(\.isFinite) else {
-                throw SegmentationError(description: "channel \(name) holds NaN or infinite pixels")
+                throw SegmentationError(code: .nonFinite, description: "channel \(name) holds NaN or infinite pixels")
             }
         }
         guard pixelSize > 0 && pixelSize.isFinite else {
-            throw SegmentationError(description: "pixel size must be a positive number of Å, not \(pixelSize)")
+            throw SegmentationError(
+                code: .pixelSize, description: "pixel size must be a positive number of Å, not \(pixelSize)")
         }
         let grid = ChipGrid(
             width: first.width, height: first.height, chipSize: options.chipSize, stride: options.stride)
         guard grid.count > 0 else {
             throw SegmentationError(
+                code: .grid,
                 description:
                     "the frame (\(first.width) x \(first.height)) is smaller than one chip (\(options.chipSize) px)")
         }
         if let defectsPerChip, defectsPerChip.count != grid.count {
-            throw SegmentationError(description: "\(defectsPerChip.count) defect counts for \(grid.count) chips")
+            throw SegmentationError(
+                code: .grid, description: "\(defectsPerChip.count) defect counts for \(grid.count) chips")
         }
         let features = extractor.features(of: channels, pixelSize: pixelSize, grid: grid)
         if let layout, layout != features.layout {
             throw SegmentationError(
+                code: .grid,
                 description:
                     "this frame's channels (\(channels.map(\.name).joined(separator: ", "))) differ from the session's (\(Set(layout.blocks.map(\.channel)).sorted().joined(separator: ", ")))"
             )

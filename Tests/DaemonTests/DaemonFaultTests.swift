@@ -29,6 +29,17 @@ struct DaemonFaultTests {
         return configuration
     }
 
+    /// A WELCOME from a scripted driver to `hello`.
+    static func welcome(_ hello: Hello, driver: String, session: String) -> Welcome {
+        Welcome(
+            id: hello.id, driver: driver, instrument: "a microscope", session: session,
+            capabilities: CommandAction.allNames,
+            limits: InstrumentLimits(
+                stageX: -1000...1000, stageY: -1000...1000, fov: 1...100, dwell: 1...100, pixels: 16...1024,
+                detectors: ["HAADF"]),
+            heartbeatMilliseconds: 1000, watchdogMilliseconds: 5000)
+    }
+
     static func temporaryFolder() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-faults-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -69,13 +80,7 @@ struct DaemonFaultTests {
                         ], version: "2.0")
                 ]
             }
-            let welcome = Welcome(
-                id: hello.id, driver: "future-driver/2", instrument: "a microscope", session: "drv-2",
-                capabilities: CommandAction.allNames,
-                limits: InstrumentLimits(
-                    stageX: -1000...1000, stageY: -1000...1000, fov: 1...100, dwell: 1...100, pixels: 16...1024,
-                    detectors: ["HAADF"]),
-                heartbeatMilliseconds: 1000, watchdogMilliseconds: 5000)
+            let welcome = Self.welcome(hello, driver: "future-driver/2", session: "drv-2")
             return [(try? ScriptedDriver.encoded(.welcome(welcome), version: "2.0")) ?? []]
         }
         let configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
@@ -238,13 +243,7 @@ struct DaemonFaultTests {
             guard case .success(.hello(let hello)) = incoming.message else { return [] }
             // Another program takes the log's write lock before the session can begin.
             locker.lock()
-            let welcome = Welcome(
-                id: hello.id, driver: "scripted", instrument: "a microscope", session: "drv-1",
-                capabilities: CommandAction.allNames,
-                limits: InstrumentLimits(
-                    stageX: -1000...1000, stageY: -1000...1000, fov: 1...100, dwell: 1...100, pixels: 16...1024,
-                    detectors: ["HAADF"]),
-                heartbeatMilliseconds: 1000, watchdogMilliseconds: 5000)
+            let welcome = Self.welcome(hello, driver: "scripted", session: "drv-1")
             return [(try? ControlCodec.encode(.welcome(welcome)).map(\.bytes)) ?? []]
         }
         let before = try await ThreadCensus.settled(atMost: nil)

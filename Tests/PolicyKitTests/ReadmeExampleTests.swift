@@ -31,8 +31,34 @@ public struct RevisitRichest: ScanPolicy {
     }
 }
 
+extension RevisitRichest {
+    public static let factory = PolicyFactory(name: "revisit-richest", summary: "revisit the richest region") {
+        (parameters: PolicyParameters?) throws(PolicyFileError) -> any ScanPolicy in
+        var policy = RevisitRichest()
+        try parameters?.only(["maximum_dose"])  // any other key: an error at its line, "did you mean"
+        policy.maximumDose = try parameters?.double("maximum_dose", in: 1...1e9) ?? policy.maximumDose
+        return policy
+    }
+}
+
 @Suite("The README's example policy")
 struct ReadmeExampleTests {
+    @Test("its factory reads its parameter from a policy file and refuses a mistyped key at its line")
+    func factory() throws {
+        let file = try PolicyFile.parse(
+            "policy: revisit-richest\nparameters: {maximum_dose: 5000}\n", factories: [RevisitRichest.factory])
+        #expect(file.policy.parameters["maximum_dose"] == "5000.0")
+        do {
+            _ = try PolicyFile.parse(
+                "policy: revisit-richest\nparameters:\n  maximum_dos: 5000\n", factories: [RevisitRichest.factory])
+            Issue.record("a mistyped key must be refused")
+        } catch {
+            #expect(error.code == .unknownKey)
+            #expect(error.line == 3)
+            #expect(error.message.contains("did you mean 'maximum_dose'"), "\(error)")
+        }
+    }
+
     @Test("looks first, revisits the richest region, and ends when its dose budget is spent")
     func revisitsUntilBudget() {
         var policy = RevisitRichest()
