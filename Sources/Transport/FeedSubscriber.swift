@@ -67,11 +67,6 @@ public actor FeedSubscriber {
         }
     }
 
-    /// Marks seq numbers as given up (e.g. the driver no longer has them).
-    public func giveUp(on seqs: [UInt64]) {
-        for seq in seqs { tracker.giveUp(on: seq) }
-    }
-
     /// Closes the socket.
     public func close() async { await socket.close() }
 }
