@@ -56,6 +56,7 @@ struct DemoAndLogCLITests {
         #expect(demo.status == 0, "\(demo.stderr)")
         #expect(!demo.stdout.contains("FAILED"), "\(demo.stdout)")
         #expect(!demo.stderr.contains("could not log"), "\(demo.stderr)")
+        #expect(demo.stdout.contains("refused by the envelope 0"), "a bad drift estimate must not push targets out")
         let show = try await CLI.run(["log", "show", "latest", "--db", db])
         func figure(_ text: String, after label: String) -> Int? {
             guard
