@@ -71,12 +71,13 @@ public struct ActiveLearning: ScanPolicy {
     }
 
     public mutating func decide(_ observation: Observation) -> PolicyDecision {
-        if surrogate == nil { surrogate = GaussianProcess(lengthScale: lengthScale, noise: noise) }
+        var model = surrogate ?? GaussianProcess(lengthScale: lengthScale, noise: noise)
+        defer { surrogate = model }
         if let frame = observation.frame, case .done? = observation.lastOutcome,
             abs(frame.scan.fovX - zoomFov) < 1e-6 * zoomFov
         {
             let density = Double(observation.defects.count) / (frame.scan.fovX * frame.scan.fovY)
-            surrogate!.add(x: frame.scan.centerX, y: frame.scan.centerY, value: density)
+            model.add(x: frame.scan.centerX, y: frame.scan.centerY, value: density)
             best = max(best, density)
         }
         guard visited.count < zooms else {
@@ -94,7 +95,6 @@ public struct ActiveLearning: ScanPolicy {
                     format: "space-filling zoom %d of %d at (%.1f, %.1f) nm, before the surrogate chooses",
                     visited.count, initial, target.0, target.1))
         }
-        let model = surrogate!
         let last = visited.last
         var scored: [(x: Double, y: Double, value: Double, mean: Double, deviation: Double)] = []
         for i in 0..<gridSide {

@@ -32,27 +32,34 @@ public struct CommunityExplorer: ScanPolicy {
         let available = Dictionary(grouping: plan.unvisited, by: \.community)
         // Rarest first; a community with no place left to zoom counts as covered.
         let open = size.keys.filter { (zooms[$0] ?? 0) < perCommunity && available[$0] != nil }
-            .sorted { (size[$0]!, $0) < (size[$1]!, $1) }
-        guard plan.zoomed.count < plan.zooms, let community = open.first else {
+            .sorted { (size[$0] ?? 0, $0) < (size[$1] ?? 0, $1) }
+        // The place left to zoom nearest the centre of the community's survey chips.
+        func nearestPlace(in community: Int) -> SurveyThenZoom.Target? {
+            let members = plan.chips.filter { $0.community == community }
+            guard !members.isEmpty else { return available[community]?.first }
+            let cx = members.reduce(0) { $0 + $1.x } / Double(members.count)
+            let cy = members.reduce(0) { $0 + $1.y } / Double(members.count)
+            return available[community]?.min { hypot($0.x - cx, $0.y - cy) < hypot($1.x - cx, $1.y - cy) }
+        }
+        guard plan.zoomed.count < plan.zooms, let community = open.first, let target = nearestPlace(in: community)
+        else {
             let reason =
                 plan.zoomed.count >= plan.zooms
                 ? "\(plan.zooms) zooms made (the limit); \(size.count - open.count) of \(size.count) communities covered"
                 : "every one of the \(size.count) communities covered \(perCommunity) time(s), or as often as it has room"
             return PolicyDecision(.endSession, reason: reason)
         }
-        let members = plan.chips.filter { $0.community == community }
-        let cx = members.reduce(0) { $0 + $1.x } / Double(members.count)
-        let cy = members.reduce(0) { $0 + $1.y } / Double(members.count)
-        let target = available[community]!.min { hypot($0.x - cx, $0.y - cy) < hypot($1.x - cx, $1.y - cy) }!
         plan.zoom(target)
         let done = zooms[community] ?? 0
         return PolicyDecision(
             .scan(plan.zoomRegion(target)),
             reason:
-                "community \(community) (\(size[community]!) of \(plan.chips.count) survey chips, the rarest not yet "
+                "community \(community) (\(size[community] ?? 0) of \(plan.chips.count) survey chips, the rarest not yet "
                 + "covered): zoom \(done + 1) of \(perCommunity)",
-            candidates: open.prefix(5).map {
-                .init(.scan(plan.zoomRegion(available[$0]![0])), score: -Double(size[$0]!), note: "community \($0)")
+            candidates: open.prefix(5).compactMap { id in
+                available[id]?.first.map {
+                    .init(.scan(plan.zoomRegion($0)), score: -Double(size[id] ?? 0), note: "community \(id)")
+                }
             })
     }
 

@@ -48,7 +48,7 @@ struct ScanFrame {
         ]
         let xs = corners.map(\.x)
         let ys = corners.map(\.y)
-        return (xs.min()!...xs.max()!, ys.min()!...ys.max()!)
+        return ((xs.min() ?? 0)...(xs.max() ?? 0), (ys.min() ?? 0)...(ys.max() ?? 0))
     }
 
     /// Whether a stage position lies inside the scanned area.

@@ -152,8 +152,9 @@ public struct Scenario: Sendable {
         if let sample = try root.child("sample") { try parseSample(sample, into: &scenario) }
         if let sets = try root.children("conditions") {
             for node in sets { scenario.conditions.append(try parseConditions(node)) }
-            for (a, b) in zip(scenario.conditions, scenario.conditions.dropFirst()) where b.start < a.start {
-                throw sets[scenario.conditions.firstIndex(of: b)!].error(
+            for (index, (a, b)) in zip(scenario.conditions, scenario.conditions.dropFirst()).enumerated()
+            where b.start < a.start {
+                throw sets[index + 1].error(
                     "from_minute", "condition sets must be in time order; '\(b.name)' starts before '\(a.name)'")
             }
         }

@@ -100,10 +100,11 @@ public final class VirtualMicroscope {
             optics.sphericalAberration = set.sphericalAberration ?? optics.sphericalAberration
             optics.sourceSize = set.sourceSize ?? optics.sourceSize
             optics.current = set.current ?? optics.current
-            for name in detectors.keys {
-                detectors[name]!.readNoise = set.readNoise ?? detectors[name]!.readNoise
-                detectors[name]!.gain = set.gain ?? detectors[name]!.gain
-                if name == Detector.haadf.name { detectors[name]!.exponent = set.exponent ?? detectors[name]!.exponent }
+            for (name, var detector) in detectors {
+                detector.readNoise = set.readNoise ?? detector.readNoise
+                detector.gain = set.gain ?? detector.gain
+                if name == Detector.haadf.name { detector.exponent = set.exponent ?? detector.exponent }
+                detectors[name] = detector
             }
         }
         if let velocity = current.drift { (drift.velocityX, drift.velocityY) = (velocity.x, velocity.y) }

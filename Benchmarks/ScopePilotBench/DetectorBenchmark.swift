@@ -35,7 +35,9 @@ struct DetectorBenchmark: AsyncParsableCommand {
         let frame = scope.acquire(
             ScanGeometry(centerX: -120, centerY: 60, fovX: fov, width: 1024, height: 1024, dwell: 20),
             channels: ["HAADF"], deposit: false)
-        let full = frame.channels["HAADF"]!
+        guard let full = frame.channels["HAADF"] else {
+            throw ValidationError("the virtual microscope gave no HAADF frame")
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "scopepilot-bench-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -51,8 +51,9 @@ struct DriftBenchmark: AsyncParsableCommand {
                 // Moving the scan by +δ moves the content by −δ.
                 moved.centerX -= dx * pixelSize / 10
                 moved.centerY -= dy * pixelSize / 10
-                let reference = scope.acquire(base, channels: ["HAADF"], deposit: false).channels["HAADF"]!
-                let moving = scope.acquire(moved, channels: ["HAADF"], deposit: false).channels["HAADF"]!
+                guard let reference = scope.acquire(base, channels: ["HAADF"], deposit: false).channels["HAADF"],
+                    let moving = scope.acquire(moved, channels: ["HAADF"], deposit: false).channels["HAADF"]
+                else { throw ValidationError("the virtual microscope gave no HAADF frame") }
                 let start = ContinuousClock.now
                 let found = try registration.shift(of: moving, against: reference)
                 seconds += (ContinuousClock.now - start).seconds

@@ -49,11 +49,13 @@ struct FeedBenchmark: AsyncParsableCommand {
                 theirs.append(try await measurePython())
                 ours.append(try await measureSwift())
             }
-            ratios.append(ours.last!.megabytesPerSecond / theirs.last!.megabytesPerSecond)
+            guard let mine = ours.last, let peer = theirs.last else { continue }
+            ratios.append(mine.megabytesPerSecond / peer.megabytesPerSecond)
             print(
                 String(
                     format: "round %d: ScopePilot %.0f MB/s, pyzmq+numpy %.0f MB/s, ratio %.2f", round,
-                    ours.last!.megabytesPerSecond, theirs.last!.megabytesPerSecond, ratios.last!))
+                    mine.megabytesPerSecond, peer.megabytesPerSecond, mine.megabytesPerSecond / peer.megabytesPerSecond)
+            )
         }
         let a = ours.sorted { $0.megabytesPerSecond < $1.megabytesPerSecond }[rounds / 2]
         let b = theirs.sorted { $0.megabytesPerSecond < $1.megabytesPerSecond }[rounds / 2]

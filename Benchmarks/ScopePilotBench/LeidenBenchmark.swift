@@ -35,7 +35,8 @@ struct LeidenBenchmark: AsyncParsableCommand {
             raw += features.rawRows
             layout = features.layout
         }
-        let width = layout!.width
+        guard let layout else { throw ValidationError("the mixed-region session has no frames") }
+        let width = layout.width
         let available = raw.count / width
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "scopepilot-leiden-\(ProcessInfo.processInfo.processIdentifier)")
@@ -56,7 +57,7 @@ struct LeidenBenchmark: AsyncParsableCommand {
                 let source = i * available / n
                 rows += raw[(source * width)..<((source + 1) * width)]
             }
-            let normalisation = FeatureMatrix.Normalisation(fitting: rows, layout: layout!, perChannel: false)
+            let normalisation = FeatureMatrix.Normalisation(fitting: rows, layout: layout, perChannel: false)
             let graph = SimilarityGraph.build(
                 FeatureMatrix(raw: rows, normalisation: normalisation), construction: .nearestNeighbours(15))
             var leiden = Leiden(quality: .modularity(resolution: 1), seed: 1)

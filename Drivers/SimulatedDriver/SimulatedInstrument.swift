@@ -50,7 +50,11 @@ public actor SimulatedInstrument: Instrument {
         try Task.checkCancellation()
         var buffers: [PixelBuffer] = []
         for name in channels {
-            let pixels = frame.channels[name]!.pixels.map { UInt16(clamping: Int($0)) }
+            guard let image = frame.channels[name] else {
+                throw InstrumentError(
+                    code: ReasonCode.outOfRange, reason: "the virtual microscope has no detector '\(name)'")
+            }
+            let pixels = image.pixels.map { UInt16(clamping: Int($0.isFinite ? $0.rounded(.down) : 0)) }
             buffers.append(
                 try PixelBuffer(uint16: pixels, width: request.geometry.width, height: request.geometry.height))
         }

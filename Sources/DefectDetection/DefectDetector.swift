@@ -152,7 +152,9 @@ public final class DefectDetector {
         twin.tileSize = tileSize
         twin.tileOverlap = tileOverlap
         let source = network.state
-        for (name, tensor) in twin.network.state { tensor.assign(source[name]!.values) }
+        for (name, tensor) in twin.network.state {
+            if let original = source[name] { tensor.assign(original.values) }
+        }
         return twin
     }
 

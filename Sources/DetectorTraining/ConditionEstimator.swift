@@ -2,6 +2,29 @@ public import DefectDetection
 import Foundation
 public import Numerics
 
+/// Why the realism step could not estimate the conditions.
+public struct RealismError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure it was.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: String, Sendable, Hashable { case noFrames = "no_frames", tooSmall = "too_small", invalid }
+        private let kind: Kind
+
+        /// No frame to estimate from.
+        public static let noFrames = Code(kind: .noFrames)
+        /// A frame smaller than 128 pixels a side.
+        public static let tooSmall = Code(kind: .tooSmall)
+        /// A pixel size, dwell or pixels that are not usable numbers.
+        public static let invalid = Code(kind: .invalid)
+
+        public var description: String { kind.rawValue }
+    }
+
+    /// What kind of failure.
+    public let code: Code
+    /// What is wrong with the frames.
+    public let description: String
+}
+
 /// The realism step's fitted physical condition model: estimates the microscope's conditions
 /// (dose, read noise, defocus, astigmatism, coma, contrast exponent, line jitter, drift, slow
 /// background) from unlabelled frames by simulation.
@@ -19,17 +42,32 @@ public enum ConditionEstimator {
     public static let side = 256
 
     /// Estimates the conditions of `frames` taken at `pixelSize` Å. Give `dwell` (µs) when known:
-    /// the dose then pins the current. Frames must be at least 128 pixels on a side.
+    /// the dose then pins the current. Frames must be at least 128 pixels on a side, of finite
+    /// pixels; a positive, finite pixel size.
     public static func estimate(
         frames: [Image], pixelSize: Double, dwell: Double? = nil, prior: ConditionRanges = .wide,
         simulationsPerRound: Int = 96, keep: Int = 40, seed: UInt64 = 1
-    ) -> ConditionEstimate {
-        precondition(!frames.isEmpty, "the realism step needs at least one frame")
-        let side = min(Self.side, frames.map { min($0.width, $0.height) }.min()!)
-        let target = FrameStatistics.mean(frames.flatMap { crops(of: $0, side: side, rows: 2, pixelSize: pixelSize) })!
+    ) throws(RealismError) -> ConditionEstimate {
+        guard let smallest = frames.map({ min($0.width, $0.height) }).min(), let narrowest = frames.map(\.width).min()
+        else { throw RealismError(code: .noFrames, description: "the realism step needs at least one frame") }
+        guard smallest >= 128 else {
+            throw RealismError(
+                code: .tooSmall, description: "a frame of \(smallest) px a side: the realism step needs at least 128")
+        }
+        guard pixelSize > 0, pixelSize.isFinite, dwell.map({ $0 > 0 && $0.isFinite }) ?? true else {
+            throw RealismError(
+                code: .invalid, description: "pixel size \(pixelSize) Å or dwell \(dwell ?? 0) µs is not positive")
+        }
+        let side = min(Self.side, smallest)
+        guard
+            let target = FrameStatistics.mean(
+                frames.flatMap { crops(of: $0, side: side, rows: 2, pixelSize: pixelSize) })
+        else {
+            throw RealismError(code: .invalid, description: "the frames' statistics are not finite (NaN pixels?)")
+        }
         // Simulations as wide as the frames (so each line takes as long, and drift, line jitter and
         // mains wobble distort them alike) and one crop high, cropped the same way.
-        let lineLength = min(frames.map(\.width).min()!, 2 * side)
+        let lineLength = min(narrowest, 2 * side)
         var prior = prior
         prior.pixelSize = pixelSize...pixelSize
         if let dwell { prior.dwell = dwell...dwell }
@@ -42,8 +80,10 @@ public enum ConditionEstimator {
                 count: simulationsPerRound, width: lineLength, height: side, ranges: ranges,
                 seed: seed &+ UInt64(round) &* 104_729)
             for simulation in simulations {
-                let statistics = FrameStatistics.mean(
-                    crops(of: simulation.image, side: side, rows: 1, pixelSize: pixelSize))!
+                guard
+                    let statistics = FrameStatistics.mean(
+                        crops(of: simulation.image, side: side, rows: 1, pixelSize: pixelSize))
+                else { continue }
                 pool.append((simulation.conditions, statistics.vector))
             }
             fit = adjust(pool, to: target.vector, keep: min(keep, pool.count))
@@ -148,7 +188,7 @@ public enum ConditionEstimator {
         }
         .sorted { $0.distance < $1.distance }
         let kept = Array(scored.prefix(keep))
-        let reach = max(kept.last!.distance, 1e-9) * 1.0001
+        let reach = max(kept.last?.distance ?? 0, 1e-9) * 1.0001
         let weights = kept.map { 1 - ($0.distance / reach) * ($0.distance / reach) }  // Epanechnikov
         let totalWeight = weights.reduce(0, +)
         let parameters = kept.map { Parameters.vector($0.conditions) }

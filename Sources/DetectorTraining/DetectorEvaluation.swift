@@ -60,11 +60,13 @@ public enum DetectorEvaluation {
             }
             results.append((threshold, total.f1))
         }
-        let best = results.max { $0.f1 < $1.f1 }!
-        guard let preferred else { return results.first { $0.f1 == best.f1 }! }
+        guard let best = results.max(by: { $0.f1 < $1.f1 }) else {
+            return (preferred ?? DefectDetector.defaultPeakThreshold, 0)
+        }
+        guard let preferred else { return results.first { $0.f1 == best.f1 } ?? best }
         return results.filter { $0.f1 >= best.f1 - tolerance }.min {
             abs($0.threshold - preferred) < abs($1.threshold - preferred)
-        }!
+        } ?? best
     }
 
     /// Electrons per Å² for `conditions`.

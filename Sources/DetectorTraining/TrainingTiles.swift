@@ -137,7 +137,9 @@ public enum TrainingTiles {
             sample: Sample(layout: layout), optics: optics, detectors: [haadf], distortion: distortion,
             noiseSeed: seed ^ 0x5DEE_CE66)
         let frame = scope.acquire(scan, channels: ["HAADF"], deposit: false)
-        var image = frame.channels["HAADF"]!
+        guard var image = frame.channels["HAADF"] else {
+            preconditionFailure("the training microscope is built with a HAADF detector")
+        }
         addBackground(to: &image, fraction: conditions.background, pixelSize: conditions.pixelSize, random: &random)
         return (image, frame.truth)
     }

@@ -128,8 +128,7 @@ public enum NumpyFile {
             guard let close = rest.firstIndex(of: ")") else { return nil }
             return String(rest[...close])
         }
-        if rest.first == "'" || rest.first == "\"" {
-            let quote = rest.first!
+        if let quote = rest.first, quote == "'" || quote == "\"" {
             rest = rest.dropFirst()
             return rest.firstIndex(of: quote).map { String(rest[..<$0]) }
         }

@@ -60,9 +60,7 @@ public enum SafeTensors {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        let names = tensors.keys.sorted()
-        for name in names {
-            let entry = tensors[name]!
+        for (name, entry) in tensors.sorted(by: { $0.key < $1.key }) {
             guard entry.shape.reduce(1, *) == entry.values.count else {
                 throw SafeTensorsError(
                     path: url.path,
@@ -82,8 +80,8 @@ public enum SafeTensors {
         var out = Data()
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
-        for name in names {
-            for value in tensors[name]!.values {
+        for (_, entry) in tensors.sorted(by: { $0.key < $1.key }) {
+            for value in entry.values {
                 withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
             }
         }
@@ -182,12 +180,14 @@ public enum SafeTensors {
                 path: url.path,
                 problem: "the file does not match this model: missing \(missing), unexpected \(unexpected)")
         }
-        for (name, tensor) in state where tensors[name]!.shape != tensor.shape {
-            throw SafeTensorsError(
-                path: url.path,
-                problem: "tensor \(name) has shape \(tensors[name]!.shape), the model needs \(tensor.shape)")
+        for (name, tensor) in state {
+            guard let stored = tensors[name], stored.shape == tensor.shape else {
+                throw SafeTensorsError(
+                    path: url.path,
+                    problem: "tensor \(name) has shape \(tensors[name]?.shape ?? []), the model needs \(tensor.shape)")
+            }
         }
-        for (name, tensor) in state { tensor.assign(tensors[name]!.values) }
+        for (name, tensor) in state { if let stored = tensors[name] { tensor.assign(stored.values) } }
         return metadata
     }
 }

@@ -85,13 +85,18 @@ public struct SessionMap: Sendable {
     /// Area covered by at least one visit, nm² (the union, on a grid of 1/8 of the smallest field
     /// of view).
     public var coveredArea: Double {
-        guard let smallest = visits.map({ min($0.scan.fovX, $0.scan.fovY) }).min() else { return 0 }
-        let minX = visits.map { $0.scan.centerX - $0.scan.fovX / 2 }.min()!
-        let maxX = visits.map { $0.scan.centerX + $0.scan.fovX / 2 }.max()!
-        let minY = visits.map { $0.scan.centerY - $0.scan.fovY / 2 }.min()!
-        let maxY = visits.map { $0.scan.centerY + $0.scan.fovY / 2 }.max()!
+        guard let smallest = visits.map({ min($0.scan.fovX, $0.scan.fovY) }).min(), smallest > 0,
+            let minX = visits.map({ $0.scan.centerX - $0.scan.fovX / 2 }).min(),
+            let maxX = visits.map({ $0.scan.centerX + $0.scan.fovX / 2 }).max(),
+            let minY = visits.map({ $0.scan.centerY - $0.scan.fovY / 2 }).min(),
+            let maxY = visits.map({ $0.scan.centerY + $0.scan.fovY / 2 }).max(),
+            [minX, maxX, minY, maxY].allSatisfy(\.isFinite)
+        else { return 0 }
+        // At most 2000 x 2000 cells, however far apart the visits (a peer's coordinates can be anything).
+        let span = max(maxX - minX, maxY - minY)
+        guard span.isFinite else { return 0 }
         var cell = smallest / 8
-        while ((maxX - minX) / cell) * ((maxY - minY) / cell) > 4_000_000 { cell *= 2 }
+        if span / cell > 2000 { cell = span / 2000 }
         let columns = Int(((maxX - minX) / cell).rounded(.up))
         let rows = Int(((maxY - minY) / cell).rounded(.up))
         var covered = [Bool](repeating: false, count: columns * rows)

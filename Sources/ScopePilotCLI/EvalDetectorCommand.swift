@@ -116,7 +116,7 @@ struct EvalDetectorCommand: ParsableCommand {
         let reference = TrainingTiles.generate(
             count: referenceFrames, size: frameSize, conditions: b, seed: seed &+ 303
         ).map { Image(width: $0.size, height: $0.size, pixels: $0.image) }
-        let estimate = ConditionEstimator.estimate(
+        let estimate = try ConditionEstimator.estimate(
             frames: reference, pixelSize: pixelSize, dwell: b.dwell, simulationsPerRound: simulations, seed: 77)
         say(describe("B estimated", estimate.conditions))
         say(describeRanges(estimate.ranges))

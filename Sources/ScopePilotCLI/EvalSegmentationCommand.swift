@@ -96,7 +96,9 @@ struct EvalSegmentationCommand: ParsableCommand {
                     }
                     for region in table.keys.sorted() {
                         let name = RegionKind(rawValue: region)?.description ?? "\(region)"
-                        let cells = table[region]!.sorted { $0.key < $1.key }.map { "community \($0.key): \($0.value)" }
+                        let cells = (table[region] ?? [:]).sorted { $0.key < $1.key }.map {
+                            "community \($0.key): \($0.value)"
+                        }
                         print("    " + pad(name, 14) + cells.joined(separator: ", "))
                     }
                 }

@@ -111,7 +111,7 @@ struct LogCommand: ParsableCommand {
             var tables: [(String, LogTable)] = []
             for name in Self.tables { tables.append((name, try log.export(session: id, table: name))) }
             if format == "csv" {
-                let folder = URL(fileURLWithPath: out!, isDirectory: true)
+                let folder = URL(fileURLWithPath: out ?? id, isDirectory: true)
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 for (name, table) in tables {
                     try TextTable.csv(table).write(

@@ -42,7 +42,9 @@ struct SegmentCommand: ParsableCommand {
         guard pixelSize > 0.01 && pixelSize <= 10_000 else {
             throw ValidationError("--pixel-size must be a plausible pixel size in Å (0.01 ... 10000), not \(pixelSize)")
         }
-        guard chip > 0, (stride ?? chip) > 0 else { throw ValidationError("--chip and --stride must be positive") }
+        guard chip > 0, chip <= 100_000, (stride ?? chip) > 0, (stride ?? chip) <= 100_000 else {
+            throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
+        }
         guard chip * 10 / pixelSize >= 8 else {
             throw ValidationError(
                 "--chip \(chip) nm is \(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
@@ -97,7 +99,7 @@ struct SegmentCommand: ParsableCommand {
         options.chipSize = Int((chip * 10 / pixelSize).rounded())
         options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
         options.features.context = context
-        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: channels)!
+        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: channels) ?? .concatenate
         options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
         options.quality =
             quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
@@ -169,7 +171,7 @@ struct SegmentCommand: ParsableCommand {
     private func report(
         _ session: SegmentationSession, inputs: [(name: String, channels: [(name: String, image: Image)])]
     ) throws {
-        let layout = session.featureLayout!
+        guard let layout = session.featureLayout else { throw ValidationError("no frame was segmented") }
         let means = session.meanDescriptors()
         var totals: [Int: Int] = [:]
         var defects: [Int: Int] = [:]
@@ -201,7 +203,7 @@ struct SegmentCommand: ParsableCommand {
                     column += block.width
                 }
                 return .init(
-                    community: community, chips: totals[community]!,
+                    community: community, chips: totals[community] ?? 0,
                     chipsHere: frame.communities.filter { $0 == community }.count, meanIntensity: intensity,
                     fourierRadialLogPower: radial,
                     defectsPerSquareNanometre: area[community].map { Double(defects[community] ?? 0) / $0 })

@@ -102,7 +102,7 @@ struct TrainCommand: ParsableCommand {
         if !match.isEmpty, let matchPixelSize {
             let frames = try match.map { try DetectCommand.read(URL(fileURLWithPath: $0)) }
             say("realism step: estimating the microscope's conditions from \(frames.count) frame(s) ...")
-            let estimate = ConditionEstimator.estimate(frames: frames, pixelSize: matchPixelSize, dwell: matchDwell)
+            let estimate = try ConditionEstimator.estimate(frames: frames, pixelSize: matchPixelSize, dwell: matchDwell)
             let c = estimate.conditions
             say(
                 String(

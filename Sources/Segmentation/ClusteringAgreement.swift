@@ -51,8 +51,7 @@ public enum ClusteringAgreement {
         var columns = [Int](repeating: 0, count: ib.count)
         var cells = [Int](repeating: 0, count: ia.count * ib.count)
         for (x, y) in zip(a, b) {
-            let i = ia[x]!
-            let j = ib[y]!
+            guard let i = ia[x], let j = ib[y] else { continue }
             rows[i] += 1
             columns[j] += 1
             cells[i * ib.count + j] += 1

@@ -131,18 +131,17 @@ public final class DetectorEmbedder: ChipEmbedder {
                 centres[$0].x >= Double(ox) - 0.5 && centres[$0].x < Double(ox) + side - 0.5
                     && centres[$0].y >= Double(oy) - 0.5 && centres[$0].y < Double(oy) + side - 0.5
             }
-            if members.isEmpty, !centres.isEmpty {
+            if members.isEmpty {
                 // A chip smaller than a cell: the nearest cell.
                 let cx = Double(ox) + side / 2
                 let cy = Double(oy) + side / 2
-                members = [
-                    centres.indices.min {
-                        let a = centres[$0]
-                        let b = centres[$1]
-                        return (a.x - cx) * (a.x - cx) + (a.y - cy) * (a.y - cy) < (b.x - cx) * (b.x - cx)
-                            + (b.y - cy) * (b.y - cy)
-                    }!
-                ]
+                let nearest = centres.indices.min {
+                    let a = centres[$0]
+                    let b = centres[$1]
+                    return (a.x - cx) * (a.x - cx) + (a.y - cy) * (a.y - cy) < (b.x - cx) * (b.x - cx)
+                        + (b.y - cy) * (b.y - cy)
+                }
+                if let nearest { members = [nearest] }
             }
             guard !members.isEmpty else { continue }
             for c in 0..<channels {

@@ -256,11 +256,11 @@ public struct Leiden: Sendable {
                         largest = max(largest, gain)
                     }
                 }
-                if !candidates.isEmpty {
+                if let lastCandidate = candidates.max(by: { $0.piece < $1.piece }) {
                     candidates.sort { $0.piece < $1.piece }  // order independent of hashing
                     let chances = candidates.map { exp(($0.gain - largest) / randomness) }
                     var pick = random.unit() * chances.reduce(0, +)
-                    var chosen = candidates.last!.piece
+                    var chosen = lastCandidate.piece
                     for (candidate, chance) in zip(candidates, chances) {
                         pick -= chance
                         if pick <= 0 {

@@ -231,7 +231,8 @@ public final class SegmentationSession {
             counts[community, default: 0] += 1
         }
         return sums.mapValues { $0 }.reduce(into: [:]) { result, entry in
-            result[entry.key] = entry.value.map { $0 / Float(counts[entry.key]!) }
+            let count = Float(max(counts[entry.key] ?? 1, 1))
+            result[entry.key] = entry.value.map { $0 / count }
         }
     }
 
@@ -248,9 +249,13 @@ public final class SegmentationSession {
         matrix.values.withUnsafeBufferPointer { rows in
             reservoirNormalised.withUnsafeBufferPointer { reservoir in
                 similarities.withUnsafeMutableBufferPointer { out in
+                    // Empty on either side: nothing to multiply.
+                    guard let a = rows.baseAddress, let b = reservoir.baseAddress, let c = out.baseAddress else {
+                        return
+                    }
                     cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(matrix.rows), Int32(n), Int32(d), 1,
-                        rows.baseAddress!, Int32(d), reservoir.baseAddress!, Int32(d), 0, out.baseAddress!, Int32(n))
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(matrix.rows), Int32(n), Int32(d), 1, a,
+                        Int32(d), b, Int32(d), 0, c, Int32(n))
                 }
             }
         }
@@ -272,8 +277,10 @@ public final class SegmentationSession {
         // Evict from the community with the most chips.
         var counts: [Int: Int] = [:]
         for c in reservoirCommunity { counts[c, default: 0] += 1 }
-        let largest = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }!.key
+        guard let largest = counts.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) })?.key
+        else { return }
         let members = reservoirCommunity.indices.filter { reservoirCommunity[$0] == largest }
+        guard !members.isEmpty else { return }
         let victim = members[Int(random.next() % UInt64(members.count))]
         let last = reservoirOwner.count - 1
         if victim != last {
@@ -310,6 +317,6 @@ public final class SegmentationSession {
             mapping[new] = nextCommunity
             nextCommunity += 1
         }
-        return membership.map { mapping[$0]! }
+        return membership.map { mapping[$0] ?? $0 }
     }
 }

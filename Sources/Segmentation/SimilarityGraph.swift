@@ -78,10 +78,10 @@ public enum SimilarityGraph {
             while start < n {
                 let count = min(blockRows, n - start)
                 block.withUnsafeMutableBufferPointer { out in
+                    guard let all = values.baseAddress, let target = out.baseAddress else { return }
                     cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(n), Int32(d), 1,
-                        values.baseAddress! + start * d, Int32(d), values.baseAddress!, Int32(d), 0, out.baseAddress!,
-                        Int32(n))
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(n), Int32(d), 1, all + start * d,
+                        Int32(d), all, Int32(d), 0, target, Int32(n))
                 }
                 body(start, count, block)
                 start += count

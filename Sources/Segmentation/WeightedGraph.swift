@@ -19,7 +19,7 @@ public struct WeightedGraph: Sendable {
     /// `a == b` makes a self-loop, non-positive and non-finite weights are dropped.
     public init(nodeCount: Int, edges: [(Int, Int, Double)], sizes: [Double]? = nil, selfLoops: [Double]? = nil) {
         precondition(nodeCount >= 0)
-        precondition(sizes == nil || sizes!.count == nodeCount, "one size per node")
+        precondition(sizes.map { $0.count == nodeCount } ?? true, "one size per node")
         self.nodeCount = nodeCount
         var loops = selfLoops ?? [Double](repeating: 0, count: nodeCount)
         var counts = [Int](repeating: 0, count: nodeCount + 1)

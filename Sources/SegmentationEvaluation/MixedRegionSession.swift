@@ -51,7 +51,7 @@ public struct MixedRegionSession: Sendable {
             let scan = ScanGeometry(centerX: x, centerY: y, fovX: fov, width: pixels, height: pixels, dwell: dwell)
             let frame = scope.acquire(scan, channels: ["HAADF", "MAADF"], deposit: false)
             return Frame(
-                channels: [("HAADF", frame.channels["HAADF"]!), ("MAADF", frame.channels["MAADF"]!)],
+                channels: ["HAADF", "MAADF"].compactMap { name in frame.channels[name].map { (name, $0) } },
                 regions: frame.truth.regions, pixelSize: pixelSize)
         }
     }
@@ -66,7 +66,7 @@ public struct MixedRegionSession: Sendable {
             for y in y0..<(y0 + grid.chipSize) {
                 for x in x0..<(x0 + grid.chipSize) { counts[Int(frame.regions[y * width + x])] += 1 }
             }
-            return counts.indices.max { counts[$0] < counts[$1] }!
+            return counts.indices.max { counts[$0] < counts[$1] } ?? 0
         }
     }
 }

@@ -34,8 +34,9 @@ extension ByteStorage {
         withUnsafeBytes { buffer in
             var text = text
             return text.withUTF8 { utf8 in
-                utf8.count == buffer.count
-                    && (buffer.isEmpty || memcmp(utf8.baseAddress!, buffer.baseAddress!, buffer.count) == 0)
+                guard utf8.count == buffer.count else { return false }
+                guard let expected = utf8.baseAddress, let actual = buffer.baseAddress else { return buffer.isEmpty }
+                return memcmp(expected, actual, buffer.count) == 0
             }
         }
     }

@@ -102,6 +102,39 @@ struct DaemonFaultTests {
         #expect(sessions.rows.first?[1]?.contains("2.0") == true)
     }
 
+    @Test("a driver announcing absurd stage limits: no trap, every scan refused and logged, only the final blank sent")
+    func absurdLimits() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let context = try ZMQContext()
+        let driver = try await ScriptedDriver(context: context) { incoming in
+            switch incoming.message {
+            case .success(.hello(let hello)):
+                var welcome = Self.welcome(hello, driver: "far-away", session: "drv-far")
+                welcome.limits.stageX = 1e20...2e20
+                welcome.limits.stageY = 1e20...2e20
+                return [(try? ControlCodec.encode(.welcome(welcome)).map(\.bytes)) ?? []]
+            case .success(.command(let command)):
+                let done = Done(id: command.id, readback: Readback(beamBlanked: true))
+                return [.ack(Ack(id: command.id)), .done(done)].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
+            default:
+                return []
+            }
+        }
+        let configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
+        let daemon = Self.quietDaemon(configuration)
+        let error = await Self.runToEnd(daemon, limit: .seconds(20))
+        await driver.close()
+        #expect(error == nil, "\(String(describing: error))")
+        #expect(daemon.status.ending?.hasPrefix("raster complete: 0 of 2 regions visited, 2 refused") == true)
+        #expect(daemon.status.refusals == 2, "\(daemon.status.line)")
+        #expect(await driver.commands.map(\.action.name) == ["blank_beam"], "only the final blank is sent")
+        let log = try DecisionLog(path: configuration.database)
+        let refused = try log.query(
+            "SELECT COUNT(*) FROM decisions WHERE json_extract(chosen, '$.refused') LIKE '%1e+20%'", arguments: [])
+        #expect(refused.rows.first?.first == "2", "the refusals name the limits")
+    }
+
     @Test("a lost frame the driver no longer has, and one whose re-sent copy is refused, are each recorded lost once")
     func unrecoverableFrames() async throws {
         var faults = FaultPlan()

@@ -42,13 +42,22 @@ struct RealismTests {
         #expect(Self.statistics(shaky).anisotropy < still - 0.03)
     }
 
+    @Test("frames the realism step cannot read are refused with a reason, not a trap")
+    func refusesUnusableFrames() {
+        let small = Image(width: 64, height: 64, pixels: [Float](repeating: 1, count: 64 * 64))
+        #expect(throws: RealismError.self) { try ConditionEstimator.estimate(frames: [], pixelSize: 0.2) }
+        #expect(throws: RealismError.self) { try ConditionEstimator.estimate(frames: [small], pixelSize: 0.2) }
+        let big = Image(width: 256, height: 256, pixels: [Float](repeating: 1, count: 256 * 256))
+        #expect(throws: RealismError.self) { try ConditionEstimator.estimate(frames: [big], pixelSize: .nan) }
+    }
+
     @Test("the estimate from frames of known conditions lands near them and narrows the prior")
-    func estimateBracketsTruth() {
+    func estimateBracketsTruth() throws {
         var truth = TileConditions.nominal()
         truth.current = 20
         truth.astigmatism = 1.5
         truth.readNoise = 10
-        let estimate = ConditionEstimator.estimate(
+        let estimate = try ConditionEstimator.estimate(
             frames: Self.frames(truth, count: 2, size: 256, seed: 17), pixelSize: truth.pixelSize, dwell: truth.dwell,
             simulationsPerRound: 96, keep: 40, seed: 3)
         let prior = ConditionRanges.wide
@@ -67,8 +76,8 @@ struct RealismTests {
     }
 
     @Test("with too few simulations to fit, the estimate still stays within the prior")
-    func fewSimulations() {
-        let estimate = ConditionEstimator.estimate(
+    func fewSimulations() throws {
+        let estimate = try ConditionEstimator.estimate(
             frames: Self.frames(.nominal(), count: 1), pixelSize: 0.2, simulationsPerRound: 12, keep: 12, seed: 9)
         let prior = ConditionRanges.wide
         for (range, bounds) in [

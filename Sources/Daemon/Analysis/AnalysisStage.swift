@@ -178,7 +178,8 @@ public actor AnalysisStage {
         embedder: DetectorEmbedder?, into result: inout FrameAnalysis
     ) {
         var options = segmentationOptions
-        options.chipSize = pixelSize < 1 ? max(8, Int((16 / pixelSize).rounded())) : 16
+        // 1.6 nm chips at atomic resolution (at most 4096 px, whatever pixel size a header claims).
+        options.chipSize = pixelSize < 1 ? Int(min(max(8, (16 / pixelSize).rounded()), 4096)) : 16
         options.stride = options.chipSize
         options.features.embedding = embedder != nil
         let key = "\(options.chipSize)/\(embedder != nil)"

@@ -112,6 +112,10 @@ struct DriftTracker {
         // The earlier frame's left edge in the new frame's pixel coordinates.
         let offsetX = ((earlier.centerX - earlier.fovX / 2) - (scan.centerX - scan.fovX / 2)) / pixelX
         let offsetY = ((earlier.centerY - earlier.fovY / 2) - (scan.centerY - scan.fovY / 2)) / pixelY
+        // Frames more than a frame apart do not overlap (and a peer's coordinates can be anything).
+        guard abs(offsetX) <= Double(max(scan.width, earlier.width)),
+            abs(offsetY) <= Double(max(scan.height, earlier.height))
+        else { return nil }
         let wholeX = Int(offsetX.rounded())
         let wholeY = Int(offsetY.rounded())
         let x0 = max(0, wholeX)

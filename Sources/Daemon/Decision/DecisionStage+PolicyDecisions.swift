@@ -328,7 +328,8 @@ extension DecisionStage {
 
     func deadline(of action: CommandAction) -> Duration {
         func scanTime(_ g: ScanGeometry) -> Duration {
-            .microseconds(Int64(min(Double(g.width * g.height) * g.dwell * 1.5, 8.64e10)))
+            .microseconds(
+                Int64(min(Double(g.width) * Double(g.height) * (g.dwell.isFinite ? g.dwell : 0) * 1.5, 8.64e10)))
         }
         switch action {
         case .scanRegion(let request): return configuration.commandDeadline + scanTime(request.geometry)

@@ -107,8 +107,13 @@ public actor Retrainer {
         do { base = try DefectDetector.load(basePath).detector } catch {
             throw RetrainingError(code: .model, description: "cannot load the current model: \(error)")
         }
-        let estimate = ConditionEstimator.estimate(
-            frames: frames, pixelSize: pixelSize, dwell: dwell, simulationsPerRound: options.simulationsPerRound)
+        let estimate: ConditionEstimate
+        do {
+            estimate = try ConditionEstimator.estimate(
+                frames: frames, pixelSize: pixelSize, dwell: dwell, simulationsPerRound: options.simulationsPerRound)
+        } catch {
+            throw RetrainingError(code: .noFrames, description: "the realism step cannot read the frames: \(error)")
+        }
         if Task.isCancelled || shouldStop() { throw CancellationError() }
         var ranges = estimate.ranges
         ranges.pixelSize = base.metadata.pixelSize...base.metadata.pixelSize
