@@ -79,6 +79,8 @@ public enum ControlCodec {
         case "welcome":
             let welcome = try body(Welcome.self)
             try check.name(welcome.session, "session")
+            try check.name(welcome.driver, "driver")
+            try check.name(welcome.instrument, "instrument")
             try welcome.limits.validate(check, at: "limits")
             try check.within(welcome.heartbeatMilliseconds, 10...600_000, "heartbeat_ms")
             try check.within(welcome.watchdogMilliseconds, 10...3_600_000, "watchdog_ms")

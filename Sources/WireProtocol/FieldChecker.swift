@@ -25,7 +25,8 @@ struct FieldChecker: Sendable {
         guard !value.isEmpty, value.count <= 256,
             value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0 != "\u{7F}" })
         else {
-            throw fail(path, "must be a non-empty printable string of at most 256 characters, got '\(value)'")
+            let shown = value.count > 64 ? "\(value.prefix(64))… (\(value.utf8.count) bytes)" : value
+            throw fail(path, "must be a non-empty printable string of at most 256 characters, got '\(shown)'")
         }
     }
 }

@@ -135,6 +135,67 @@ struct DaemonFaultTests {
         #expect(refused.rows.first?.first == "2", "the refusals name the limits")
     }
 
+    @Test("a driver that blanks the beam again after every unblank: a few tries, then the session ends, failed")
+    func blankingStorm() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let driver = try await ScriptedDriver(context: try ZMQContext()) { incoming in
+            switch incoming.message {
+            case .success(.hello(let hello)):
+                return [
+                    (try? ControlCodec.encode(.welcome(Self.welcome(hello, driver: "stormy", session: "drv-s"))))
+                        .map { $0.map(\.bytes) } ?? []
+                ]
+            case .success(.command(let command)):
+                let end: ControlMessage =
+                    command.action.name == "scan_region"
+                    ? .failed(Failed(id: command.id, code: ReasonCode.beamBlanked, reason: "the beam is blanked"))
+                    : .done(Done(id: command.id, readback: Readback(beamBlanked: command.action == .blankBeam)))
+                return [.ack(Ack(id: command.id)), end].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
+            default:
+                return []
+            }
+        }
+        var configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
+        configuration.policy = raster(columns: 20, rows: 20, pixels: 128)
+        let daemon = Self.quietDaemon(configuration)
+        let error = await Self.runToEnd(daemon, limit: .seconds(30))
+        await driver.close()
+        #expect(error == nil)
+        #expect(daemon.status.endStatus == "failed")
+        #expect(daemon.status.ending?.contains("blanked") == true, "\(daemon.status.ending ?? "-")")
+        let commands = await driver.commands.map(\.action.name)
+        #expect(commands.count < 20, "a handful of tries, not a storm: \(commands)")
+        #expect(commands.last == "blank_beam")
+    }
+
+    @Test("a WELCOME with a 5 MB instrument name is refused at once, with a bounded reason")
+    func hugeWelcome() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let driver = try await ScriptedDriver(context: try ZMQContext()) { incoming in
+            guard case .success(.hello(let hello)) = incoming.message else { return [] }
+            var welcome = Self.welcome(hello, driver: "verbose", session: "drv-v")
+            welcome.instrument = String(repeating: "ACME ", count: 1_000_000)
+            let body = try? JSONEncoder().encode(welcome)
+            guard let body, var object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                return []
+            }
+            object["type"] = "welcome"
+            object["protocol"] = "\(ProtocolVersion.current)"
+            return [[(try? JSONSerialization.data(withJSONObject: object)).map { Array($0) } ?? []]]
+        }
+        let configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
+        let error = await Self.runToEnd(Self.quietDaemon(configuration), limit: .seconds(20))
+        await driver.close()
+        let thrown = try #require(error as? DaemonError)
+        #expect(thrown.code == .driverMalformed)
+        #expect(thrown.description.utf8.count < 5000, "\(thrown.description.utf8.count) bytes")
+        let reason = try DecisionLog(path: configuration.database).query(
+            "SELECT end_reason FROM sessions", arguments: [])
+        #expect((reason.rows.first?.first??.utf8.count ?? .max) < 5000)
+    }
+
     @Test("a lost frame the driver no longer has, and one whose re-sent copy is refused, are each recorded lost once")
     func unrecoverableFrames() async throws {
         var faults = FaultPlan()

@@ -114,4 +114,44 @@ struct FrameIngestTests {
         await subscriber.close()
         await publisher.close()
     }
+
+    @Test("a valid frame after a malformed message that claimed its seq is still logged; refusals are bounded")
+    func malformedThenValid() async throws {
+        let context = try ZMQContext()
+        let (publisher, subscriber) = try await Self.feed(context)
+        let (sessionLog, log, path) = try await Self.sessionLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (frames, framesIn) = AsyncStream.makeStream(of: ReceivedFrame.self, bufferingPolicy: .bufferingNewest(64))
+        let ingest = FrameIngest(
+            subscriber: subscriber, log: sessionLog, analysis: framesIn, capacity: 64, decisions: Mailbox(),
+            board: StatusBoard(onChange: nil), metrics: DaemonMetrics(), logger: Logger(label: "tests"))
+        let over = StopSignal()
+        let (resent, _) = AsyncStream.makeStream(of: ResentDelivery.self)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ingest.run(resent: resent, until: over) }
+            try? await publisher.publish(Self.frame(0))
+            // Frame 2's header with a pixel part of the wrong size, a 5 MB field, and 50 copies of it.
+            var parts = try! FrameCodec.encode(Self.frame(2))
+            var header = try! JSONSerialization.jsonObject(with: Data(parts[1].bytes)) as! [String: Any]
+            header["note"] = String(repeating: "x", count: 5_000_000)
+            parts[1] = Array(try! JSONSerialization.data(withJSONObject: header))
+            parts[2] = [UInt8](repeating: 0, count: 7)
+            for _ in 0..<50 { try? await publisher.publish(parts: parts) }
+            // Then the real frames 2 and 1, out of order.
+            try? await publisher.publish(Self.frame(2))
+            try? await publisher.publish(Self.frame(1))
+            try? await Task.sleep(for: .milliseconds(500))
+            over.fire()
+            for await _ in frames {}
+        }
+        #expect(try log.count("frames") == 3, "0, 1 and 2 are each logged once")
+        let errors = try log.query("SELECT LENGTH(error), LENGTH(detail) FROM rejected_inputs", arguments: [])
+        #expect(errors.rows.count < 50, "identical refusals are counted, not each written: \(errors.rows.count) rows")
+        for row in errors.rows {
+            #expect((row[0].flatMap { Int($0) } ?? 0) <= SessionLog.keptCharacters + 100, "\(row)")
+            #expect((row[1].flatMap { Int($0) } ?? 0) <= SessionLog.keptCharacters + 100, "\(row)")
+        }
+        await subscriber.close()
+        await publisher.close()
+    }
 }

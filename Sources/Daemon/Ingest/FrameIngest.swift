@@ -25,6 +25,7 @@ actor FrameIngest {
     private let logger: Logger
     private var admitted = RecentKeys(capacity: 200_000)
     private var trackers: [String: SequenceTracker] = [:]
+    private var refusals = RefusalTally()
     private var sessionOrder: [String] = []
 
     /// Ingest from `subscriber` into `log`, offering frames to `analysis` (a stream buffering the
@@ -55,6 +56,7 @@ actor FrameIngest {
                 }
             }
         }
+        await flushRefusals()
         analysis.finish()
     }
 
@@ -158,8 +160,25 @@ actor FrameIngest {
     private func refuse(source: String, error: String, key: FrameKey?, resent: Bool, detail: String? = nil) async {
         metrics.rejected.increment()
         board.update { $0.rejected += 1 }
-        logger.warning("refused a message (\(source))", metadata: ["error": "\(error)"])
-        await log.refused(source: source, error: error, detail: detail ?? key.map { "frame \($0)" })
-        decisions.send(.frameRefused(key: key, resent: resent, reason: error))
+        decisions.send(.frameRefused(key: key, resent: resent, reason: SessionLog.bounded(error)))
+        // The same refusal again and again (a peer that repeats its mistake) is counted, and
+        // written once per ``RefusalTally/window``, not once per message.
+        switch refusals.note(source: source, error: error) {
+        case .suppressed:
+            return
+        case .write(let repeats):
+            let bounded = SessionLog.bounded(error)
+            logger.warning("refused a message (\(source))", metadata: ["error": "\(bounded)"])
+            var detail = detail ?? key.map { "frame \($0)" }
+            if let repeats { detail = (detail.map { $0 + "; " } ?? "") + repeats }
+            await log.refused(source: source, error: error, detail: detail)
+        }
+    }
+
+    /// Writes the counts of refusals not yet written (the session ends).
+    private func flushRefusals() async {
+        for (source, error, repeats) in refusals.flush() {
+            await log.refused(source: source, error: error, detail: repeats)
+        }
     }
 }

@@ -149,7 +149,8 @@ public actor InstrumentLink {
                     "the driver could not read a message of the daemon's",
                     metadata: ["code": "\(report.code)", "reason": "\(report.reason)"])
             case .refused(let error):
-                logger.warning("refused a message from the driver", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "refused a message from the driver", metadata: ["error": "\(SessionLog.bounded("\(error)"))"])
             case .stray:
                 break
             }

@@ -59,11 +59,24 @@ actor SessionLog {
         }
     }
 
-    /// Logs a message that was refused, from `source` (`feed`, `command_channel`, `analysis`).
+    /// Logs a message that was refused, from `source` (`feed`, `command_channel`, `analysis`). The
+    /// words are bounded (``keptCharacters``): a peer's content is never copied whole.
     func refused(source: String, error: String, detail: String? = nil) async {
+        let error = Self.bounded(error)
+        let detail = detail.map(Self.bounded)
         await write("refused input") {
             try await self.log.recordRejected(session: self.session, source: source, error: error, detail: detail)
         }
+    }
+
+    /// The most characters of a peer's words the log keeps in one field.
+    static let keptCharacters = 2000
+
+    /// `text`, cut to ``keptCharacters`` with a marker saying how long it was.
+    static func bounded(_ text: String) -> String {
+        let count = text.utf8.count
+        guard count > keptCharacters else { return text }
+        return String(text.prefix(keptCharacters)) + "… [cut: \(count) bytes in all]"
     }
 
     private func remember(_ key: FrameKey, _ row: Int64) {

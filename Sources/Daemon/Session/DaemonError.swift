@@ -5,7 +5,7 @@ public struct DaemonError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Kind: String, Sendable, Hashable {
             case log, model, protocolVersion = "protocol_version", driverRefused = "driver_refused"
-            case transport, beamUnknown = "beam_unknown"
+            case driverMalformed = "driver_malformed", transport, beamUnknown = "beam_unknown"
         }
         private let kind: Kind
 
@@ -17,6 +17,8 @@ public struct DaemonError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let protocolVersion = Code(kind: .protocolVersion)
         /// The driver refused the daemon's HELLO for another reason.
         public static let driverRefused = Code(kind: .driverRefused)
+        /// The driver answered HELLO with a message the protocol does not allow.
+        public static let driverMalformed = Code(kind: .driverMalformed)
         /// The sockets to the driver could not be set up.
         public static let transport = Code(kind: .transport)
         /// The session ended without the beam confirmed blanked.

@@ -112,6 +112,14 @@ public final class ScopePilotDaemon: Service, Sendable {
                 logger.critical("\(refusal)")
                 try await logRefusedSession(log: log, model: model, reason: refusal.description)
                 throw refusal
+            } catch let error as ProtocolError {
+                let refusal = DaemonError(
+                    .driverMalformed,
+                    "the driver at \(configuration.control) answered HELLO with a message the protocol does not allow "
+                        + "(\(SessionLog.bounded(error.message))); fix the driver adapter (docs/PROTOCOL.md 4.2)")
+                logger.critical("\(refusal)")
+                try await logRefusedSession(log: log, model: model, reason: refusal.description)
+                throw refusal
             } catch let error as TransportError where error.code == .refused {
                 let refusal = DaemonError(
                     .driverRefused,
