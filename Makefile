@@ -1,7 +1,7 @@
 # ScopePilot: two commands do everything on a fresh Debian machine.
 #   make demo   install what is missing, build, run the end-to-end demo
 #   make test   install what is missing, build, run the whole test suite
-# Other targets: make build, make bench, make format, make lint, make clean.
+# Other targets: make build, make bench, make flood, make format, make lint, make clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,12 +16,13 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps python-deps bench-deps build test demo bench format lint clean
+.PHONY: help deps system-deps python-deps bench-deps build test demo bench flood format lint clean
 
 help:
 	@echo "make demo    install what is missing, build, run the end-to-end demo"
 	@echo "make test    install what is missing, build, run the whole test suite"
 	@echo "make bench   run the benchmarks beside their peers"
+	@echo "make flood   the hostile-driver test with 100,000 messages (make test sends 3,000)"
 	@echo "make format  format the Swift code;  make lint  check it"
 
 deps: system-deps python-deps
@@ -62,6 +63,12 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench leiden --python $(PYTHON)
 	$(BIN)/scopepilot-bench drift --python $(PYTHON)
 	$(BIN)/scopepilot-bench latency
+
+# The hostile-driver test at full size: 100,000 messages, most of them malformed.
+flood: deps
+	swift build --build-tests $(SWIFT_FLAGS)
+	SCOPEPILOT_FLOOD_MESSAGES=100000 SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build \
+		--filter HostileDriverTests
 
 format:
 	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers Policies

@@ -253,6 +253,7 @@ let package = Package(
                 "Transport", "WireProtocol", "InstrumentDriver", "SimulatedDriver", "Simulator",
                 "ScopePilotTestSupport",
                 "ChildProcess",
+                "Daemon", "DecisionLog", "PolicyKit", "BuiltInPolicies",
             ],
             exclude: ["python"], swiftSettings: strictSettings),
         .testTarget(

@@ -70,6 +70,7 @@ public final class ChildProcess: Sendable {
     private let supervisor: Task<Void, Never>
     private let grace: Duration
     private static let keptError = 1 << 20
+    private static let longestLine = 16 << 20
 
     /// Starts `executable` with `arguments`, in `environment` (nil: this process's) with extra
     /// `variables` set.
@@ -101,8 +102,15 @@ public final class ChildProcess: Sendable {
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {
                             do {
-                                for try await line in execution.standardOutput.strings() { Self.add(line, to: state) }
-                            } catch {}
+                                // Lines up to 16 MiB (a peer's summary can be long); a longer one ends the reading.
+                                for try await line in execution.standardOutput.strings(
+                                    bufferingPolicy: .maxLineLength(Self.longestLine))
+                                {
+                                    Self.add(line, to: state)
+                                }
+                            } catch {
+                                state.withLock { $0.errorText += "[standard output no longer read: \(error)]\n" }
+                            }
                             Self.endLines(state)
                         }
                         group.addTask {

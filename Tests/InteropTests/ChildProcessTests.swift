@@ -24,6 +24,18 @@ struct ChildProcessTests {
         #expect(ignored & (1 << (UInt64(SIGINT) - 1)) == 0)
     }
 
+    @Test("lines come as the program writes them, each read waiting at most its timeout")
+    func lines() async throws {
+        let child = try await ChildProcess(
+            URL(fileURLWithPath: "/bin/sh"), ["-c", "echo one; sleep 1; echo two; sleep 2; echo three"])
+        #expect(await child.nextLine(timeout: .seconds(10)) == "one")
+        #expect(await child.nextLine(timeout: .seconds(10)) == "two")
+        #expect(await child.nextLine(timeout: .milliseconds(300)) == nil, "three comes after 2 s")
+        #expect(await child.nextLine(timeout: .seconds(10)) == "three")
+        #expect(await child.nextLine(timeout: .seconds(10)) == nil, "the output ended")
+        #expect(await child.waitForExit(timeout: .seconds(5)) == .exited(0))
+    }
+
     @Test("SIGTERM stops the reference adapter: it blanks the beam and exits 0")
     func adapterStopsOnSIGTERM() async throws {
         let peer = try await PythonPeer(

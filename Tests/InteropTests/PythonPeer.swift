@@ -37,7 +37,10 @@ final class PythonPeer: Sendable {
     /// The next stdout line parsed as a JSON object, waiting up to `timeout`.
     func nextJSON(timeout: Duration = .seconds(30)) async throws -> [String: Any] {
         guard let line = await child.nextLine(timeout: timeout) else {
-            if let exit = child.exit { throw PeerError("the Python peer \(exit):\n\(stderr)") }
+            // Its output ended: let it finish, so that what it said on stderr is all there.
+            if let exit = await child.waitForExit(timeout: .seconds(3)) {
+                throw PeerError("the Python peer \(exit):\n\(stderr)")
+            }
             throw PeerError("no output from the Python peer within \(timeout):\n\(stderr)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
