@@ -38,29 +38,24 @@ public struct PolicyFileError: Error, Sendable, Hashable, CustomStringConvertibl
 
     /// What kind of problem it is.
     public let code: Code
-    /// The file, as given.
-    public let file: String
-    /// 1-based line, 0 when unknown.
-    public let line: Int
-    /// 1-based column, 0 when unknown.
-    public let column: Int
-    /// The dotted key path, e.g. `parameters.zooms`; empty for the whole file.
-    public let key: String
-    /// What is wrong and what would be right.
-    public let message: String
+    private let located: ConfigError
 
     init(_ error: ConfigError, code: Code? = nil) {
         self.code = code ?? Code(error.code)
-        file = error.file
-        line = error.line
-        column = error.column
-        key = error.key
-        message = error.message
+        located = error
     }
 
+    /// The file, as given.
+    public var file: String { located.file }
+    /// 1-based line, 0 when unknown.
+    public var line: Int { located.line }
+    /// 1-based column, 0 when unknown.
+    public var column: Int { located.column }
+    /// The dotted key path, e.g. `parameters.zooms`; empty for the whole file.
+    public var key: String { located.key }
+    /// What is wrong and what would be right.
+    public var message: String { located.message }
+
     /// `file:line:column: key: message`, the form editors and terminals link to.
-    public var description: String {
-        let place = line > 0 ? "\(file):\(line):\(column)" : file
-        return key.isEmpty ? "\(place): \(message)" : "\(place): \(key): \(message)"
-    }
+    public var description: String { located.description }
 }
