@@ -1,7 +1,8 @@
 # ScopePilot: two commands do everything on a fresh Debian machine.
 #   make demo   install what is missing, build, run the end-to-end demo
 #   make test   install what is missing, build, run the whole test suite
-# Other targets: make build, make bench, make flood, make format, make lint, make clean.
+# Other targets: make build, make bench, make flood, make fuzz, make fuzz-seeds, make format,
+# make lint, make clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,13 +17,15 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps python-deps bench-deps build test demo bench flood format lint clean
+.PHONY: help deps system-deps python-deps bench-deps build test demo bench flood fuzz fuzz-short fuzz-seeds format \
+	lint clean
 
 help:
 	@echo "make demo    install what is missing, build, run the end-to-end demo"
 	@echo "make test    install what is missing, build, run the whole test suite"
 	@echo "make bench   run the benchmarks beside their peers"
 	@echo "make flood   the hostile-driver test with 100,000 messages (make test sends 3,000)"
+	@echo "make fuzz    the libFuzzer targets, 10 minutes each (make test runs them 15 s each)"
 	@echo "make format  format the Swift code;  make lint  check it"
 
 deps: system-deps python-deps
@@ -52,6 +55,7 @@ build: deps
 test: deps
 	swift build --build-tests $(SWIFT_FLAGS)
 	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build --no-parallel
+	$(MAKE) fuzz-short
 
 demo: build
 	$(BIN)/scopepilot demo
@@ -70,11 +74,26 @@ flood: deps
 	SCOPEPILOT_FLOOD_MESSAGES=100000 SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build \
 		--filter HostileDriverTests
 
+# libFuzzer over the wire protocol's decoders and the policy and scenario readers (Fuzz/README.md).
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	Fuzz/run $(FUZZ_SECONDS)
+
+fuzz-short: deps
+	Fuzz/run 15
+
+# Writes Fuzz/Corpus/{frame,control,welcome}/ anew from today's encoders.
+fuzz-seeds: deps
+	swift build --build-tests $(SWIFT_FLAGS)
+	SCOPEPILOT_WRITE_FUZZ_SEEDS=1 swift test $(SWIFT_FLAGS) --skip-build --filter FuzzCorpusTests
+
+SWIFT_SOURCES := Package.swift Sources Tests Benchmarks Simulator Drivers Policies Fuzz/Package.swift Fuzz/Sources
+
 format:
-	swift format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers Policies
+	swift format --in-place --recursive --parallel $(SWIFT_SOURCES)
 
 lint:
-	swift format lint --recursive --parallel Package.swift Sources Tests Benchmarks Simulator Drivers Policies
+	swift format lint --recursive --parallel $(SWIFT_SOURCES)
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

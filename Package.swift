@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "InstrumentDriver", targets: ["InstrumentDriver"]),
         .library(name: "Simulator", targets: ["Simulator"]),
         .library(name: "PolicyKit", targets: ["PolicyKit"]),
+        // The input surfaces the fuzz targets in Fuzz/ drive.
+        .library(name: "FuzzEntryPoints", targets: ["FuzzEntryPoints"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -155,6 +157,13 @@ let package = Package(
             name: "ChildProcess", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: strictSettings),
 
+        // Every input surface a peer or a file reaches, as functions a libFuzzer target (Fuzz/) and
+        // the corpus replay test both call.
+        .target(
+            name: "FuzzEntryPoints",
+            dependencies: ["WireProtocol", "PolicyKit", "BuiltInPolicies", "Simulator", "YAMLConfig", "Numerics"],
+            swiftSettings: strictSettings),
+
         // Helpers the test suites share (the reference Python).
         .target(
             name: "ScopePilotTestSupport", dependencies: ["ChildProcess", "Transport", "WireProtocol"],
@@ -195,6 +204,9 @@ let package = Package(
         ),
 
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FuzzCorpusTests", dependencies: ["FuzzEntryPoints", "WireProtocol"],
+            swiftSettings: strictSettings),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
         .testTarget(
             name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol"],

@@ -16,9 +16,13 @@ enum JSONWire {
         }
     }
 
+    /// Keys are written sorted, so one message is always the same bytes (in a log, a recording, a
+    /// fuzz corpus).
     static func encode<T: Encodable>(_ value: T, what: String) throws(ProtocolError) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         do {
-            return try JSONEncoder().encode(value)
+            return try encoder.encode(value)
         } catch {
             throw ProtocolError(code: .invalidField, message: "\(what) cannot be encoded as JSON: \(error)")
         }
