@@ -16,11 +16,15 @@ public import WireProtocol
 public actor ScriptedDriver {
     /// Decides the replies to one message: each element is one reply's parts.
     public typealias Script = @Sendable (IncomingControl) async -> [[[UInt8]]]
+    /// How long after the message it answers one reply is sent (a slow or stalled driver).
+    public typealias Delay = @Sendable (_ reply: [[UInt8]]) -> Duration
 
     private let server: CommandServer
     private let feedPublisher: FeedPublisher
     private let script: Script
+    private let delay: Delay
     private var serving: Task<Void, Never>?
+    private var late: [Task<Void, Never>] = []
     /// The command endpoint to give the daemon.
     public nonisolated let control: Endpoint
     /// A feed endpoint on which nothing is ever published.
@@ -28,14 +32,19 @@ public actor ScriptedDriver {
     /// Every message received, decoded or refused, in order.
     public private(set) var received: [IncomingControl] = []
 
-    /// Binds a command channel (and a silent feed) on loopback and starts answering with `script`.
-    public init(context: ZMQContext, script: @escaping Script) async throws {
+    /// Binds a command channel (and a silent feed) on loopback and starts answering with `script`,
+    /// each reply `delay(reply)` after the message it answers (replies to one message keep their
+    /// order).
+    public init(
+        context: ZMQContext, delay: @escaping Delay = { _ in .zero }, script: @escaping Script
+    ) async throws {
         let loopback = try Endpoint("tcp://127.0.0.1:*")
         server = try await CommandServer(bindingTo: loopback, context: context)
         feedPublisher = try await FeedPublisher(bindingTo: loopback, context: context)
         control = server.endpoint
         feed = feedPublisher.endpoint
         self.script = script
+        self.delay = delay
         serving = Task { await self.serve() }
     }
 
@@ -52,6 +61,9 @@ public actor ScriptedDriver {
         serving?.cancel()
         await serving?.value
         serving = nil
+        for task in late { task.cancel() }
+        for task in late { await task.value }
+        late = []
         await server.close()
         await feedPublisher.close()
     }
@@ -60,8 +72,26 @@ public actor ScriptedDriver {
         while !Task.isCancelled {
             guard let incoming = try? await server.next(timeout: .milliseconds(100)) else { continue }
             received.append(incoming)
+            let start = ContinuousClock.now
+            var delayed: [(due: ContinuousClock.Instant, parts: [[UInt8]])] = []
             for reply in await script(incoming) {
-                try? await server.send(parts: reply, to: incoming.peer)
+                let wait = delay(reply)
+                if wait <= .zero && delayed.isEmpty {
+                    try? await server.send(parts: reply, to: incoming.peer)
+                } else {
+                    delayed.append((start + wait, reply))
+                }
+            }
+            if !delayed.isEmpty {
+                let server = server
+                let peer = incoming.peer
+                late.append(
+                    Task {
+                        for reply in delayed {
+                            guard (try? await Task.sleep(until: reply.due)) != nil else { return }
+                            try? await server.send(parts: reply.parts, to: peer)
+                        }
+                    })
             }
         }
     }

@@ -169,6 +169,83 @@ struct DaemonFaultTests {
         #expect(commands.last == "blank_beam")
     }
 
+    /// A driver that answers every HELLO at once and every command `ackDelay` (its ACK) and
+    /// `doneDelay` (its DONE) after it arrived: a stalled or overloaded instrument.
+    static func slowDriver(ackDelay: Duration, doneDelay: Duration) async throws -> ScriptedDriver {
+        try await ScriptedDriver(
+            context: try ZMQContext(),
+            delay: { reply in
+                let text = String(decoding: reply.first ?? [], as: UTF8.self)
+                if text.contains(#""type":"ack""#) { return ackDelay }
+                return text.contains(#""type":"done""#) ? doneDelay : .zero
+            },
+            script: { incoming in
+                switch incoming.message {
+                case .success(.hello(let hello)):
+                    return [
+                        (try? ControlCodec.encode(.welcome(Self.welcome(hello, driver: "slow", session: "drv-slow"))))
+                            .map { $0.map(\.bytes) } ?? []
+                    ]
+                case .success(.command(let command)):
+                    let done = ControlMessage.done(
+                        Done(id: command.id, readback: Readback(beamBlanked: command.action == .blankBeam)))
+                    return [.ack(Ack(id: command.id)), done].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
+                default:
+                    return []
+                }
+            })
+    }
+
+    /// Short timeouts, so that a slow driver shows its effect in seconds.
+    static func impatient(_ configuration: DaemonConfiguration) -> DaemonConfiguration {
+        var configuration = configuration
+        configuration.policy = raster(columns: 20, rows: 20, pixels: 128)
+        configuration.retry.ackTimeout = .milliseconds(300)
+        configuration.retry.grace = .milliseconds(200)
+        configuration.retry.backoff = .milliseconds(50)
+        configuration.commandDeadline = .milliseconds(300)
+        return configuration
+    }
+
+    @Test(
+        "a driver whose ACK or DONE comes too late: each command tried three times, five in a row, then failed",
+        arguments: [(ack: Duration.seconds(4), done: Duration.seconds(4)), (ack: .zero, done: .seconds(4))])
+    func lateAnswers(_ delays: (ack: Duration, done: Duration)) async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let unansweredLimit = 5  // the documented rule: five unanswered commands in a row end the session
+        let driver = try await Self.slowDriver(ackDelay: delays.ack, doneDelay: delays.done)
+        let configuration = Self.impatient(
+            Self.configuration(feed: driver.feed, control: driver.control, folder: folder))
+        let daemon = Self.quietDaemon(configuration)
+        let error = await Self.runToEnd(daemon, limit: .seconds(60))
+        let commands = await driver.commands
+        await driver.close()
+        #expect(error == nil)
+        #expect(daemon.status.endStatus == "failed")
+        let ending = daemon.status.ending ?? ""
+        #expect(ending.contains("has not answered 5 commands in a row"), "\(ending)")
+        #expect(ending.contains("beam"), "the ending says what is known of the beam: \(ending)")
+        // Five scans (six when the next was already on its way: the daemon decides one ahead),
+        // each sent once and resent twice under the same id, then the final blank.
+        let scans = commands.filter { $0.action.name == "scan_region" }
+        let distinct = Set(scans.map(\.id)).count
+        #expect((unansweredLimit...unansweredLimit + 1).contains(distinct), "\(scans.map(\.id))")
+        #expect(scans.count == distinct * 3, "\(scans.map(\.id))")
+        #expect(commands.last?.action.name == "blank_beam")
+        let log = try DecisionLog(path: configuration.database)
+        let session = try #require(daemon.status.session)
+        let row = try log.query("SELECT status, end_reason FROM sessions WHERE id = ?", arguments: [session])
+        #expect(row.rows.first?[0] == "failed")
+        #expect(row.rows.first?[1]?.contains("has not answered") == true)
+        let statuses = try log.query(
+            "SELECT status, count(*) FROM commands WHERE session_id = ? GROUP BY status ORDER BY status",
+            arguments: [session])
+        #expect(
+            statuses.rows.first { $0[0] == "timed_out" }?[1] == "\(distinct + 1)",
+            "the scans and the final blank timed out: \(statuses.rows)")
+    }
+
     @Test("a WELCOME with a 5 MB instrument name is refused at once, with a bounded reason")
     func hugeWelcome() async throws {
         let folder = try Self.temporaryFolder()
