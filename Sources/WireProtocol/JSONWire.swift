@@ -3,9 +3,21 @@ import Foundation
 /// JSON encoding and decoding for headers and envelopes, with decoding failures turned into
 /// `ProtocolError`s that name the field by its dotted path.
 enum JSONWire {
+    /// The most JSON one part may hold. Headers and envelopes are a few hundred bytes (names are at
+    /// most 256 characters); a larger part is refused unread, so a peer sending megabytes of JSON
+    /// costs a length check, not a parse.
+    static let maxBytes = 65_536
+
     static func decode<T: Decodable>(
         _ type: T.Type, from part: any ByteStorage, what: String
     ) throws(ProtocolError) -> T {
+        guard part.byteCount <= maxBytes else {
+            throw ProtocolError(
+                code: .payloadSize,
+                message:
+                    "\(what.isEmpty ? "a JSON part" : what) is \(part.byteCount) bytes; at most \(maxBytes) bytes of JSON are read"
+            )
+        }
         let data = part.withUnsafeBytes { Data($0) }
         do {
             return try JSONDecoder().decode(T.self, from: data)

@@ -22,10 +22,13 @@ struct HostileDriverTests {
 
     @Test("thousands of malformed messages: the daemon stays up, logs every valid frame once, bounds the rest")
     func flood() async throws {
-        let messages = Int(ProcessInfo.processInfo.environment["SCOPEPILOT_FLOOD_MESSAGES"] ?? "") ?? 3000
+        let environment = ProcessInfo.processInfo.environment
+        let messages = Int(environment["SCOPEPILOT_FLOOD_MESSAGES"] ?? "") ?? 3000
+        // Characters of the huge fields (make flood: 20 MB, as the attack that found the bound).
+        let huge = Int(environment["SCOPEPILOT_FLOOD_HUGE"] ?? "") ?? 1_000_000
         let peer = try await PythonPeer(
             script: "Tests/InteropTests/python/hostile_driver.py",
-            arguments: ["--messages", "\(messages)", "--seed", "7", "--huge", "1000000"])
+            arguments: ["--messages", "\(messages)", "--seed", "7", "--huge", "\(huge)"])
         let endpoints = try await peer.nextJSON()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-hostile-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -161,6 +161,30 @@ struct FrameCodecTests {
         #expect(FrameCodec.salvageHeader([Array("frame".utf8), Array("nope".utf8)]) == nil)
     }
 
+    @Test("a header of megabytes is refused unread, for its size, on both channels")
+    func hugeHeaderRefusedUnread() throws {
+        var object = Fixtures.headerObject()
+        object["note"] = String(repeating: "x", count: 2_000_000)
+        let parts = Fixtures.parts(header: object, pixels: [[UInt8](repeating: 0, count: 24)])
+        do {
+            _ = try FrameCodec.decode(parts)
+            Issue.record("a 2 MB header was accepted")
+        } catch {
+            #expect(error.code == .payloadSize)
+            #expect(error.message.contains("at most 65536 bytes of JSON"), "\(error.message)")
+            #expect(error.message.count < 200)
+        }
+        #expect(FrameCodec.salvageHeader(parts) == nil)
+        let envelope = Array(
+            #"{"protocol":"1.1","type":"heartbeat","session":"\#(String(repeating: "s", count: 70_000))"}"#.utf8)
+        #expect(throws: ProtocolError.self) { try ControlCodec.decode([envelope]) }
+        // A header just under the bound is read as usual.
+        object["note"] = String(repeating: "x", count: 60_000)
+        #expect(throws: Never.self) {
+            try FrameCodec.decode(Fixtures.parts(header: object, pixels: parts.suffix(1).map(\.bytes)))
+        }
+    }
+
     @Test("a frame whose header fails validation is not encoded")
     func encodeValidates() {
         var frame = Fixtures.frame()
