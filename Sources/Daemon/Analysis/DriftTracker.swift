@@ -36,7 +36,12 @@ struct DriftTracker {
     }
 
     private var kept: [Kept] = []
-    private var registrations: [String: PhaseCorrelation] = [:]
+    /// Phase correlations (FFTW plans and their buffers) by overlap size, the most recently used
+    /// last. Overlaps change size as the sample drifts, so only the newest few are kept: kept all,
+    /// a day's session would hold one per size it ever met.
+    private var registrations: [(key: String, registration: PhaseCorrelation)] = []
+    /// Phase correlations kept at most.
+    static let keptRegistrations = 8
     /// Frames kept to register against.
     let depth: Int
     /// Smallest shared side, pixels.
@@ -87,13 +92,21 @@ struct DriftTracker {
         // frequencies up to 0.4 of Nyquist; coarser frames: anywhere within a quarter of the crop.
         let atomic = pixel < 0.05
         let key = "\(width)x\(height)/\(atomic)"
-        if let existing = registrations[key] { return existing }
+        if let index = registrations.firstIndex(where: { $0.key == key }) {
+            let existing = registrations.remove(at: index)
+            registrations.append(existing)
+            return existing.registration
+        }
         let made = PhaseCorrelation(
             width: width, height: height, band: atomic ? 0.4 : 0.25,
             maximumShift: atomic ? max(2, 0.16 / pixel) : Double(min(width, height)) / 4, window: true)
-        registrations[key] = made
+        registrations.append((key, made))
+        if registrations.count > Self.keptRegistrations { registrations.removeFirst() }
         return made
     }
+
+    /// Overlap sizes whose phase correlation is kept (for tests).
+    var registrationSizes: [String] { registrations.map(\.key) }
 
     /// The shared rectangle in both frames' pixels: (x, y) in the new frame, (referenceX,
     /// referenceY) in the earlier one, and the sub-pixel part of the offset the crops leave.
