@@ -1,7 +1,7 @@
 # ScopePilot: two commands do everything on a fresh Debian machine.
 #   make demo   install what is missing, build, run the end-to-end demo
 #   make test   install what is missing, build, run the whole test suite
-# Other targets: make build, make bench, make flood, make fuzz, make fuzz-seeds, make format,
+# Other targets: make build, make bench, make flood, make soak, make fuzz, make fuzz-seeds, make format,
 # make lint, make clean.
 
 SHELL := /bin/bash
@@ -17,14 +17,15 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps python-deps bench-deps build test demo bench flood fuzz fuzz-short fuzz-seeds format \
-	lint clean
+.PHONY: help deps system-deps python-deps bench-deps build test demo bench flood soak fuzz fuzz-short fuzz-seeds \
+	format lint clean
 
 help:
 	@echo "make demo    install what is missing, build, run the end-to-end demo"
 	@echo "make test    install what is missing, build, run the whole test suite"
 	@echo "make bench   run the benchmarks beside their peers"
 	@echo "make flood   the hostile-driver test with 100,000 messages (make test sends 3,000)"
+	@echo "make soak    the faults scenario for an hour, resident memory sampled every minute"
 	@echo "make fuzz    the libFuzzer targets, 10 minutes each (make test runs them 15 s each)"
 	@echo "make format  format the Swift code;  make lint  check it"
 
@@ -73,6 +74,12 @@ flood: deps
 	swift build --build-tests $(SWIFT_FLAGS)
 	SCOPEPILOT_FLOOD_MESSAGES=100000 SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build \
 		--filter HostileDriverTests
+
+# The faults scenario for SOAK_MINUTES of the virtual microscope's (wall-clock) time, resident
+# memory and log size sampled every minute (out/soak-rss.csv).
+SOAK_MINUTES ?= 60
+soak: build
+	Benchmarks/soak $(SOAK_MINUTES)
 
 # libFuzzer over the wire protocol's decoders and the policy and scenario readers (Fuzz/README.md).
 FUZZ_SECONDS ?= 600
