@@ -308,6 +308,12 @@ public actor CommandClient {
                 resentSink.yield(.refused(error, inReplyTo: id, key: key))
             } else if let id = salvage.id, pending[id] != nil {
                 finish(id, .failure(error))
+            } else if error.code == .payloadSize, salvage.id == nil,
+                let hello = pending.keys.first(where: { $0.rawValue.hasPrefix("hello-") })
+            {
+                // Too large to read even its id: while a HELLO waits, what the driver sends is its
+                // answer, so the HELLO fails with why instead of waiting out its timeout.
+                finish(hello, .failure(error))
             } else {
                 eventSink.yield(.refused(error))
             }
