@@ -75,8 +75,8 @@ flood: deps
 	SCOPEPILOT_FLOOD_MESSAGES=100000 SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build \
 		--filter HostileDriverTests
 
-# The faults scenario for SOAK_MINUTES of the virtual microscope's (wall-clock) time, resident
-# memory and log size sampled every minute (out/soak-rss.csv).
+# The faults scenario served to the daemon for SOAK_MINUTES of wall-clock time, driver and daemon in
+# separate processes, resident memory of each and log size sampled every minute (out/soak-rss.csv).
 SOAK_MINUTES ?= 60
 soak: build
 	Benchmarks/soak $(SOAK_MINUTES)
