@@ -14,6 +14,8 @@ import YAMLConfig
 ///   dwell_us: [1, 40]
 /// stop:
 ///   frames: 20
+/// give_up:
+///   then: pause
 /// ```
 public struct PolicyFile: Sendable {
     /// The policy, ready to run.
@@ -27,6 +29,8 @@ public struct PolicyFile: Sendable {
     public var driftCompensation = true
     /// When the daemon retrains the detector by itself (nil: only when the policy asks).
     public var retraining: RetrainingRule?
+    /// What the daemon does when the instrument keeps failing (default: end the session).
+    public var giveUp = GiveUpRule()
     /// Where it was read from.
     public var source: String
 
@@ -56,7 +60,7 @@ public struct PolicyFile: Sendable {
     }
 
     private static func parse(_ root: ConfigNode, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
-        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation", "retraining"])
+        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation", "retraining", "give_up"])
         guard let name = try root.string("policy") else {
             throw root.error(
                 nil, "a policy file needs 'policy: NAME'; policies: \(factories.map(\.name).joined(separator: ", "))")
@@ -100,6 +104,7 @@ public struct PolicyFile: Sendable {
             }
             file.retraining = rule
         }
+        if let node = try root.child("give_up") { file.giveUp = try parseGiveUp(node) }
         switch try root.string("drift_compensation") {
         case nil, "true", "on", "yes": file.driftCompensation = true
         case "false", "off", "no": file.driftCompensation = false
@@ -107,6 +112,20 @@ public struct PolicyFile: Sendable {
             throw root.error("drift_compensation", "expected true or false, got '\(other)'")
         }
         return file
+    }
+
+    private static func parseGiveUp(_ node: ConfigNode) throws(ConfigError) -> GiveUpRule {
+        try node.onlyKeys(["then", "pause_seconds", "pauses"])
+        var rule = GiveUpRule()
+        if let then = try node.string("then") {
+            guard let value = GiveUpRule.Then(rawValue: then) else {
+                throw node.error("then", "expected end or pause, got '\(then)'")
+            }
+            rule.then = value
+        }
+        rule.pauseSeconds = try node.double("pause_seconds", in: 1...86_400) ?? rule.pauseSeconds
+        rule.pauses = try node.int("pauses", in: 1...1_000) ?? rule.pauses
+        return rule
     }
 
     private static func parseEnvelope(_ node: ConfigNode) throws(ConfigError) -> SafetyEnvelope {

@@ -63,6 +63,8 @@ public actor CommandClient {
     }
 
     private struct Pending {
+        /// Whether this is a HELLO waiting for its WELCOME.
+        var hello = false
         var continuation: CheckedContinuation<Finished, any Error>?
         var early: Result<Finished, any Error>?
         var ackedAt: Double?
@@ -118,7 +120,8 @@ public actor CommandClient {
         helloCount += 1
         let id = CommandID("hello-\(helloCount)")
         let hello = Hello(id: id, client: client, heartbeatMilliseconds: heartbeat.wholeMilliseconds)
-        let finished = try await request(id, parts: ControlCodec.encode(.hello(hello)), ackTimeout: nil, total: timeout)
+        let finished = try await request(
+            id, parts: ControlCodec.encode(.hello(hello)), ackTimeout: nil, total: timeout, hello: true)
         switch finished.reply {
         case .welcome(let welcome): return welcome
         case .command(.rejected(let reject)):
@@ -198,7 +201,7 @@ public actor CommandClient {
 
     private func request(
         _ id: CommandID, parts: [any ByteStorage], ackTimeout: Duration?, total: Duration,
-        onAcknowledged: (@Sendable () -> Void)? = nil
+        onAcknowledged: (@Sendable () -> Void)? = nil, hello: Bool = false
     )
         async throws -> Finished
     {
@@ -206,7 +209,7 @@ public actor CommandClient {
             throw TransportError(code: .refused, message: "command \(id) is already in flight; ids must be unique")
         }
         // Registered before sending: the reply may arrive while this actor waits on the send.
-        pending[id] = Pending(onAcknowledged: onAcknowledged)
+        pending[id] = Pending(hello: hello, onAcknowledged: onAcknowledged)
         do {
             try await socket.send(parts, timeout: ackTimeout ?? total)
         } catch {
@@ -309,7 +312,7 @@ public actor CommandClient {
             } else if let id = salvage.id, pending[id] != nil {
                 finish(id, .failure(error))
             } else if error.code == .payloadSize, salvage.id == nil,
-                let hello = pending.keys.first(where: { $0.rawValue.hasPrefix("hello-") })
+                let hello = pending.first(where: { $0.value.hello })?.key
             {
                 // Too large to read even its id: while a HELLO waits, what the driver sends is its
                 // answer, so the HELLO fails with why instead of waiting out its timeout.

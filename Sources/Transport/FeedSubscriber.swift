@@ -16,6 +16,7 @@ public enum FeedEvent: Sendable {
 /// reported.
 public actor FeedSubscriber {
     private let socket: ZMQSocket
+    private let endpoint: Endpoint
     public nonisolated var unownedExecutor: UnownedSerialExecutor { socket.unownedExecutor }
     /// Gaps and recoveries seen so far.
     public private(set) var tracker: SequenceTracker
@@ -24,6 +25,22 @@ public actor FeedSubscriber {
     public static var defaultOptions: SocketOptions {
         var options = SocketOptions()
         options.receiveHighWaterMark = 64
+        return options
+    }
+
+    /// Feed options sized for frames whose sides are at most `largestSide` pixels. ZeroMQ refuses a
+    /// message part larger than such a channel (`float32`, rounded up to a MiB) or 32 MiB, whichever
+    /// is more, and drops that connection (the frame shows up as a gap in `seq`); smaller malformed
+    /// parts are read and refused with a reason. The queue holds as many such parts as fit
+    /// `queueBytes`, between 4 and 64 messages.
+    public static func options(largestSide: Int, queueBytes: Int = 128 << 20) -> SocketOptions {
+        var options = defaultOptions
+        let side = Int64(max(1, min(largestSide, 1 << 16)))
+        let mebibyte: Int64 = 1 << 20
+        let channel = side * side * Int64(PixelType.float32.size)
+        options.maxMessageSize = max(32 * mebibyte, (channel + mebibyte - 1) / mebibyte * mebibyte)
+        let messages = Int64(max(queueBytes, 0)) / options.maxMessageSize
+        options.receiveHighWaterMark = Int32(min(64, max(4, messages)))
         return options
     }
 
@@ -36,7 +53,16 @@ public actor FeedSubscriber {
         try await socket.subscribe(FrameCodec.topic)
         try await socket.connect(endpoint)
         self.socket = socket
+        self.endpoint = endpoint
         self.tracker = tracker
+    }
+
+    /// Connects to the publisher again. ZeroMQ reconnects by itself after a lost connection, but
+    /// not after one it ended for a protocol error (a part over ``SocketOptions/maxMessageSize``):
+    /// that feed would stay silent for good. Call this when frames come only by other ways.
+    public func reconnect() async throws(TransportError) {
+        try await socket.disconnect(endpoint)
+        try await socket.connect(endpoint)
     }
 
     /// The next feed event, waiting up to `timeout` (nil: as long as it takes).

@@ -1,4 +1,5 @@
 import CZeroMQ
+import Foundation
 public import WireProtocol
 
 /// One ZeroMQ socket, owned by an actor that runs on a dedicated thread.
@@ -78,6 +79,18 @@ public actor ZMQSocket {
         try security.check(endpoint, binding: false)
         let handle = try open()
         guard zmq_connect(handle, endpoint.text) == 0 else { throw .zmq("connecting \(name) to \(endpoint)") }
+    }
+
+    /// Ends the connection to `endpoint` made by ``connect(_:)``. Returns false when the socket has
+    /// none (libzmq forgets a connection it ended itself for a protocol error).
+    @discardableResult
+    public func disconnect(_ endpoint: Endpoint) throws(TransportError) -> Bool {
+        let handle = try open()
+        guard zmq_disconnect(handle, endpoint.text) == 0 else {
+            if zmq_errno() == ENOENT { return false }
+            throw .zmq("disconnecting \(name) from \(endpoint)")
+        }
+        return true
     }
 
     /// Subscribes a SUB socket to messages whose first part starts with `prefix`.

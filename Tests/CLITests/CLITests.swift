@@ -6,17 +6,7 @@ import Testing
 
 /// Runs the built `scopepilot` executable, as a user would.
 struct CLI {
-    static let binary: URL = {
-        // The test bundle and the executables are built into the same folder.
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = here.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("scopepilot").path),
-            folder.path != "/"
-        {
-            folder = folder.deletingLastPathComponent()
-        }
-        return folder.appendingPathComponent("scopepilot")
-    }()
+    static let binary = BuiltProducts.scopepilot
 
     static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
         let result = try await TestProcess.run(binary, arguments)

@@ -7,6 +7,7 @@ import Logging
 import PolicyKit
 import ScopePilotTestSupport
 import SimulatedDriver
+import Synchronization
 import Testing
 import Transport
 import WireProtocol
@@ -107,20 +108,14 @@ struct DaemonFaultTests {
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let context = try ZMQContext()
-        let driver = try await ScriptedDriver(context: context) { incoming in
-            switch incoming.message {
-            case .success(.hello(let hello)):
+        let driver = try await ScriptedDriver.answering(
+            context: context,
+            welcome: { hello in
                 var welcome = Self.welcome(hello, driver: "far-away", session: "drv-far")
                 welcome.limits.stageX = 1e20...2e20
                 welcome.limits.stageY = 1e20...2e20
-                return [(try? ControlCodec.encode(.welcome(welcome)).map(\.bytes)) ?? []]
-            case .success(.command(let command)):
-                let done = Done(id: command.id, readback: Readback(beamBlanked: true))
-                return [.ack(Ack(id: command.id)), .done(done)].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
-            default:
-                return []
-            }
-        }
+                return welcome
+            }, end: { .done(Done(id: $0.id, readback: Readback(beamBlanked: true))) })
         let configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
         let daemon = Self.quietDaemon(configuration)
         let error = await Self.runToEnd(daemon, limit: .seconds(20))
@@ -135,27 +130,37 @@ struct DaemonFaultTests {
         #expect(refused.rows.first?.first == "2", "the refusals name the limits")
     }
 
+    /// A driver that answers its first `blankedScans` scans (every scan when nil) with
+    /// `beam_blanked`, however often the beam is unblanked, and does everything else.
+    static func blankingDriver(blankedScans: Int? = nil) async throws -> ScriptedDriver {
+        let scans = Mutex(0)
+        return try await ScriptedDriver.answering(
+            context: try ZMQContext(), welcome: { Self.welcome($0, driver: "stormy", session: "drv-s") },
+            end: { command in
+                let scan = command.action.name == "scan_region"
+                let count = scans.withLock { count in
+                    if scan { count += 1 }
+                    return count
+                }
+                return scan && count <= (blankedScans ?? Int.max)
+                    ? .failed(Failed(id: command.id, code: ReasonCode.beamBlanked, reason: "the beam is blanked"))
+                    : ScriptedDriver.done(command)
+            })
+    }
+
+    /// The daemon's own decisions of `session` (their `action`), in order.
+    static func daemonActions(_ log: DecisionLog, session: String) throws -> [String] {
+        try log.query(
+            "SELECT json_extract(chosen, '$.action') FROM decisions WHERE session_id = ? AND policy = 'scopepilot-daemon' ORDER BY id",
+            arguments: [session]
+        ).rows.map { $0[0] ?? "" }
+    }
+
     @Test("a driver that blanks the beam again after every unblank: a few tries, then the session ends, failed")
     func blankingStorm() async throws {
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let driver = try await ScriptedDriver(context: try ZMQContext()) { incoming in
-            switch incoming.message {
-            case .success(.hello(let hello)):
-                return [
-                    (try? ControlCodec.encode(.welcome(Self.welcome(hello, driver: "stormy", session: "drv-s"))))
-                        .map { $0.map(\.bytes) } ?? []
-                ]
-            case .success(.command(let command)):
-                let end: ControlMessage =
-                    command.action.name == "scan_region"
-                    ? .failed(Failed(id: command.id, code: ReasonCode.beamBlanked, reason: "the beam is blanked"))
-                    : .done(Done(id: command.id, readback: Readback(beamBlanked: command.action == .blankBeam)))
-                return [.ack(Ack(id: command.id)), end].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
-            default:
-                return []
-            }
-        }
+        let driver = try await Self.blankingDriver()
         var configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
         configuration.policy = raster(columns: 20, rows: 20, pixels: 128)
         let daemon = Self.quietDaemon(configuration)
@@ -169,31 +174,75 @@ struct DaemonFaultTests {
         #expect(commands.last == "blank_beam")
     }
 
+    @Test("give_up: pause: the same storm pauses twice with the beam blanked, then ends, failed, saying so")
+    func blankingStormPauses() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let driver = try await Self.blankingDriver()
+        var configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
+        configuration.policy = raster(columns: 20, rows: 20, pixels: 128)
+        configuration.policy.giveUp = GiveUpRule(then: .pause, pauseSeconds: 1, pauses: 2)
+        let daemon = Self.quietDaemon(configuration)
+        let clock = ContinuousClock.now
+        let error = await Self.runToEnd(daemon, limit: .seconds(30))
+        let took = ContinuousClock.now - clock
+        let commands = await driver.commands.map(\.action.name)
+        await driver.close()
+        #expect(error == nil)
+        #expect(daemon.status.endStatus == "failed")
+        let ending = daemon.status.ending ?? ""
+        #expect(ending.contains("blanked") && ending.contains("again after 2 pauses"), "\(ending)")
+        #expect(took >= .seconds(2), "two pauses of a second each were waited out")
+        let session = try #require(daemon.status.session)
+        let actions = try Self.daemonActions(try DecisionLog(path: configuration.database), session: session)
+        #expect(actions.filter { $0 == "pause" }.count == 2, "\(actions)")
+        // Each pause blanks the beam at once; each resume unblanks it.
+        for (index, action) in actions.enumerated() where action == "pause" {
+            #expect(actions.dropFirst(index + 1).first == "blank_beam", "\(actions)")
+        }
+        #expect(commands.filter { $0 == "scan_region" }.count == 3 * 4, "four blanked tries per round: \(commands)")
+        #expect(commands.last == "blank_beam")
+    }
+
+    @Test("give_up: pause: a fault that clears during the pause is survived, and the session finishes")
+    func pauseOutlastsFault() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The first scan and its three retries find the beam blanked; then the instrument is back.
+        let driver = try await Self.blankingDriver(blankedScans: 4)
+        var configuration = Self.configuration(feed: driver.feed, control: driver.control, folder: folder)
+        configuration.policy.giveUp = GiveUpRule(then: .pause, pauseSeconds: 1, pauses: 3)
+        let daemon = Self.quietDaemon(configuration)
+        let error = await Self.runToEnd(daemon, limit: .seconds(30))
+        await driver.close()
+        #expect(error == nil)
+        #expect(daemon.status.endStatus == "finished", "\(daemon.status.ending ?? "-")")
+        let session = try #require(daemon.status.session)
+        let log = try DecisionLog(path: configuration.database)
+        let actions = try Self.daemonActions(log, session: session)
+        #expect(actions.filter { $0 == "pause" }.count == 1, "\(actions)")
+        let resumed = try log.query(
+            "SELECT reason FROM decisions WHERE session_id = ? AND json_extract(chosen, '$.resume') = 'true'",
+            arguments: [session])
+        #expect(resumed.rows.count == 1)
+        #expect(resumed.rows.first?[0]?.contains("the pause is over") == true)
+        let done = try log.query(
+            "SELECT count(*) FROM commands WHERE session_id = ? AND status = 'done' AND action = 'scan_region'",
+            arguments: [session])
+        #expect(done.rows.first?[0] == "2", "both regions scanned after the pause")
+    }
+
     /// A driver that answers every HELLO at once and every command `ackDelay` (its ACK) and
     /// `doneDelay` (its DONE) after it arrived: a stalled or overloaded instrument.
     static func slowDriver(ackDelay: Duration, doneDelay: Duration) async throws -> ScriptedDriver {
-        try await ScriptedDriver(
+        try await ScriptedDriver.answering(
             context: try ZMQContext(),
             delay: { reply in
                 let text = String(decoding: reply.first ?? [], as: UTF8.self)
                 if text.contains(#""type":"ack""#) { return ackDelay }
                 return text.contains(#""type":"done""#) ? doneDelay : .zero
             },
-            script: { incoming in
-                switch incoming.message {
-                case .success(.hello(let hello)):
-                    return [
-                        (try? ControlCodec.encode(.welcome(Self.welcome(hello, driver: "slow", session: "drv-slow"))))
-                            .map { $0.map(\.bytes) } ?? []
-                    ]
-                case .success(.command(let command)):
-                    let done = ControlMessage.done(
-                        Done(id: command.id, readback: Readback(beamBlanked: command.action == .blankBeam)))
-                    return [.ack(Ack(id: command.id)), done].compactMap { try? ControlCodec.encode($0).map(\.bytes) }
-                default:
-                    return []
-                }
-            })
+            welcome: { Self.welcome($0, driver: "slow", session: "drv-slow") }, end: ScriptedDriver.done)
     }
 
     /// Short timeouts, so that a slow driver shows its effect in seconds.

@@ -109,7 +109,9 @@ struct DaemonSessionTests {
         // The session went on under the driver's new session.
         let driverSessions = try log.query(
             "SELECT COUNT(DISTINCT driver_session) FROM frames WHERE session_id = ?", arguments: [session])
-        #expect(driverSessions.rows.first?.first == "2")
+        // (The driver restarts after every fifth frame of a session: a scan sent again after the
+        // restart can make a second restart, when timing puts five frames in the new session.)
+        #expect((Int(driverSessions.rows.first?.first.flatMap { $0 } ?? "0") ?? 0) >= 2, "\(driverSessions.rows)")
         // Nothing was lost silently: every seq of every driver session is logged or recorded lost, once.
         try Self.checkNothingLostSilently(log, session: session)
         let frames = try log.query(

@@ -21,9 +21,12 @@ struct FrameIngestTests {
     }
 
     /// A publisher and a subscriber whose subscription has reached it.
-    static func feed(_ context: ZMQContext) async throws -> (FeedPublisher, FeedSubscriber) {
+    static func feed(
+        _ context: ZMQContext, options: SocketOptions = FeedSubscriber.defaultOptions
+    ) async throws -> (FeedPublisher, FeedSubscriber) {
         let publisher = try await FeedPublisher(bindingTo: try Endpoint("tcp://127.0.0.1:*"), context: context)
-        let subscriber = try await FeedSubscriber(connectingTo: publisher.endpoint, context: context)
+        let subscriber = try await FeedSubscriber(
+            connectingTo: publisher.endpoint, context: context, options: options)
         var warmed = false
         for seq in 0..<200 where !warmed {
             try await publisher.publish(Self.frame(UInt64(seq), session: "warm-up"))
@@ -111,6 +114,53 @@ struct FrameIngestTests {
         var gaps: [ClosedRange<UInt64>] = []
         while let input = inbox.poll() { if case .gap(_, let missing) = input { gaps.append(missing) } }
         #expect(gaps == [2...2], "the late frame is a gap until it comes")
+        await subscriber.close()
+        await publisher.close()
+    }
+
+    @Test(
+        "a feed ZeroMQ dropped for good (a part over the size limit) is connected again once frames come only re-sent")
+    func silentFeedIsReconnected() async throws {
+        let context = try ZMQContext()
+        let (publisher, subscriber) = try await Self.feed(context, options: FeedSubscriber.options(largestSide: 64))
+        let (sessionLog, log, path) = try await Self.sessionLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (frames, framesIn) = AsyncStream.makeStream(of: ReceivedFrame.self, bufferingPolicy: .bufferingNewest(64))
+        let ingest = FrameIngest(
+            subscriber: subscriber, log: sessionLog, analysis: framesIn, capacity: 64, decisions: Mailbox(),
+            board: StatusBoard(onChange: nil), metrics: DaemonMetrics(), logger: Logger(label: "tests"),
+            silentFeedAfter: .milliseconds(300))
+        let over = StopSignal()
+        let (resent, resentIn) = AsyncStream.makeStream(of: ResentDelivery.self)
+        var lastFeedSeq: UInt64 = 0
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ingest.run(resent: resent, until: over) }
+            try? await publisher.publish(Self.frame(0))
+            var parts = try! FrameCodec.encode(Self.frame(1))
+            parts[2] = [UInt8](repeating: 0, count: 33 << 20)
+            try? await publisher.publish(parts: parts)
+            try? await Task.sleep(for: .milliseconds(500))
+            // The driver re-sends what the feed no longer brings; after three, ingest reconnects.
+            for seq: UInt64 in 1...UInt64(FrameIngest.silentFeedLimit) {
+                var frame = Self.frame(seq)
+                frame.header.resent = true
+                resentIn.yield(.frame(frame, inReplyTo: CommandID("d\(seq)")))
+            }
+            // Frames on the feed again: published until one is logged (or give up after 4 s).
+            for seq in UInt64(10)..<UInt64(170) {
+                try? await publisher.publish(Self.frame(seq))
+                try? await Task.sleep(for: .milliseconds(25))
+                lastFeedSeq = seq
+                if (try? log.count("frames")) ?? 0 > 4 { break }
+            }
+            over.fire()
+            for await _ in frames {}
+        }
+        let logged = try log.query("SELECT seq FROM frames ORDER BY seq", arguments: []).column("seq")
+            .compactMap { $0.flatMap { UInt64($0) } }
+        #expect(Array(logged.prefix(4)) == [0, 1, 2, 3], "\(logged)")
+        #expect(
+            logged.contains { $0 >= 10 }, "no frame came on the feed after reconnecting (sent up to \(lastFeedSeq))")
         await subscriber.close()
         await publisher.close()
     }

@@ -62,6 +62,19 @@ struct PolicyFileTests {
         }
     }
 
+    @Test("A give-up rule is read; without one a give-up ends the session")
+    func giveUpRule() throws {
+        let file = try PolicyFile.parse(
+            "policy: raster-survey\ngive_up: {then: pause, pause_seconds: 30, pauses: 2}\n",
+            factories: BuiltInPolicies.factories)
+        #expect(file.giveUp == GiveUpRule(then: .pause, pauseSeconds: 30, pauses: 2))
+        let plain = try PolicyFile.parse("policy: raster-survey\n", factories: BuiltInPolicies.factories)
+        #expect(plain.giveUp.then == .end)
+        let partial = try PolicyFile.parse(
+            "policy: raster-survey\ngive_up: {then: pause}\n", factories: BuiltInPolicies.factories)
+        #expect(partial.giveUp == GiveUpRule(then: .pause, pauseSeconds: 60, pauses: 3))
+    }
+
     @Test(
         "Mistakes point at the key and line",
         arguments: [
@@ -70,6 +83,9 @@ struct PolicyFileTests {
             ("policy: raster-survey\nenvelope:\n  dwell_us: [30, 1]\n", "envelope.dwell_us", 3, "min <= max"),
             ("policy: raster-survey\nstop:\n  frames: many\n", "stop.frames", 3, "whole number"),
             ("parameters: {}\n", "", 1, "needs 'policy: NAME'"),
+            ("policy: raster-survey\ngive_up:\n  then: wait\n", "give_up.then", 3, "expected end or pause"),
+            ("policy: raster-survey\ngive_up:\n  pause_seconds: 0\n", "give_up.pause_seconds", 3, "between"),
+            ("policy: raster-survey\ngive_up:\n  pauses: 3\n  pause: 1\n", "give_up.pause", 4, "did you mean"),
         ])
     func pointsAtMistakes(text: String, key: String, line: Int, words: String) {
         do {

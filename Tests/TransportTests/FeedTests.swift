@@ -110,4 +110,58 @@ struct FeedTests {
         await subscriber.close()
         await publisher.close()
     }
+
+    @Test("the feed's limits follow the largest frame allowed: parts of a 2048² float32 channel pass, larger do not")
+    func limitsFollowTheLargestFrame() {
+        let mebibyte: Int64 = 1 << 20
+        #expect(FeedSubscriber.options(largestSide: 512).maxMessageSize == 32 * mebibyte)
+        #expect(FeedSubscriber.options(largestSide: 2048).maxMessageSize == 32 * mebibyte)
+        #expect(FeedSubscriber.options(largestSide: 4096).maxMessageSize == 64 * mebibyte)
+        #expect(FeedSubscriber.options(largestSide: 5000).maxMessageSize == 96 * mebibyte)  // 95.4 MiB, rounded up
+        #expect(FeedSubscriber.options(largestSide: 2048).receiveHighWaterMark == 4)
+        #expect(FeedSubscriber.options(largestSide: 2048, queueBytes: 1 << 30).receiveHighWaterMark == 32)
+        #expect(FeedSubscriber.options(largestSide: 64, queueBytes: 1 << 40).receiveHighWaterMark == 64)
+        #expect(FeedSubscriber.options(largestSide: Int.max).maxMessageSize > 0)
+    }
+
+    @Test("a part over the feed's limit is not read; ZeroMQ drops that connection for good, reconnect() restores it")
+    func oversizedPartIsNotRead() async throws {
+        let context = try ZMQContext()
+        let publisher = try await FeedPublisher(bindingTo: loopback, context: context)
+        let subscriber = try await FeedSubscriber(
+            connectingTo: publisher.endpoint, context: context, options: FeedSubscriber.options(largestSide: 64))
+        try await waitUntilSubscribed(publisher, subscriber)
+        try await publisher.publish(testFrame(seq: 0))
+        // 33 MiB of pixels in one part: more than the limit.
+        var parts = try FrameCodec.encode(testFrame(seq: 1))
+        parts[2] = [UInt8](repeating: 0, count: 33 << 20)
+        try await publisher.publish(parts: parts)
+        guard case .frame(let first, _) = try await subscriber.next(timeout: .seconds(5)) else {
+            Issue.record("expected frame 0")
+            return
+        }
+        #expect(first.header.seq == 0)
+        /// Publishes frames from `seq` on until one arrives (nil: none in `tries`), collecting refusals.
+        func nextDelivered(from seq: UInt64, tries: Int) async throws -> (Frame?, [ProtocolError]) {
+            var refused: [ProtocolError] = []
+            for offset in 0..<UInt64(tries) {
+                try await publisher.publish(testFrame(seq: seq + offset))
+                switch try? await subscriber.next(timeout: .milliseconds(25)) {
+                case .frame(let frame, _)?: return (frame, refused)
+                case .rejected(let error, _, _)?: refused.append(error)
+                case nil: continue
+                }
+            }
+            return (nil, refused)
+        }
+        // Well past the reconnect interval: ZeroMQ does not reconnect after a protocol error.
+        let (silent, refused) = try await nextDelivered(from: 2, tries: 40)
+        #expect(silent == nil, "ZeroMQ reconnected by itself; the daemon's feed reconnection is not needed")
+        #expect(refused.isEmpty, "the oversized part was read: \(refused)")
+        try await subscriber.reconnect()
+        let (after, _) = try await nextDelivered(from: 100, tries: 200)
+        #expect(after.map { $0.header.seq >= 100 } == true, "no frame after reconnecting")
+        await subscriber.close()
+        await publisher.close()
+    }
 }

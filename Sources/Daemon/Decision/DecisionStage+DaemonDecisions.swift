@@ -120,7 +120,8 @@ extension DecisionStage {
     // MARK: - The end
 
     /// After the loop: settles the commands still on their way and blanks the beam.
-    func settle(_ group: inout TaskGroup<Void>, ending: SessionEnding) async {
+    func settle(_ group: inout DiscardingTaskGroup, ending: SessionEnding) async {
+        settling = true
         if !inFlight.isEmpty {
             if ending.status == .stopped {
                 _ = await runDaemonCommand(
@@ -154,14 +155,6 @@ extension DecisionStage {
             draft: daemonDraft(["action": "blank_beam"], reason: "session ending (\(reason)): blank the beam"),
             ignoringStop: true)
         guard let execution else { return "blank_beam could not be sent" }
-        switch execution.result {
-        case .success(let result):
-            switch result.outcome {
-            case .done: return nil
-            case .failed(let failed): return "blank_beam failed (\(failed.code): \(failed.reason))"
-            case .rejected(let reject): return "blank_beam was rejected (\(reject.code): \(reject.reason))"
-            }
-        case .failure(let error): return "blank_beam got no answer (\(error))"
-        }
+        return Self.problem(execution)
     }
 }

@@ -11,7 +11,7 @@ import WireProtocol
 extension DecisionStage {
     // MARK: - The policy's decisions
 
-    func decide(in group: inout TaskGroup<Void>) async -> SessionEnding? {
+    func decide(in group: inout DiscardingTaskGroup) async -> SessionEnding? {
         let clock = ContinuousClock.now
         let plan = runner.next(
             latest: latest, elapsed: elapsed, analysedFrames: framesCounted, retraining: retrainingState)
@@ -80,7 +80,7 @@ extension DecisionStage {
     @discardableResult
     func start(
         _ action: CommandAction, reason: String, draft: DecisionDraft, policyAction: PolicyAction,
-        basedOn received: ContinuousClock.Instant? = nil, retryOf: Int64? = nil, in group: inout TaskGroup<Void>
+        basedOn received: ContinuousClock.Instant? = nil, retryOf: Int64? = nil, in group: inout DiscardingTaskGroup
     ) async -> SessionEnding? {
         let wait = runner.pause()
         if wait > .zero, await !context.stop.sleep(for: wait) { return .stopped() }
@@ -147,11 +147,10 @@ extension DecisionStage {
                 runner.outcome(.failed(action, code: status, reason: "\(error)"), command: id)
                 unanswered += stopped ? 0 : 1
                 if unanswered >= Self.unansweredLimit {
-                    let message =
+                    return await gaveUp(
                         "the driver has not answered \(unanswered) commands in a row (the last: \(error)); "
-                        + "is it running and reachable at \(configuration.control)? The beam's state is unknown"
-                    logger.critical("ending the session: \(message)")
-                    return SessionEnding(status: .failed, reason: message)
+                            + "is it running and reachable at \(configuration.control)? The beam's state is unknown"
+                    ).ending
                 }
             }
             return nil
@@ -230,14 +229,19 @@ extension DecisionStage {
         // logged decision of the daemon's, and carry out the same action again; the policy hears
         // only how the retry went.
         blankedInARow += 1
-        guard blankedInARow <= Self.blankedLimit else {
-            runner.outcome(.failed(action, code: code, reason: reason), command: id)
-            return SessionEnding(
-                status: .failed,
-                reason: "the beam was found blanked \(blankedInARow) times in a row right after unblanking it; "
-                    + "something at the microscope keeps blanking it. Check the instrument before going on")
-        }
         let original = execution.retryOf ?? execution.decision
+        guard blankedInARow <= Self.blankedLimit else {
+            let giveUp = await gaveUp(
+                "the beam was found blanked \(blankedInARow) times in a row right after unblanking it; "
+                    + "something at the microscope keeps blanking it. Check the instrument before going on")
+            if case .pause = giveUp {
+                // Carried out once the pause is over; the policy hears only how that went.
+                retries.append((original, execution.command.action, action))
+            } else {
+                runner.outcome(.failed(action, code: code, reason: reason), command: id)
+            }
+            return giveUp.ending
+        }
         let unblank = daemonDraft(
             ["action": "unblank_beam"],
             reason: "the driver reports the beam blanked (its watchdog blanks it after a restart or silence); "

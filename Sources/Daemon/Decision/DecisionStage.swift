@@ -65,6 +65,12 @@ final class DecisionStage {
     var unanswered = 0
     var blankedInARow = 0
     var driverSession: String
+    /// When the pause the stage is in ends (nil: not paused). See ``GiveUpRule``.
+    var pausedUntil: ContinuousClock.Instant?
+    /// Pauses taken so far.
+    var pausesTaken = 0
+    /// The session is ending: commands still on their way are being settled.
+    var settling = false
     var beamTime = BeamTime()
     let started = ContinuousClock.now
     /// Policy commands in a row the driver may leave unanswered before the session ends.
@@ -91,7 +97,9 @@ final class DecisionStage {
     /// Runs until the policy ends the session, a stop condition holds, a stop is requested or the
     /// session cannot go on; then settles the commands still on their way. Returns how it ended.
     func run() async -> SessionEnding {
-        await withTaskGroup(of: Void.self) { group in
+        // A discarding group: a command's task is freed when it ends. (A `TaskGroup` keeps every
+        // finished child until its result is read, about 20 KB per command for the whole session.)
+        await withDiscardingTaskGroup { group in
             let ending = await loop(&group)
             await settle(&group, ending: ending)
             group.cancelAll()
@@ -99,13 +107,24 @@ final class DecisionStage {
         }
     }
 
-    func loop(_ group: inout TaskGroup<Void>) async -> SessionEnding {
+    func loop(_ group: inout DiscardingTaskGroup) async -> SessionEnding {
         while true {
             while let input = context.inbox.poll() {
                 if let ending = await handle(input) { return ending }
             }
             if context.stop.isFired { return .stopped() }
             if let ending = await logLosses() { return ending }
+            if let until = pausedUntil {
+                // Paused: inputs are handled as they come, nothing is sent until the pause is over.
+                if until > .now {
+                    if let input = await context.inbox.receive(until: until), let ending = await handle(input) {
+                        return ending
+                    }
+                    continue
+                }
+                if let ending = await resume() { return ending }
+                continue
+            }
             if recovery.hasWanted {
                 if let ending = await askForWantedFrames() { return ending }
                 continue

@@ -27,14 +27,25 @@ actor FrameIngest {
     private var trackers: [String: SequenceTracker] = [:]
     private var refusals = RefusalTally()
     private var sessionOrder: [String] = []
+    /// Frames that came re-sent, none on the feed, since the feed last delivered anything.
+    private var resentOnly = 0
+    /// When the feed last delivered anything (a frame or a refused message).
+    private var lastFeedEvent = ContinuousClock.now
+    /// How long the feed must have been silent, while frames came re-sent, before it is connected
+    /// again (longer than ZeroMQ's own reconnection takes, 5 s at most).
+    private let silentFeedAfter: Duration
+    /// Re-sent frames in a row, none on the feed, after which the feed is connected again.
+    static let silentFeedLimit = 3
 
     /// Ingest from `subscriber` into `log`, offering frames to `analysis` (a stream buffering the
     /// newest `capacity`) and telling `decisions`.
     init(
         subscriber: FeedSubscriber, log: SessionLog, analysis: AsyncStream<ReceivedFrame>.Continuation, capacity: Int,
-        decisions: Mailbox<DecisionInput>, board: StatusBoard, metrics: DaemonMetrics, logger: Logger
+        decisions: Mailbox<DecisionInput>, board: StatusBoard, metrics: DaemonMetrics, logger: Logger,
+        silentFeedAfter: Duration = .seconds(10)
     ) {
         self.logger = logger
+        self.silentFeedAfter = silentFeedAfter
         self.subscriber = subscriber
         self.log = log
         self.analysis = analysis
@@ -77,6 +88,8 @@ actor FrameIngest {
     }
 
     private func admit(_ event: FeedEvent) async {
+        resentOnly = 0
+        lastFeedEvent = .now
         switch event {
         case .rejected(let error, let session, let seq):
             let key = session.flatMap { session in seq.map { FrameKey(session: session, seq: $0) } }
@@ -116,11 +129,31 @@ actor FrameIngest {
         switch delivery {
         case .frame(let frame, _):
             await admit(ReceivedFrame(frame, receivedAt: .now, resent: true))
+            resentOnly += 1
+            if resentOnly >= Self.silentFeedLimit, ContinuousClock.now - lastFeedEvent >= silentFeedAfter {
+                await reconnectFeed()
+            }
         case .refused(let error, let command, let key):
             if let key { track(key) }
             await refuse(
                 source: "command_channel", error: "\(error)", key: key, resent: true,
                 detail: "a frame re-sent in answer to \(command)")
+        }
+    }
+
+    /// Frames come only re-sent: the feed may be gone for good (ZeroMQ does not reconnect a
+    /// connection it dropped for a protocol error, such as a part over the size limit).
+    private func reconnectFeed() async {
+        let resentOnlyBefore = resentOnly
+        resentOnly = 0
+        let message =
+            "the last \(resentOnlyBefore) frames came only re-sent, nothing on the feed for "
+            + "\(Int((ContinuousClock.now - lastFeedEvent).milliseconds / 1000)) s: connecting to the feed again"
+        logger.warning("\(message)")
+        do {
+            try await subscriber.reconnect()
+        } catch {
+            logger.error("could not connect to the feed again: \(error)")
         }
     }
 

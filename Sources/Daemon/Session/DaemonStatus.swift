@@ -10,6 +10,9 @@ public struct DaemonStatus: Sendable {
         case introducing
         /// Running the session.
         case running
+        /// Waiting, the beam blanked, after the instrument kept failing (the policy file's
+        /// `give_up: {then: pause}`); the session goes on when the pause is over.
+        case paused
         /// The session ended (or never began).
         case ended
     }

@@ -1,3 +1,4 @@
+import PolicyKit
 import Transport
 
 /// The daemon's two sockets to a driver and their ZeroMQ context, opened together and closed
@@ -11,10 +12,13 @@ struct DriverConnections: Sendable {
     static func open(_ configuration: DaemonConfiguration) async throws -> DriverConnections {
         do {
             let context = try ZMQContext()
-            var feedOptions = FeedSubscriber.defaultOptions
+            // Sized for the largest frame the envelope allows: a larger part is refused by ZeroMQ
+            // unread, on the feed and on the command channel (which carries re-sent frames).
+            var feedOptions = FeedSubscriber.options(largestSide: configuration.policy.envelope.pixels.upperBound)
             feedOptions.security = configuration.security
             var controlOptions = CommandClient.defaultOptions
             controlOptions.security = configuration.security
+            controlOptions.maxMessageSize = feedOptions.maxMessageSize
             let subscriber = try await FeedSubscriber(
                 connectingTo: configuration.feed, context: context, options: feedOptions)
             do {
