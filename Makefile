@@ -40,12 +40,15 @@ system-deps:
 	fi
 	@command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first (swift.org/install)"; exit 1; }
 
-# The Python the interop tests need (pyzmq, numpy), in a virtual environment git ignores.
+# The Python the interop tests need (pyzmq, numpy, pandas, pytest) and the scopepilot package from
+# python/ (editable, so that its tests see this checkout), in a virtual environment git ignores.
 python-deps: system-deps
-	@$(PYTHON) -c "import zmq, numpy, safetensors" 2>/dev/null || { \
-		echo "Creating $(VENV) with the interop tests' Python packages"; \
-		python3 -m venv $(VENV) && $(PYTHON) -m pip install -q --upgrade pip && \
-		$(PYTHON) -m pip install -q -r Tests/requirements.txt; }
+	@[ -x $(PYTHON) ] || { echo "Creating $(VENV)"; python3 -m venv $(VENV) && $(PYTHON) -m pip install -q --upgrade pip; }
+	@$(PYTHON) -c "import zmq, numpy, safetensors, pandas, pytest" 2>/dev/null || { \
+		echo "Installing the tests' Python packages into $(VENV)"; $(PYTHON) -m pip install -q -r Tests/requirements.txt; }
+	@$(PYTHON) -c "import scopepilot.host" 2>/dev/null || { \
+		echo "Installing the scopepilot Python package (python/) into $(VENV)"; \
+		$(PYTHON) -m pip install -q -e ./python >/dev/null; }
 
 bench-deps: python-deps
 	@$(PYTHON) -c "import zmq, numpy, nion.usim_device, onnx, onnxruntime, safetensors, igraph, leidenalg, skimage" 2>/dev/null || $(PYTHON) -m pip install -q -r Benchmarks/requirements.txt
@@ -56,6 +59,7 @@ build: deps
 test: deps
 	swift build --build-tests $(SWIFT_FLAGS)
 	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build --no-parallel
+	SCOPEPILOT_BINARY=$(CURDIR)/$(BIN)/scopepilot $(PYTHON) -m pytest -q python/tests
 	$(MAKE) fuzz-short
 
 demo: build
