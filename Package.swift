@@ -88,7 +88,9 @@ let package = Package(
         // only: it does not link the simulator.
         .target(
             name: "DaemonAnalysis",
-            dependencies: ["DefectDetection", "Segmentation", "NeuralNetwork", "Numerics", "WireProtocol"],
+            dependencies: [
+                "DefectDetection", "Segmentation", "NeuralNetwork", "Numerics", "WireProtocol", "PolicyKit",
+            ],
             path: "Sources/Daemon/Analysis", swiftSettings: strictSettings),
 
         // Retraining the detector in the background, and the condition monitor's simulated baseline.

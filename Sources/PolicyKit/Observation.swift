@@ -35,6 +35,9 @@ public struct Observation: Sendable {
     public let envelope: SafetyEnvelope
     /// The detector's retraining, if one was requested this session.
     public let retraining: RetrainingState?
+    /// The newest frame's first channel, averaged down to at most 128 pixels a side; nil before
+    /// the first frame.
+    public let thumbnail: FrameThumbnail?
 
     /// Creates an observation (the daemon does; a policy's tests may too).
     public init(
@@ -42,7 +45,7 @@ public struct Observation: Sendable {
         communities: [CommunityObservation] = [], chips: [ChipObservation] = [], drift: DriftEstimate? = nil,
         conditionScore: Double? = nil, lastOutcome: ActionOutcome? = nil, outcomes: [ActionOutcome]? = nil,
         position: (x: Double, y: Double)? = nil, map: SessionMap, envelope: SafetyEnvelope,
-        retraining: RetrainingState? = nil
+        retraining: RetrainingState? = nil, thumbnail: FrameThumbnail? = nil
     ) {
         self.step = step
         self.elapsed = elapsed
@@ -58,6 +61,7 @@ public struct Observation: Sendable {
         self.map = map
         self.envelope = envelope
         self.retraining = retraining
+        self.thumbnail = thumbnail
     }
 }
 
@@ -84,14 +88,24 @@ public struct FrameSummary: Sendable, Hashable {
     public var time: Double
     /// Survey, reference, ... (nil: an ordinary frame).
     public var purpose: String?
+    /// The dose the frame delivered, e/Å² (from the probe current its header reports, or the one
+    /// last reported); nil when unknown.
+    public var dose: Double?
+    /// Each channel's brightness over the whole frame.
+    public var channels: [ChannelStatistics]
 
     /// Creates a summary.
-    public init(seq: UInt64, scan: ScanGeometry, stage: StagePosition, time: Double, purpose: String? = nil) {
+    public init(
+        seq: UInt64, scan: ScanGeometry, stage: StagePosition, time: Double, purpose: String? = nil,
+        dose: Double? = nil, channels: [ChannelStatistics] = []
+    ) {
         self.seq = seq
         self.scan = scan
         self.stage = stage
         self.time = time
         self.purpose = purpose
+        self.dose = dose
+        self.channels = channels
     }
 }
 
@@ -125,13 +139,25 @@ public struct CommunityObservation: Sendable, Hashable {
     public var area: Double
     /// Defects detected in them.
     public var defects: Int
+    /// The centre of its chips in this frame, sample coordinates, nm (nil when unknown).
+    public var x: Double?
+    /// The centre of its chips in this frame, sample coordinates, nm.
+    public var y: Double?
+    /// Each channel's brightness over its chips in this frame.
+    public var channels: [ChannelStatistics]
 
     /// Creates a community observation.
-    public init(id: Int, chips: Int, area: Double, defects: Int) {
+    public init(
+        id: Int, chips: Int, area: Double, defects: Int, x: Double? = nil, y: Double? = nil,
+        channels: [ChannelStatistics] = []
+    ) {
         self.id = id
         self.chips = chips
         self.area = area
         self.defects = defects
+        self.x = x
+        self.y = y
+        self.channels = channels
     }
 }
 
@@ -147,14 +173,19 @@ public struct ChipObservation: Sendable, Hashable {
     public var community: Int
     /// Defects detected in it (nil when the detector did not run on the frame).
     public var defects: Int?
+    /// Each channel's brightness over the chip.
+    public var channels: [ChannelStatistics]
 
     /// Creates a chip observation.
-    public init(x: Double, y: Double, size: Double, community: Int, defects: Int?) {
+    public init(
+        x: Double, y: Double, size: Double, community: Int, defects: Int?, channels: [ChannelStatistics] = []
+    ) {
         self.x = x
         self.y = y
         self.size = size
         self.community = community
         self.defects = defects
+        self.channels = channels
     }
 }
 
@@ -189,4 +220,22 @@ public enum ActionOutcome: Sendable, Hashable {
     case failed(PolicyAction, code: String, reason: String)
     /// Refused by the daemon (outside the safety envelope, or not possible now); never sent.
     case refused(PolicyAction, reason: String)
+}
+
+/// A small picture of a frame: its first channel averaged over square blocks.
+public struct FrameThumbnail: Sendable, Hashable {
+    /// Columns.
+    public var width: Int
+    /// Rows (row 0 at the frame's first row: the smallest stage y when the scan is not rotated).
+    public var height: Int
+    /// The pixels, row by row.
+    public var pixels: [Float]
+
+    /// Creates a thumbnail; nil unless `pixels` fills `width` x `height`.
+    public init?(width: Int, height: Int, pixels: [Float]) {
+        guard width > 0, height > 0, pixels.count == width * height else { return nil }
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
 }

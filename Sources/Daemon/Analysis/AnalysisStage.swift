@@ -2,6 +2,7 @@ public import DefectDetection
 import Foundation
 import NeuralNetwork
 public import Numerics
+import PolicyKit
 public import Segmentation
 import WireProtocol
 
@@ -113,6 +114,11 @@ public actor AnalysisStage {
         let scan = header.scan
         let pixelSize = scan.pixelSizeX * 10  // Å
         var result = FrameAnalysis(key: received.key, header: header, receivedAt: received.receivedAt)
+        result.channels = images.compactMap { channel in
+            channel.image.statistics.map { ChannelStatistics(name: channel.name, mean: $0.mean, std: $0.std) }
+        }
+        let small = primary.blockAveraged(toAtMost: 128)
+        result.thumbnail = FrameThumbnail(width: small.width, height: small.height, pixels: small.pixels)
         lap("decode")
 
         do {
@@ -205,25 +211,50 @@ public actor AnalysisStage {
             }
         }
         var chips: [ChipCommunities.Chip] = []
-        var byCommunity: [Int: (chips: Int, defects: Int)] = [:]
+        var byCommunity: [Int: [ChipCommunities.Chip]] = [:]
         for (index, community) in segmented.communities.enumerated() {
             let id = community + entry.idBase
-            byCommunity[id, default: (0, 0)].chips += 1
-            byCommunity[id, default: (0, 0)].defects += perChip[index]
             let origin = grid.origin(of: index)
             let half = Double(grid.chipSize - 1) / 2
             let centre = scan.stagePosition(column: Double(origin.x) + half, row: Double(origin.y) + half)
-            chips.append(
-                ChipCommunities.Chip(
-                    x: centre.x, y: centre.y, size: side, community: id, defects: found == nil ? nil : perChip[index]))
+            let channels = images.compactMap { channel in
+                channel.image.statistics(x: origin.x, y: origin.y, width: grid.chipSize, height: grid.chipSize).map {
+                    ChannelStatistics(name: channel.name, mean: $0.mean, std: $0.std)
+                }
+            }
+            let chip = ChipCommunities.Chip(
+                x: centre.x, y: centre.y, size: side, community: id, defects: found == nil ? nil : perChip[index],
+                channels: channels)
+            chips.append(chip)
+            byCommunity[id, default: []].append(chip)
         }
         let summaries = byCommunity.keys.sorted().map { id in
-            let tally = byCommunity[id] ?? (0, 0)
+            let members = byCommunity[id] ?? []
+            let count = Double(max(1, members.count))
             return ChipCommunities.Summary(
-                id: id, chips: tally.chips, area: Double(tally.chips) * side * side, defects: tally.defects)
+                id: id, chips: members.count, area: Double(members.count) * side * side,
+                defects: members.reduce(0) { $0 + ($1.defects ?? 0) }, x: members.reduce(0) { $0 + $1.x } / count,
+                y: members.reduce(0) { $0 + $1.y } / count, channels: Self.pooled(members.map(\.channels)))
         }
         result.chips = ChipCommunities(
             chips: chips, summaries: summaries, grid: ChipCommunities.Grid(grid))
+    }
+}
+
+extension AnalysisStage {
+    /// Channel statistics over equal-sized chips pooled: the mean of their means, and the standard
+    /// deviation of all their pixels together.
+    static func pooled(_ chips: [[ChannelStatistics]]) -> [ChannelStatistics] {
+        guard let first = chips.first else { return [] }
+        return first.indices.compactMap { index in
+            let values = chips.compactMap { $0.indices.contains(index) ? $0[index] : nil }
+            guard !values.isEmpty else { return nil }
+            let count = Double(values.count)
+            let mean = values.reduce(0) { $0 + $1.mean } / count
+            let squares = values.reduce(0) { $0 + $1.std * $1.std + $1.mean * $1.mean } / count
+            return ChannelStatistics(
+                name: first[index].name, mean: mean, std: max(0, squares - mean * mean).squareRoot())
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 public import Numerics
+public import PolicyKit
 public import Segmentation
 public import WireProtocol
 
@@ -23,6 +24,10 @@ public struct FrameAnalysis: Sendable {
     /// The frame's first channel when it is an atomic-resolution frame the detector ran on: the
     /// material a retraining learns today's conditions from.
     public var atomicImage: (image: Image, pixelSize: Double)?
+    /// Each channel's brightness over the whole frame.
+    public var channels: [ChannelStatistics] = []
+    /// The first channel averaged down to at most 128 pixels a side.
+    public var thumbnail: FrameThumbnail?
     /// Milliseconds per stage: decode, drift, detect, condition, segment.
     public var timings: [String: Double] = [:]
     /// Problems that left a stage out (e.g. a registration that failed), in words.
@@ -71,6 +76,8 @@ public struct ChipCommunities: Sendable {
         public var community: Int
         /// Defects detected in it (nil when the detector did not run).
         public var defects: Int?
+        /// Each channel's brightness over the chip.
+        public var channels: [ChannelStatistics] = []
     }
 
     /// One community's share of the frame.
@@ -83,6 +90,12 @@ public struct ChipCommunities: Sendable {
         public var area: Double
         /// Defects detected in them.
         public var defects: Int
+        /// The centre of its chips on the stage, nm.
+        public var x: Double
+        /// The centre of its chips on the stage, nm.
+        public var y: Double
+        /// Each channel's brightness over its chips.
+        public var channels: [ChannelStatistics] = []
     }
 
     /// Where the chips lie in the frame, pixels.

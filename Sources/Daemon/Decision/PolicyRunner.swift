@@ -123,11 +123,11 @@ struct PolicyRunner {
             return .end(PolicyDecision(.endSession, reason: reason))
         }
         let observation = Observation(
-            step: steps, elapsed: elapsed, frame: latest.map(Self.summary), defects: Self.defects(latest),
-            communities: Self.communities(latest), chips: sampleChips(latest),
+            step: steps, elapsed: elapsed, frame: latest.map(summary), defects: Self.defects(latest),
+            communities: sampleCommunities(latest), chips: sampleChips(latest),
             drift: latest?.drift.map { DriftEstimate(dx: $0.dx, dy: $0.dy, vx: $0.vx, vy: $0.vy, peak: $0.peak) },
             conditionScore: latest?.condition?.score, lastOutcome: lastOutcome, outcomes: newOutcomes,
-            position: position, map: map, envelope: envelope, retraining: retraining)
+            position: position, map: map, envelope: envelope, retraining: retraining, thumbnail: latest?.thumbnail)
         steps += 1
         newOutcomes.removeAll()
         let decision = policy.decide(observation)
@@ -233,11 +233,13 @@ struct PolicyRunner {
 
     // MARK: - Observations from analyses
 
-    private static func summary(_ analysis: FrameAnalysis) -> FrameSummary {
+    private func summary(_ analysis: FrameAnalysis) -> FrameSummary {
         let header = analysis.header
+        let reported = header.optics?.probeCurrent.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
         return FrameSummary(
             seq: header.seq, scan: header.scan, stage: header.stage, time: header.time.start,
-            purpose: header.purpose?.rawValue)
+            purpose: header.purpose?.rawValue, dose: Dose.perArea(of: header.scan, current: reported ?? current),
+            channels: analysis.channels)
     }
 
     private static func defects(_ analysis: FrameAnalysis?) -> [DefectObservation] {
@@ -246,9 +248,14 @@ struct PolicyRunner {
         }
     }
 
-    private static func communities(_ analysis: FrameAnalysis?) -> [CommunityObservation] {
-        (analysis?.chips?.summaries ?? []).map {
-            CommunityObservation(id: $0.id, chips: $0.chips, area: $0.area, defects: $0.defects)
+    /// The newest frame's communities, their centres in sample coordinates.
+    private func sampleCommunities(_ analysis: FrameAnalysis?) -> [CommunityObservation] {
+        guard let analysis else { return [] }
+        let correction = correctionOfFrame[analysis.key] ?? (0, 0)
+        return (analysis.chips?.summaries ?? []).map {
+            CommunityObservation(
+                id: $0.id, chips: $0.chips, area: $0.area, defects: $0.defects, x: $0.x - correction.x,
+                y: $0.y - correction.y, channels: $0.channels)
         }
     }
 
@@ -259,7 +266,7 @@ struct PolicyRunner {
         return chips.chips.map {
             ChipObservation(
                 x: $0.x - correction.x, y: $0.y - correction.y, size: $0.size, community: $0.community,
-                defects: $0.defects)
+                defects: $0.defects, channels: $0.channels)
         }
     }
 

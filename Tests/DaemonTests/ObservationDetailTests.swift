@@ -1,0 +1,73 @@
+import DaemonAnalysis
+import DaemonRetraining
+import Foundation
+import PolicyKit
+import Testing
+import WireProtocol
+
+/// What analysis tells a policy about brightness and geometry: per frame, chip and community.
+@Suite("Observation details from analysis")
+struct ObservationDetailTests {
+    /// A survey frame, 128 px at 1.6 nm per pixel: its left half dark (0.1), its right half bright
+    /// (0.9), with a little noise; a second channel the other way round.
+    static func halves() throws -> Frame {
+        let side = 128
+        var haadf = [Float](repeating: 0, count: side * side)
+        var maadf = haadf
+        var random = UInt64(7)
+        for row in 0..<side {
+            for column in 0..<side {
+                random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let noise = Float(random >> 40) / Float(1 << 24) * 0.02
+                haadf[row * side + column] = (column < side / 2 ? 0.1 : 0.9) + noise
+                maadf[row * side + column] = (column < side / 2 ? 0.8 : 0.2) + noise
+            }
+        }
+        let header = FrameHeader(
+            session: "drv", seq: 0, time: .init(start: 0, end: 1),
+            scan: ScanGeometry(centerX: 100, centerY: -50, fovX: 204.8, width: side, height: side, dwell: 2),
+            stage: StagePosition(x: 100, y: -50), channels: ["HAADF", "MAADF"], dtype: .float32)
+        return try Frame(
+            header: header,
+            channels: [
+                try PixelBuffer(float32: haadf, width: side, height: side),
+                try PixelBuffer(float32: maadf, width: side, height: side),
+            ])
+    }
+
+    @Test("chips and communities carry each channel's brightness and where they are; the frame its own and a thumbnail")
+    func brightnessAndGeometry() async throws {
+        let analysis = AnalysisStage(detector: nil, modelID: nil, baseline: SimulatedBaseline())
+        let frame = try Self.halves()
+        let result = try await analysis.analyse(ReceivedFrame(frame))
+        #expect(result.channels.map { $0.name } == ["HAADF", "MAADF"])
+        #expect(abs((result.channels.channel("HAADF")?.mean ?? 0) - 0.51) < 0.01)
+        let thumbnail = try #require(result.thumbnail)
+        #expect(thumbnail.width == 128 && thumbnail.height == 128)
+        let chips = try #require(result.chips)
+        #expect(!chips.chips.isEmpty)
+        for chip in chips.chips {
+            let haadf = try #require(chip.channels.channel("HAADF"))
+            let maadf = try #require(chip.channels.channel("MAADF"))
+            // Chips are 16 px (25.6 nm); the frame's centre is at x = 100 nm.
+            if chip.x < 100 {
+                #expect(abs(haadf.mean - 0.11) < 0.01 && abs(maadf.mean - 0.81) < 0.01, "\(chip)")
+            } else {
+                #expect(abs(haadf.mean - 0.91) < 0.01 && abs(maadf.mean - 0.21) < 0.01, "\(chip)")
+            }
+            #expect(haadf.std < 0.01)
+        }
+        // The darkest community (HAADF) lies in the left half, and its centre is the mean of its chips'.
+        func brightness(_ summary: ChipCommunities.Summary) -> Double { summary.channels.first?.mean ?? 1 }
+        let byBrightness = chips.summaries.sorted { brightness($0) < brightness($1) }
+        let darkest = try #require(byBrightness.first)
+        #expect(darkest.x < 100, "\(darkest)")
+        let members = chips.chips.filter { $0.community == darkest.id }
+        let count = Double(members.count)
+        let meanX: Double = members.reduce(0.0) { $0 + $1.x } / count
+        let meanY: Double = members.reduce(0.0) { $0 + $1.y } / count
+        #expect(abs(darkest.x - meanX) < 1e-9)
+        #expect(abs(darkest.y - meanY) < 1e-9)
+        #expect(abs((darkest.channels.first?.mean ?? 0) - 0.11) < 0.01)
+    }
+}
