@@ -79,6 +79,11 @@ let package = Package(
         // PolicyKit: the public API scan policies are written against.
         .target(name: "PolicyKit", dependencies: ["WireProtocol", "YAMLConfig"], swiftSettings: strictSettings),
 
+        // The policy protocol's daemon side: external policy processes (the scopepilot Python package).
+        .target(
+            name: "PolicyHost", dependencies: ["PolicyKit", "WireProtocol", "Transport", "ChildProcess"],
+            swiftSettings: strictSettings),
+
         // The built-in scan policies.
         .target(
             name: "BuiltInPolicies", dependencies: ["PolicyKit", "WireProtocol"], path: "Policies",
@@ -270,6 +275,12 @@ let package = Package(
                 "Daemon", "DecisionLog", "PolicyKit", "BuiltInPolicies",
             ],
             exclude: ["python"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "PolicyHostTests",
+            dependencies: [
+                "PolicyHost", "PolicyKit", "WireProtocol", "Transport", "ChildProcess", "ScopePilotTestSupport",
+            ],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "CSystemLibrariesTests", dependencies: ["COpenBLAS", "CFFTW3", "CSQLite3", "CZeroMQ"],
             swiftSettings: strictSettings),

@@ -51,7 +51,7 @@ public final class ChildProcess: Sendable {
     private struct State {
         var exit: Exit?
         var errorText = ""
-        var waiters: [CheckedContinuation<Exit, Never>] = []
+        var waiters: [UInt64: CheckedContinuation<Exit?, Never>] = [:]
         var lines: [String] = []
         var linesEnded = false
         var lineWaiter: (id: UInt64, continuation: CheckedContinuation<String?, Never>)?
@@ -150,10 +150,10 @@ public final class ChildProcess: Sendable {
     deinit { supervisor.cancel() }
 
     private static func finish(_ state: Shared, _ exit: Exit) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Exit, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Exit?, Never>] in
             state.exit = exit
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(returning: exit) }
     }
@@ -241,27 +241,39 @@ public final class ChildProcess: Sendable {
     /// Waits until it ends (at most `timeout`; nil: as long as it takes). Nil when it still runs.
     public func waitForExit(timeout: Duration? = nil) async -> Exit? {
         if let exit { return exit }
-        guard let timeout else { return await waitForever() }
+        guard let timeout else { return await waitUntilExit() }
         return await withTaskGroup(of: Exit?.self) { group in
-            group.addTask { await self.waitForever() }
+            group.addTask { await self.waitUntilExit() }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 return nil
             }
             let first = await group.next() ?? nil
+            // The waiter gives up when cancelled, so the group does not wait for the exit.
             group.cancelAll()
             return first ?? exit
         }
     }
 
-    private func waitForever() async -> Exit {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Exit? in
-                if let exit = state.exit { return exit }
-                state.waiters.append(continuation)
-                return nil
+    /// The exit, once it comes; nil when the waiting task is cancelled first.
+    private func waitUntilExit() async -> Exit? {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Exit?, Never>) in
+                let done = state.withLock { state -> Exit?? in
+                    if let exit = state.exit { return .some(exit) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let done { continuation.resume(returning: done) }
             }
-            if let done { continuation.resume(returning: done) }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(returning: nil)
         }
     }
 

@@ -24,6 +24,15 @@ struct ChildProcessTests {
         #expect(ignored & (1 << (UInt64(SIGINT) - 1)) == 0)
     }
 
+    @Test("waiting for a program that keeps running gives up at the timeout; ending it is then prompt")
+    func waitGivesUp() async throws {
+        // Five seconds: a wait that does not give up returns its exit instead of nil.
+        let child = try await ChildProcess(URL(fileURLWithPath: "/bin/sleep"), ["5"])
+        #expect(await child.waitForExit(timeout: .milliseconds(300)) == nil)
+        #expect(child.isRunning)
+        #expect(await child.terminate() == .signalled(SIGTERM))
+    }
+
     @Test("lines come as the program writes them, each read waiting at most its timeout")
     func lines() async throws {
         let child = try await ChildProcess(
