@@ -85,29 +85,13 @@ public struct SessionMap: Sendable {
     /// Area covered by at least one visit, nm² (the union, on a grid of 1/8 of the smallest field
     /// of view).
     public var coveredArea: Double {
-        guard let smallest = visits.map({ min($0.scan.fovX, $0.scan.fovY) }).min(), smallest > 0,
-            let minX = visits.map({ $0.scan.centerX - $0.scan.fovX / 2 }).min(),
-            let maxX = visits.map({ $0.scan.centerX + $0.scan.fovX / 2 }).max(),
-            let minY = visits.map({ $0.scan.centerY - $0.scan.fovY / 2 }).min(),
-            let maxY = visits.map({ $0.scan.centerY + $0.scan.fovY / 2 }).max(),
-            [minX, maxX, minY, maxY].allSatisfy(\.isFinite)
-        else { return 0 }
-        // At most 2000 x 2000 cells, however far apart the visits (a peer's coordinates can be anything).
-        let span = max(maxX - minX, maxY - minY)
-        guard span.isFinite else { return 0 }
-        var cell = smallest / 8
-        if span / cell > 2000 { cell = span / 2000 }
-        let columns = Int(((maxX - minX) / cell).rounded(.up))
-        let rows = Int(((maxY - minY) / cell).rounded(.up))
-        var covered = [Bool](repeating: false, count: columns * rows)
-        for visit in visits {
-            let x0 = max(0, Int(((visit.scan.centerX - visit.scan.fovX / 2 - minX) / cell).rounded()))
-            let x1 = min(columns, Int(((visit.scan.centerX + visit.scan.fovX / 2 - minX) / cell).rounded()))
-            let y0 = max(0, Int(((visit.scan.centerY - visit.scan.fovY / 2 - minY) / cell).rounded()))
-            let y1 = min(rows, Int(((visit.scan.centerY + visit.scan.fovY / 2 - minY) / cell).rounded()))
-            guard x0 < x1, y0 < y1 else { continue }
-            for row in y0..<y1 { for column in x0..<x1 { covered[row * columns + column] = true } }
+        guard let grid = VisitGrid(visits, cell: nil, maximumSide: 2000) else { return 0 }
+        var covered = [Bool](repeating: false, count: grid.columns * grid.rows)
+        for visit in grid.visits {
+            guard let cells = grid.cells(of: visit.scan) else { continue }
+            for row in cells.rows { for column in cells.columns { covered[row * grid.columns + column] = true } }
         }
-        return Double(covered.reduce(0) { $0 + ($1 ? 1 : 0) }) * cell * cell
+        return Double(covered.reduce(0) { $0 + ($1 ? 1 : 0) }) * grid.cell * grid.cell
     }
+
 }

@@ -84,16 +84,17 @@ class Host:
         message = {"protocol": PROTOCOL, **message}
         self.socket.send(json.dumps(message, allow_nan=False).encode())
 
-    def receive(self, timeout_s: float) -> Optional[Tuple[Dict[str, Any], List[bytes]]]:
-        """The next message, or None when none came in ``timeout_s`` or the daemon has gone."""
+    def receive(self, timeout_s: Optional[float]) -> Optional[Tuple[Dict[str, Any], List[bytes]]]:
+        """The next message, or None when none came in ``timeout_s`` (None: as long as the daemon
+        lives; a session may pause for hours) or the daemon that started this process has gone."""
         waited = 0.0
-        while waited < timeout_s:
+        while timeout_s is None or waited < timeout_s:
             if self.socket.poll(500):
                 parts = self.socket.recv_multipart()
                 return json.loads(parts[0]), parts[1:]
             waited += 0.5
             if os.getppid() != self.parent:
-                return None  # the daemon that started this process has gone
+                return None
         return None
 
     def error(self, message: str, message_id: Optional[str] = None, trace: Optional[str] = None) -> None:
@@ -129,9 +130,9 @@ class Host:
             self.error(f"{type(error).__name__}: {error}", trace=traceback.format_exc())
             return 1
         while True:
-            received = self.receive(3600)
+            received = self.receive(None)
             if received is None:
-                return 0
+                return 0  # the daemon has gone
             message, parts = received
             kind = message.get("type")
             if kind == "end":
