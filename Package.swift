@@ -109,7 +109,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "DaemonAnalysis", "DaemonRetraining", "Transport", "WireProtocol", "DecisionLog", "PolicyKit",
-                "DefectDetection", "Numerics", "ImageIO",
+                "PolicyHost", "DefectDetection", "Numerics", "ImageIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -183,7 +183,7 @@ let package = Package(
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
                 "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
                 "Daemon",
-                "DecisionLog", "PolicyKit",
+                "DecisionLog", "PolicyKit", "PolicyHost",
                 "BuiltInPolicies", "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -91,6 +91,18 @@ public final class DecisionLog: Sendable {
         return session.id
     }
 
+    /// Records the policy a session runs as its process described itself (an external policy says
+    /// its name, version and parameters only once it has started).
+    public func updateSessionPolicy(
+        _ id: String, policy: String, version: String, parameters: String
+    ) async throws(DecisionLogError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET policy = ?, policy_version = ?, policy_parameters = ? WHERE id = ?",
+                arguments: [policy, version, parameters, id])
+        }
+    }
+
     /// Ends a session with a status ("finished", "stopped" or "failed") and why, in words.
     public func endSession(
         _ id: String, status: String, reason: String? = nil, at time: Date = Date()

@@ -26,7 +26,13 @@ enum FileInputs {
         }
         _ = file.stop.reached(frames: 0, elapsed: 0, map: SessionMap())
         _ = "\(file.envelope) \(String(describing: file.retraining))"
-        return .accepted(PolicyRun.decisions(of: file.policy, within: file.envelope.narrowed(to: limits), steps: 4))
+        guard let policy = file.policy.builtIn else {
+            // An external policy is not started by a fuzz run; its spec must name what it needs.
+            guard let spec = file.policy.external else { return .accepted(["neither built-in nor external"]) }
+            return .accepted(
+                spec.script.isEmpty || spec.className.isEmpty ? ["an external policy without a script"] : [])
+        }
+        return .accepted(PolicyRun.decisions(of: policy, within: file.envelope.narrowed(to: limits), steps: 4))
     }
 
     /// A scenario file: refused with a located error, or accepted and then a 16 x 16 scan of its

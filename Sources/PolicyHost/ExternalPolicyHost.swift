@@ -1,5 +1,5 @@
 public import ChildProcess
-public import Foundation
+import Foundation
 public import PolicyKit
 public import Transport
 import WireProtocol
@@ -28,40 +28,15 @@ public struct ExternalPolicyError: Error, Sendable, CustomStringConvertible {
     /// The policy's traceback, when it sent one (at most 4,000 characters).
     public let traceback: String?
 
+    /// An error of `kind`.
+    public init(kind: Kind, message: String, traceback: String?) {
+        self.kind = kind
+        self.message = message
+        self.traceback = traceback
+    }
+
     public var description: String {
         traceback.map { "\(message)\n\($0)" } ?? message
-    }
-}
-
-/// How to start an external policy: the program and what the policy file names.
-public struct ExternalPolicySpec: Sendable, Hashable {
-    /// The Python (or other) interpreter.
-    public var executable: URL
-    /// Its arguments (for the Python package: `-m scopepilot.host`).
-    public var arguments: [String]
-    /// The script, an absolute path.
-    public var script: String
-    /// The class in it.
-    public var className: String
-    /// The policy file's `parameters:`, as JSON.
-    public var parametersJSON: Data
-    /// How long the process may take to start and say `ready`.
-    public var startTimeout: Duration
-    /// How long each decision may take.
-    public var deadline: Duration
-
-    /// A spec for a Python policy class in `script`, run by `python`.
-    public init(
-        python: URL, script: String, className: String, parametersJSON: Data = Data("{}".utf8),
-        startTimeout: Duration = .seconds(30), deadline: Duration = .seconds(3)
-    ) {
-        executable = python
-        arguments = ["-m", "scopepilot.host"]
-        self.script = script
-        self.className = className
-        self.parametersJSON = parametersJSON
-        self.startTimeout = startTimeout
-        self.deadline = deadline
     }
 }
 
@@ -147,19 +122,23 @@ public actor ExternalPolicyHost {
         return identity
     }
 
-    /// Shows the policy `observation` and returns its decision, or why there is none.
-    public func decide(_ observation: Observation) async throws(ExternalPolicyError) -> PolicyDecision {
+    /// Shows the policy `observation` (with the thumbnail, when the policy wants it, and `arrays`)
+    /// and returns its decision, or why there is none.
+    public func decide(
+        _ observation: Observation, arrays extra: [PolicyArray] = []
+    ) async throws(ExternalPolicyError) -> PolicyDecision {
         let id = "o-\(asked)"
         asked += 1
-        var arrays: [[String: Any]] = []
-        var parts: [[UInt8]] = []
+        var arrays = extra
         if identity?.wants.contains("thumbnail") ?? true, let thumbnail = observation.thumbnail {
-            arrays.append(["name": "thumbnail", "dtype": "float32", "shape": [thumbnail.height, thumbnail.width]])
-            parts.append(thumbnail.pixels.withUnsafeBytes { Array($0) })
+            arrays.insert(
+                .image("thumbnail", width: thumbnail.width, height: thumbnail.height, pixels: thumbnail.pixels), at: 0)
         }
+        var wire = PolicyWire.observation(observation)
+        for array in arrays { wire.merge(array.observationFields) { $1 } }
         try await send(
-            ["type": "observe", "id": id, "observation": PolicyWire.observation(observation), "arrays": arrays],
-            parts: parts)
+            ["type": "observe", "id": id, "observation": wire, "arrays": arrays.map(\.description)],
+            parts: arrays.map(\.bytes))
         let until = ContinuousClock.now + spec.deadline
         while true {
             let (message, json) = try await receiveRaw(until: until, what: "a decision")
@@ -239,8 +218,13 @@ public actor ExternalPolicyHost {
                 parts = try await socket.receive(timeout: min(deadline - now, .milliseconds(200)))
             } catch let error where error.code == .timedOut {
                 if let exit = process.exit {
+                    let missing =
+                        standardError.contains("No module named 'scopepilot'")
+                        ? "; \(spec.executable.path) has no scopepilot package: install it into that Python with "
+                            + "`\(spec.executable.path) -m pip install ./python` from the ScopePilot checkout, or name "
+                            + "another Python in the policy file's python: or in SCOPEPILOT_PYTHON" : ""
                     throw ExternalPolicyError(
-                        kind: .exited, message: "the policy process ended (\(exit)) before it sent \(what)",
+                        kind: .exited, message: "the policy process ended (\(exit)) before it sent \(what)\(missing)",
                         traceback: standardError.isEmpty ? nil : standardError)
                 }
                 continue

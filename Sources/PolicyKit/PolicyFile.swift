@@ -18,8 +18,8 @@ import YAMLConfig
 ///   then: pause
 /// ```
 public struct PolicyFile: Sendable {
-    /// The policy, ready to run.
-    public var policy: any ScanPolicy
+    /// The policy: a built-in one ready to run, or one in a process of its own.
+    public var policy: PolicyChoice
     /// The envelope (the daemon narrows it further to the instrument's limits).
     public var envelope: SafetyEnvelope
     /// When the session ends regardless of the policy.
@@ -39,7 +39,15 @@ public struct PolicyFile: Sendable {
         policy: any ScanPolicy, envelope: SafetyEnvelope = SafetyEnvelope(), stop: StopConditions = StopConditions(),
         source: String = "<code>"
     ) {
-        self.policy = policy
+        self.init(choice: .builtIn(policy), envelope: envelope, stop: stop, source: source)
+    }
+
+    /// Creates a configuration for a built-in or an external policy.
+    public init(
+        choice: PolicyChoice, envelope: SafetyEnvelope = SafetyEnvelope(), stop: StopConditions = StopConditions(),
+        source: String = "<code>"
+    ) {
+        self.policy = choice
         self.envelope = envelope
         self.stop = stop
         self.source = source
@@ -60,23 +68,32 @@ public struct PolicyFile: Sendable {
     }
 
     private static func parse(_ root: ConfigNode, factories: [PolicyFactory]) throws(ConfigError) -> PolicyFile {
-        try root.onlyKeys(["policy", "parameters", "envelope", "stop", "drift_compensation", "retraining", "give_up"])
+        try root.onlyKeys(
+            [
+                "policy", "parameters", "envelope", "stop", "drift_compensation", "retraining", "give_up",
+            ] + externalKeys)
+        let names = (factories.map(\.name) + ["python"]).joined(separator: ", ")
         guard let name = try root.string("policy") else {
-            throw root.error(
-                nil, "a policy file needs 'policy: NAME'; policies: \(factories.map(\.name).joined(separator: ", "))")
+            throw root.error(nil, "a policy file needs 'policy: NAME'; policies: \(names)")
         }
-        guard let factory = factories.first(where: { $0.name == name }) else {
-            throw root.error(
-                "policy", "no policy '\(name)'; policies: \(factories.map(\.name).joined(separator: ", "))")
-        }
-        let parameters = try root.child("parameters").map(PolicyParameters.init)
-        let policy: any ScanPolicy
-        do {
-            policy = try factory.make(parameters)
-        } catch {
-            throw ConfigError(
-                error.code == .unknownKey ? .unknownKey : .invalidValue, file: error.file, line: error.line,
-                column: error.column, key: error.key, message: error.message)
+        let policy: PolicyChoice
+        if name == "python" {
+            policy = .external(try parseExternal(root))
+        } else {
+            guard let factory = factories.first(where: { $0.name == name }) else {
+                throw root.error("policy", "no policy '\(name)'; policies: \(names)")
+            }
+            if let key = externalKeys.first(where: root.has) {
+                throw root.error(key, "'\(key)' belongs to 'policy: python' only", code: .unknownKey)
+            }
+            let parameters = try root.child("parameters").map(PolicyParameters.init)
+            do {
+                policy = .builtIn(try factory.make(parameters))
+            } catch {
+                throw ConfigError(
+                    error.code == .unknownKey ? .unknownKey : .invalidValue, file: error.file, line: error.line,
+                    column: error.column, key: error.key, message: error.message)
+            }
         }
         var envelope = SafetyEnvelope()
         if let node = try root.child("envelope") { envelope = try parseEnvelope(node) }
@@ -88,7 +105,7 @@ public struct PolicyFile: Sendable {
             stop.electrons = try node.double("electrons", in: 1...1e30)
             stop.defects = try node.int("defects", in: 1...Int.max)
         }
-        var file = PolicyFile(policy: policy, envelope: envelope, stop: stop, source: root.file)
+        var file = PolicyFile(choice: policy, envelope: envelope, stop: stop, source: root.file)
         if let node = try root.child("retraining") {
             try node.onlyKeys(["condition_score_above", "frames_in_a_row", "reference_frames", "cooldown_frames"])
             var rule = RetrainingRule()
@@ -112,6 +129,70 @@ public struct PolicyFile: Sendable {
             throw root.error("drift_compensation", "expected true or false, got '\(other)'")
         }
         return file
+    }
+
+    /// The keys only `policy: python` has.
+    static let externalKeys = ["script", "class", "python", "deadline_s", "start_timeout_s"]
+
+    /// `policy: python`: the script (relative to the policy file), its class, the interpreter.
+    private static func parseExternal(_ root: ConfigNode) throws(ConfigError) -> ExternalPolicySpec {
+        let directory =
+            root.file.hasPrefix("<")
+            ? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            : URL(fileURLWithPath: root.file).deletingLastPathComponent()
+        guard let script = try root.string("script") else {
+            throw root.error(nil, "'policy: python' needs 'script: FILE.py' (relative to the policy file)")
+        }
+        let scriptURL =
+            (script.hasPrefix("/") ? URL(fileURLWithPath: script) : directory.appendingPathComponent(script))
+            .standardizedFileURL
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: scriptURL.path, isDirectory: &isFolder), !isFolder.boolValue else {
+            throw root.error("script", "no file \(scriptURL.path)")
+        }
+        guard let className = try root.string("class") else {
+            throw root.error(nil, "'policy: python' needs 'class: NAME', the policy class in \(script)")
+        }
+        guard className.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), className.first?.isNumber == false
+        else { throw root.error("class", "'\(className)' is not a Python class name") }
+        let environment = ProcessInfo.processInfo.environment
+        let python: URL
+        if let named = try root.string("python") {
+            guard let found = ExternalPolicySpec.interpreter(named, relativeTo: directory) else {
+                throw root.error("python", "no program '\(named)' (a path relative to the policy file, or on PATH)")
+            }
+            python = found
+        } else if let named = environment["SCOPEPILOT_PYTHON"], !named.isEmpty {
+            let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            guard let found = ExternalPolicySpec.interpreter(named, relativeTo: here) else {
+                throw root.error(nil, "SCOPEPILOT_PYTHON names '\(named)', which is not a program")
+            }
+            python = found
+        } else {
+            guard let found = ExternalPolicySpec.interpreter("python3", relativeTo: directory) else {
+                throw root.error(
+                    nil,
+                    "no python3 on PATH; name the Python with the scopepilot package in 'python:' "
+                        + "or in SCOPEPILOT_PYTHON")
+            }
+            python = found
+        }
+        let parameters: Data
+        if root.has("parameters") {
+            _ = try root.child("parameters")  // a mapping, or the error says so
+            parameters = try root.json("parameters") ?? Data("{}".utf8)
+        } else {
+            parameters = Data("{}".utf8)
+        }
+        var spec = ExternalPolicySpec(
+            python: python, script: scriptURL.path, className: className, parametersJSON: parameters)
+        if let seconds = try root.double("deadline_s", in: 0.01...600) {
+            spec.deadline = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try root.double("start_timeout_s", in: 1...600) {
+            spec.startTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        return spec
     }
 
     private static func parseGiveUp(_ node: ConfigNode) throws(ConfigError) -> GiveUpRule {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import BuiltInPolicies
 import Foundation
+import PolicyHost
 import PolicyKit
+import Transport
 
 /// `scopepilot policy`: policy files and the built-in policies.
 struct PolicyCommand: ParsableCommand {
@@ -9,28 +11,58 @@ struct PolicyCommand: ParsableCommand {
         commandName: "policy", abstract: "Check policy files, list the built-in policies, compare policies.",
         subcommands: [Check.self, List.self, Eval.self])
 
-    struct Check: ParsableCommand {
+    struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate policy files: every key, value and range, with errors at file:line.")
+            abstract: "Validate policy files: every key, value and range, with errors at file:line.",
+            discussion: """
+                A Python policy (policy: python) is also started as a session would start it: the \
+                script imported, the class made with the file's parameters, then ended. Its own \
+                error and traceback are printed when that fails.
+                """)
         @Argument(help: "Policy files (YAML).") var files: [String]
 
-        func run() throws {
+        func run() async throws {
             var failed = 0
             for file in files {
                 do {
                     let loaded = try PolicyFile.load(URL(fileURLWithPath: file), factories: BuiltInPolicies.factories)
-                    print("\(file): ok: \(loaded.policy.name) \(loaded.policy.version)")
+                    if let spec = loaded.policy.external {
+                        let identity = try await Self.start(spec, envelope: loaded.envelope)
+                        print(
+                            "\(file): ok: \(identity.name) \(identity.version), class \(spec.className) in \(spec.script) "
+                                + "(\(spec.executable.path)); wants \(identity.wants.joined(separator: ", "))")
+                    } else {
+                        print("\(file): ok: \(loaded.policy.name) \(loaded.policy.version)")
+                    }
                     for (key, value) in loaded.policy.parameters.sorted(by: { $0.key < $1.key }) {
                         print("  \(key) = \(value)")
                     }
                     print("  " + Self.describe(loaded.envelope))
                     print("  " + Self.describe(loaded.stop))
+                } catch let error as ExternalPolicyError {
+                    failed += 1
+                    FileHandle.standardError.write(Data("\(file): \(error)\n".utf8))
                 } catch {
                     failed += 1
                     FileHandle.standardError.write(Data("\(error)\n".utf8))
                 }
             }
             if failed > 0 { throw ExitCode(1) }
+        }
+
+        /// Starts the policy's process as a session would, and ends it.
+        static func start(
+            _ spec: ExternalPolicySpec, envelope: SafetyEnvelope
+        ) async throws -> ExternalPolicyHost.Identity {
+            let host = try await ExternalPolicyHost(spec, context: try ZMQContext())
+            do {
+                let identity = try await host.start(session: "policy-check", envelope: envelope)
+                _ = await host.stop(reason: "policy check: the policy starts")
+                return identity
+            } catch {
+                _ = await host.stop(reason: "policy check: \(error.message)")
+                throw error
+            }
         }
 
         static func describe(_ e: SafetyEnvelope) -> String {

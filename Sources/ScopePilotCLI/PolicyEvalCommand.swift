@@ -63,6 +63,8 @@ extension PolicyCommand {
             defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
             let classes = SessionScore.classes(of: model)
             var results: [Figures] = []
+            // A Python policy's own name is known once its process has started: the session row's.
+            var names = policies.map(\.policy.name)
             for (index, file) in policies.enumerated() {
                 var runs: [Figures] = []
                 for seed in 1...seeds {
@@ -81,8 +83,15 @@ extension PolicyCommand {
                     guard let session = status.session else {
                         throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")
                     }
+                    let log = try DecisionLog(path: database)
+                    if file.policy.external != nil,
+                        let named = try log.query("SELECT policy FROM sessions WHERE id = ?", arguments: [session])
+                            .rows.first?.first ?? nil
+                    {
+                        names[index] = "\(named) (python)"
+                    }
                     let score = try SessionScore.score(
-                        log: DecisionLog(path: database), session: session, truthRoot: truth, classes: classes)
+                        log: log, session: session, truthRoot: truth, classes: classes)
                     var figures = Figures()
                     figures.frames = Double(status.framesAnalysed)
                     figures.electrons = status.electrons
@@ -103,7 +112,7 @@ extension PolicyCommand {
                 }
                 results.append(Self.mean(runs))
             }
-            print(Self.table(names: policies.map(\.policy.name), results: results, seeds: seeds, scenario: base.name))
+            print(Self.table(names: names, results: results, seeds: seeds, scenario: base.name))
             if let keep { print("decision logs in \(keep)") }
         }
 

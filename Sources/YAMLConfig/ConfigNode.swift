@@ -161,6 +161,53 @@ public struct ConfigNode {
         return ConfigNode(file: file, path: path.dot(key), mapping: nested, mark: node.mark)
     }
 
+    /// The value at `key` as JSON (for a policy in another process), or nil when absent. YAML's
+    /// numbers, booleans and nulls become JSON's; anything else is text. Refused: non-finite
+    /// numbers (JSON has none) and aliases.
+    public func json(_ key: String) throws(ConfigError) -> Data? {
+        guard let node = mapping[key] else { return nil }
+        let value = try jsonValue(node, at: path.dot(key))
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+        else { throw error(key, "cannot be written as JSON") }
+        return data
+    }
+
+    private func jsonValue(_ node: Node, at place: String) throws(ConfigError) -> Any {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style != .plain { return scalar.string }
+            if node.null != nil { return NSNull() }
+            if let bool = node.bool { return bool }
+            if let int = Int(scalar.string) { return int }
+            if let double = node.float {
+                guard double.isFinite else {
+                    throw located(node, at: place, "\(scalar.string) is not a finite number; JSON cannot carry it")
+                }
+                return double
+            }
+            return scalar.string
+        case .sequence(let sequence):
+            var items: [Any] = []
+            for (index, item) in sequence.enumerated() { items.append(try jsonValue(item, at: "\(place)[\(index)]")) }
+            return items
+        case .mapping(let mapping):
+            var object: [String: Any] = [:]
+            for (keyNode, value) in mapping {
+                guard let key = keyNode.string else { throw located(keyNode, at: place, "keys must be text") }
+                object[key] = try jsonValue(value, at: place.dot(key))
+            }
+            return object
+        case .alias:
+            throw located(node, at: place, "aliases are not supported here; write the value out")
+        }
+    }
+
+    private func located(_ node: Node, at key: String, _ message: String) -> ConfigError {
+        ConfigError(
+            .invalidValue, file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, key: key,
+            message: message)
+    }
+
     /// A list of mappings, or nil when absent.
     public func children(_ key: String) throws(ConfigError) -> [ConfigNode]? {
         guard let node = mapping[key] else { return nil }

@@ -15,6 +15,8 @@ import WireProtocol
 struct DaemonHarness {
     let driver: DriverRuntime
     let instrument: SimulatedInstrument
+    /// What the driver was asked to do, as the instrument saw it.
+    let recorder: RecordingInstrument
     let serving: Task<Void, Never>
     let folder: URL
     var configuration: DaemonConfiguration
@@ -28,7 +30,8 @@ struct DaemonHarness {
         var driverConfiguration = DriverRuntime.Configuration(feed: loopback, control: loopback)
         driverConfiguration.faults = faults
         instrument = SimulatedInstrument(scope: VirtualMicroscope(scenario: scenario))
-        driver = try await DriverRuntime(instrument: instrument, configuration: driverConfiguration, context: context)
+        recorder = RecordingInstrument(instrument)
+        driver = try await DriverRuntime(instrument: recorder, configuration: driverConfiguration, context: context)
         let runtime = driver
         serving = Task { await runtime.run() }
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-daemon-\(UUID().uuidString)")
@@ -76,4 +79,48 @@ func raster(columns: Int, rows: Int, pixels: Int = 256, overlap: Double = 0.3) -
             center: (-120, 60), columns: columns, rows: rows, fov: Double(pixels) * 0.025, pixels: pixels, dwell: 10,
             overlap: overlap),
         source: "tests")
+}
+
+/// An instrument that records every scan and stage move before its instrument carries it out: the
+/// driver's side of what the daemon sent, for checks that do not trust the daemon's own log.
+actor RecordingInstrument: Instrument {
+    /// One thing the instrument was asked to do.
+    enum Request: Sendable {
+        case scan(ScanRequest, FrameHeader.Purpose)
+        case move(StagePosition)
+        case blank(Bool)
+    }
+
+    nonisolated let identity: InstrumentIdentity
+    nonisolated let limits: InstrumentLimits
+    private let instrument: SimulatedInstrument
+    /// Everything asked, in order.
+    private(set) var requests: [Request] = []
+
+    init(_ instrument: SimulatedInstrument) {
+        self.instrument = instrument
+        identity = instrument.identity
+        limits = instrument.limits
+    }
+
+    func acquire(_ request: ScanRequest, purpose: FrameHeader.Purpose) async throws -> AcquiredFrame {
+        requests.append(.scan(request, purpose))
+        return try await instrument.acquire(request, purpose: purpose)
+    }
+
+    func moveStage(to position: StagePosition) async throws -> StagePosition {
+        requests.append(.move(position))
+        return try await instrument.moveStage(to: position)
+    }
+
+    func setBeamBlanked(_ blanked: Bool) async throws {
+        requests.append(.blank(blanked))
+        try await instrument.setBeamBlanked(blanked)
+    }
+
+    func state() async -> InstrumentState { await instrument.state() }
+
+    func published(_ frame: AcquiredFrame, seq: UInt64, session: String) async {
+        await instrument.published(frame, seq: seq, session: session)
+    }
 }

@@ -75,14 +75,20 @@ struct EnvelopePropertyTests {
 
     @Test("random policies emitting random actions never get a command outside the envelope", arguments: 1...8)
     func randomPolicies(seed: UInt64) {
-        var runner = PolicyRunner(
-            policy: RandomPolicy(seed: seed), envelope: Self.envelope, stop: StopConditions(), assumedCurrent: 30)
+        var policy = RandomPolicy(seed: seed)
+        var runner = PolicyRunner(policy: policy, envelope: Self.envelope, stop: StopConditions(), assumedCurrent: 30)
         var previous: (x: Double, y: Double)?
         var sent = 0
         var refused = 0
         var seq: UInt64 = 0
         for _ in 0..<1500 {
-            switch runner.next(latest: nil, elapsed: 0, analysedFrames: 0, retraining: nil) {
+            guard
+                case .ask(let observation) = runner.observe(latest: nil, elapsed: 0, analysedFrames: 0, retraining: nil)
+            else {
+                Issue.record("no stop condition is set, yet the runner ended the session")
+                return
+            }
+            switch runner.plan(policy.decide(observation)) {
             case .send(let decision, let command):
                 #expect(
                     Self.inside(command, previous: previous), "sent \(command) after \(String(describing: previous))")

@@ -19,6 +19,11 @@ private func corpus(_ target: FuzzTarget) throws -> [(name: String, bytes: [UInt
     for folder in folders {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         for name in names where !name.hasPrefix(".") && name != "README.md" {
+            // Folders (Policies/examples/python: policy files whose scripts lie beside them, tested
+            // where they can be found) are not inputs.
+            var isFolder: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: folder.appending(path: name).path, isDirectory: &isFolder)
+            if isFolder.boolValue { continue }
             inputs.append((name, Array(try Data(contentsOf: folder.appending(path: name)))))
         }
     }

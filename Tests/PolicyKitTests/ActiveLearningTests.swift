@@ -40,7 +40,7 @@ struct ActiveLearningTests {
             try PolicyFile.parse(
                 "policy: active-learning\nparameters: {zooms: 20, acquisition: \(acquisition)}\n",
                 factories: BuiltInPolicies.factories
-            ).policy as? ActiveLearning)
+            ).policy.builtIn as? ActiveLearning)
         var observation = Observation(step: 0, elapsed: 0, frame: nil, map: SessionMap(), envelope: SafetyEnvelope())
         var zooms: [(Double, Double, Double)] = []
         for step in 0..<30 {

@@ -26,7 +26,7 @@ struct PolicyFileTests {
         #expect(file.envelope.dwell == 1...30)
         #expect(file.envelope.maximumStep == 50)
         #expect(file.stop.frames == 7)
-        var policy = file.policy
+        var policy = try #require(file.policy.builtIn)
         let map = SessionMap()
         let first = policy.decide(Observation(step: 0, elapsed: 0, frame: nil, map: map, envelope: file.envelope))
         guard case .scan(let region) = first.action else {

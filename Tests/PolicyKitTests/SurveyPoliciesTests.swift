@@ -63,7 +63,7 @@ struct SurveyPoliciesTests {
         var policy = try #require(
             try PolicyFile.parse(
                 "policy: defect-hunter\nparameters: {zooms: 10}\n", factories: BuiltInPolicies.factories
-            ).policy as? DefectHunter)
+            ).policy.builtIn as? DefectHunter)
         let (zooms, ending) = world.play(&policy)
         #expect(zooms.count == 10)
         #expect(Set(zooms) == [7, 8], "explores both")
@@ -81,7 +81,7 @@ struct SurveyPoliciesTests {
         var policy = try #require(
             try PolicyFile.parse(
                 "policy: community-explorer\nparameters: {per_community: 1}\n", factories: BuiltInPolicies.factories
-            ).policy as? CommunityExplorer)
+            ).policy.builtIn as? CommunityExplorer)
         let (zooms, ending) = world.play(&policy)
         #expect(zooms == [2, 3, 1])
         #expect(ending.contains("every one of the 3 communities"), "\(ending)")

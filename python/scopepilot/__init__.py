@@ -23,6 +23,7 @@ from .observation import (
     Chip,
     Community,
     Defect,
+    DoseMap,
     Drift,
     Envelope,
     Frame,
@@ -38,7 +39,7 @@ PROTOCOL = "1.0"
 
 __all__ = [
     "AcquireReference", "Action", "Blank", "Candidate", "ChannelStatistics", "Chip", "Community",
-    "Decision", "Defect", "Drift", "EndSession", "Envelope", "Frame", "InvalidDecision", "MoveStage",
+    "Decision", "Defect", "DoseMap", "Drift", "EndSession", "Envelope", "Frame", "InvalidDecision", "MoveStage",
     "Observation", "Outcome", "Policy", "PROTOCOL", "RequestRetraining", "Scan", "ScanGeometry",
     "SessionMap", "Unblank", "Visit",
 ]

@@ -144,6 +144,33 @@ class Envelope:
 
 
 @dataclass(frozen=True)
+class DoseMap:
+    """The session's dose on a grid of square cells (``Policy.wants`` must name ``"dose_map"``).
+
+    ``values[row, column]`` is the dose, e/Å², of the cell whose lower-left corner lies at
+    (``origin_x_nm + column * cell_nm``, ``origin_y_nm + row * cell_nm``); row 0 is the smallest y.
+    """
+
+    values: np.ndarray
+    origin_x_nm: float
+    origin_y_nm: float
+    cell_nm: float
+
+    def peak(self, x_nm: float, y_nm: float, fov_nm: float) -> float:
+        """The highest dose, e/Å², of the cells a square field of view centred at (x, y) touches
+        (0 outside the map)."""
+        half = fov_nm / 2
+        rows, columns = self.values.shape
+        c0 = max(int((x_nm - half - self.origin_x_nm) // self.cell_nm), 0)
+        c1 = min(int((x_nm + half - self.origin_x_nm) // self.cell_nm), columns - 1)
+        r0 = max(int((y_nm - half - self.origin_y_nm) // self.cell_nm), 0)
+        r1 = min(int((y_nm + half - self.origin_y_nm) // self.cell_nm), rows - 1)
+        if c0 > c1 or r0 > r1:
+            return 0.0
+        return float(self.values[r0 : r1 + 1, c0 : c1 + 1].max())
+
+
+@dataclass(frozen=True)
 class Observation:
     """What the daemon shows a policy before each decision."""
 
@@ -163,7 +190,7 @@ class Observation:
     thumbnail: Optional[np.ndarray] = None
     pixels: Optional[np.ndarray] = None
     community_map: Optional[np.ndarray] = None
-    dose_map: Optional[np.ndarray] = None
+    dose_map: Optional[DoseMap] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -251,9 +278,15 @@ class Observation:
             thumbnail=arrays.get("thumbnail"),
             pixels=arrays.get("pixels"),
             community_map=arrays.get("community_map"),
-            dose_map=arrays.get("dose_map"),
+            dose_map=_dose_map(arrays.get("dose_map"), wire.get("dose_map")),
             raw=wire,
         )
+
+
+def _dose_map(values: Optional[np.ndarray], grid: Optional[Dict[str, Any]]) -> Optional[DoseMap]:
+    if values is None or not grid:
+        return None
+    return DoseMap(values, grid["origin_x_nm"], grid["origin_y_nm"], grid["cell_nm"])
 
 
 def _scan(s: Dict[str, Any]) -> ScanGeometry:

@@ -50,13 +50,17 @@ public actor AnalysisStage {
     private let segmentationOptions: SegmentationOptions
     /// Confidence threshold of the detector's peaks (nil: the model's calibrated one, else 0.6).
     public let threshold: Float?
+    /// Whether each analysis keeps the frame's first channel whole (for a policy that asks for
+    /// the pixels).
+    public let keepsPixels: Bool
 
     /// Analysis with `detector` (none: drift and communities only), known in the log as `modelID`;
     /// the condition monitor compares frames with images from `baseline`.
     public init(
         detector: sending DefectDetector?, modelID: String?, baseline: any ConditionBaselineSource,
-        threshold: Float? = nil, segmentation: SegmentationOptions = SegmentationOptions()
+        threshold: Float? = nil, segmentation: SegmentationOptions = SegmentationOptions(), keepsPixels: Bool = false
     ) {
+        self.keepsPixels = keepsPixels
         self.detector = detector
         self.modelID = detector == nil ? nil : modelID
         self.baseline = baseline
@@ -119,6 +123,7 @@ public actor AnalysisStage {
         }
         let small = primary.blockAveraged(toAtMost: 128)
         result.thumbnail = FrameThumbnail(width: small.width, height: small.height, pixels: small.pixels)
+        if keepsPixels { result.pixels = primary }
         lap("decode")
 
         do {

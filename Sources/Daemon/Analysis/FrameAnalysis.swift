@@ -28,6 +28,8 @@ public struct FrameAnalysis: Sendable {
     public var channels: [ChannelStatistics] = []
     /// The first channel averaged down to at most 128 pixels a side.
     public var thumbnail: FrameThumbnail?
+    /// The first channel, whole: kept only for a policy that asks for the frame's pixels.
+    public var pixels: Image?
     /// Milliseconds per stage: decode, drift, detect, condition, segment.
     public var timings: [String: Double] = [:]
     /// Problems that left a stage out (e.g. a registration that failed), in words.

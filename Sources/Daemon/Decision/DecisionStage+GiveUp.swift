@@ -76,6 +76,10 @@ extension DecisionStage {
         unanswered = 0
         blankedInARow = 0
         context.board.update { $0.phase = .running }
+        // An external policy that failed is started again first: if it fails again, the beam
+        // stays blanked (the next pause, or the end).
+        if let ending = await policyStarted() { return ending }
+        if pausedUntil != nil { return nil }
         let reason =
             "the pause is over (pause \(pausesTaken) of \(configuration.policy.giveUp.pauses)); "
             + "unblanking the beam and going on"

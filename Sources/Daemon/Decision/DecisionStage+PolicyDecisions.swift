@@ -3,6 +3,7 @@ import DaemonAnalysis
 import Foundation
 import Logging
 import Numerics
+import PolicyHost
 import PolicyKit
 import Transport
 import WireProtocol
@@ -12,10 +13,6 @@ extension DecisionStage {
     // MARK: - The policy's decisions
 
     func decide(in group: inout DiscardingTaskGroup) async -> SessionEnding? {
-        let clock = ContinuousClock.now
-        let plan = runner.next(
-            latest: latest, elapsed: elapsed, analysedFrames: framesCounted, retraining: retrainingState)
-        let policyMilliseconds = (ContinuousClock.now - clock).milliseconds
         var fresh = false
         if let latest, latest.key != latestUsed {
             fresh = true
@@ -23,7 +20,23 @@ extension DecisionStage {
         }
         let inputs = latest.map { [$0.key] + ($0.drift.map { [$0.reference] } ?? []) } ?? []
         var latency = fresh ? (latest?.timings ?? [:]) : [:]
-        latency["policy"] = policyMilliseconds
+        let clock = ContinuousClock.now
+        let plan: PolicyRunner.Plan
+        switch runner.observe(
+            latest: latest, elapsed: elapsed, analysedFrames: framesCounted, retraining: retrainingState)
+        {
+        case .end(let decision):
+            plan = .end(decision)
+        case .ask(let observation):
+            switch await ask(observation) {
+            case .success(let decision):
+                plan = runner.plan(decision)
+            case .failure(let error):
+                latency["policy"] = (ContinuousClock.now - clock).milliseconds
+                return await policyFailed(error, inputs: inputs, latency: latency)
+            }
+        }
+        latency["policy"] = (ContinuousClock.now - clock).milliseconds
         switch plan {
         case .end(let decision):
             if !inFlight.isEmpty || recovery.isBusy {

@@ -47,6 +47,8 @@ final class DecisionStage {
     }
 
     let context: Context
+    /// Who decides.
+    var policy: SessionPolicy
     var runner: PolicyRunner
     var trigger: RetrainingTrigger?
     var model: (id: String, path: String)?
@@ -69,6 +71,8 @@ final class DecisionStage {
     var pausedUntil: ContinuousClock.Instant?
     /// Pauses taken so far.
     var pausesTaken = 0
+    /// Starts of the external policy's process logged so far.
+    var policyStartsLogged = 0
     /// The session is ending: commands still on their way are being settled.
     var settling = false
     var beamTime = BeamTime()
@@ -84,8 +88,12 @@ final class DecisionStage {
     var logger: Logger { context.logger }
     var elapsed: Double { (ContinuousClock.now - started).milliseconds / 1000 }
 
-    init(context: Context, runner: PolicyRunner, welcome: Welcome, model: (id: String, path: String)?) {
+    init(
+        context: Context, policy: SessionPolicy, runner: PolicyRunner, welcome: Welcome,
+        model: (id: String, path: String)?
+    ) {
         self.context = context
+        self.policy = policy
         self.runner = runner
         self.model = model
         driverSession = welcome.session
@@ -108,6 +116,7 @@ final class DecisionStage {
     }
 
     func loop(_ group: inout DiscardingTaskGroup) async -> SessionEnding {
+        if let ending = await policyStarted() { return ending }
         while true {
             while let input = context.inbox.poll() {
                 if let ending = await handle(input) { return ending }

@@ -3,10 +3,20 @@ import Foundation
 import PolicyKit
 import WireProtocol
 
-/// Runs the scan policy and enforces the safety envelope: turns the newest analysis into an
-/// observation, asks the policy, shifts its target by the predicted drift and checks the action
-/// before anything is sent. Owned by the decision stage, which alone calls it.
+/// Prepares the scan policy's decisions and enforces the safety envelope: turns the newest
+/// analysis into an observation (``observe(latest:elapsed:analysedFrames:retraining:)``), and
+/// once the policy has answered, shifts its target by the predicted drift and checks the action
+/// before anything is sent (``plan(_:)``). Owned by the decision stage, which alone calls it and
+/// asks the policy in between (a built-in one in place, an external one over the policy protocol).
 struct PolicyRunner {
+    /// What the policy is asked.
+    enum Step {
+        /// A stop condition holds: the session ends without asking the policy.
+        case end(PolicyDecision)
+        /// Ask the policy about this observation, then ``plan(_:)`` its decision.
+        case ask(Observation)
+    }
+
     /// What to do with a policy's decision.
     enum Plan: Sendable {
         /// Send `command` to carry out `decision`.
@@ -19,7 +29,10 @@ struct PolicyRunner {
         case end(PolicyDecision)
     }
 
-    private var policy: any ScanPolicy
+    /// The policy's name, version and parameters (JSON), logged with its decisions.
+    var identity: DecisionDraft.Maker
+    /// Whether the policy decides only once the analysis of its previous action's frame is in.
+    var waitsForAnalysis: Bool
     /// The envelope in force (the policy file's, narrowed to the instrument's limits).
     let envelope: SafetyEnvelope
     /// The stop conditions.
@@ -54,25 +67,27 @@ struct PolicyRunner {
     /// the drift the correction did not remove.
     private(set) var residual: (x: Double, y: Double)?
 
-    /// A runner for `policy` within `envelope`.
+    /// A runner for the policy `identity` names, within `envelope`.
     init(
-        policy: any ScanPolicy, envelope: SafetyEnvelope, stop: StopConditions, assumedCurrent: Double = 30,
-        compensatesDrift: Bool = true
+        identity: DecisionDraft.Maker, waitsForAnalysis: Bool, envelope: SafetyEnvelope, stop: StopConditions,
+        assumedCurrent: Double = 30, compensatesDrift: Bool = true
     ) {
-        self.policy = policy
+        self.identity = identity
+        self.waitsForAnalysis = waitsForAnalysis
         self.envelope = envelope
         self.stop = stop
         self.compensatesDrift = compensatesDrift
         current = assumedCurrent
     }
 
-    /// Whether the policy decides only once the analysis of its previous action's frame is in.
-    var waitsForAnalysis: Bool { policy.waitsForAnalysis }
-
-    /// The policy's name, version and parameters (JSON), for the log.
-    var identity: DecisionDraft.Maker {
-        let parameters = (try? JSONEncoder.sorted.encode(policy.parameters)).map { String(decoding: $0, as: UTF8.self) }
-        return DecisionDraft.Maker(name: policy.name, version: policy.version, parameters: parameters ?? "{}")
+    /// A runner for the built-in `policy`.
+    init(
+        policy: any ScanPolicy, envelope: SafetyEnvelope, stop: StopConditions, assumedCurrent: Double = 30,
+        compensatesDrift: Bool = true
+    ) {
+        self.init(
+            identity: .init(policy), waitsForAnalysis: policy.waitsForAnalysis, envelope: envelope, stop: stop,
+            assumedCurrent: assumedCurrent, compensatesDrift: compensatesDrift)
     }
 
     /// Notes a frame received (analysed or not): it counts towards the dose map.
@@ -115,10 +130,10 @@ struct PolicyRunner {
             communities: analysis.chips?.summaries.map(\.id) ?? [], chips: chips)
     }
 
-    /// Asks the policy for its next action and checks it.
-    mutating func next(
+    /// What to show the policy next (or that a stop condition ends the session).
+    mutating func observe(
         latest: FrameAnalysis?, elapsed: Double, analysedFrames: Int, retraining: RetrainingState?
-    ) -> Plan {
+    ) -> Step {
         if let reason = stop.reached(frames: analysedFrames, elapsed: elapsed, map: map) {
             return .end(PolicyDecision(.endSession, reason: reason))
         }
@@ -130,7 +145,12 @@ struct PolicyRunner {
             position: position, map: map, envelope: envelope, retraining: retraining, thumbnail: latest?.thumbnail)
         steps += 1
         newOutcomes.removeAll()
-        let decision = policy.decide(observation)
+        return .ask(observation)
+    }
+
+    /// What to do with the policy's `decision`: the action shifted by the predicted drift and
+    /// checked against the envelope.
+    mutating func plan(_ decision: PolicyDecision) -> Plan {
         // Where to point so that the sample region the policy asked for is what the beam sees.
         let correction = compensatesDrift ? drift.predictedOffset() : (x: 0.0, y: 0.0)
         let corrected = Self.shifted(decision.action, by: correction)

@@ -3,6 +3,7 @@ import DecisionLog
 import DefectDetection
 import Foundation
 import Logging
+import PolicyKit
 import Transport
 import WireProtocol
 
@@ -154,6 +155,15 @@ actor SessionLog {
         }
     }
 
+    /// Records the policy's own name, version and parameters on the session (an external policy's,
+    /// once its process has said them).
+    func policy(_ maker: DecisionDraft.Maker) async {
+        await write("the session's policy") {
+            try await self.log.updateSessionPolicy(
+                self.session, policy: maker.name, version: maker.version, parameters: maker.parameters)
+        }
+    }
+
     /// Logs the stages measured after a decision was committed.
     func latency(of decision: Int64, _ milliseconds: [String: Double]) async {
         await write("latency of decision \(decision)") {
@@ -222,6 +232,25 @@ struct DecisionDraft: Sendable {
         var parameters: String
         /// The daemon's own decisions: asking for lost frames, unblanking, blanking at the end.
         static let daemon = Maker(name: "scopepilot-daemon", version: "1", parameters: "{}")
+
+        init(name: String, version: String, parameters: String) {
+            self.name = name
+            self.version = version
+            self.parameters = parameters
+        }
+
+        /// A built-in policy: its name, version and parameters.
+        init(_ policy: any ScanPolicy) {
+            self.init(choice: .builtIn(policy))
+        }
+
+        /// What a policy file names (an external policy: until its process says more).
+        init(choice: PolicyChoice) {
+            let parameters =
+                choice.external.map { String(decoding: $0.parametersJSON, as: UTF8.self) }
+                ?? (try? JSONEncoder.sorted.encode(choice.parameters)).map { String(decoding: $0, as: UTF8.self) }
+            self.init(name: choice.name, version: choice.version, parameters: parameters ?? "{}")
+        }
     }
 
     var inputs: [FrameKey]

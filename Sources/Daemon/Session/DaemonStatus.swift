@@ -49,6 +49,8 @@ public struct DaemonStatus: Sendable {
     public var commandsFailed = 0
     /// Actions refused by the envelope.
     public var refusals = 0
+    /// Times the external policy failed (raised, hung, died, answered garbage).
+    public var policyFailures = 0
     /// Defects detected.
     public var defects = 0
     /// Communities seen.

@@ -3,6 +3,7 @@ import DaemonRetraining
 import DecisionLog
 import Foundation
 import Logging
+import PolicyHost
 import PolicyKit
 import Transport
 import WireProtocol
@@ -38,7 +39,28 @@ struct SessionPipeline {
         let over = StopSignal()
         let (frames, framesIn) = AsyncStream.makeStream(
             of: ReceivedFrame.self, bufferingPolicy: .bufferingNewest(configuration.analysisQueue))
-        let analysis = AnalysisStage(detector: model?.detector, modelID: model?.id, baseline: SimulatedBaseline())
+        let file = configuration.policy
+        let envelope = file.envelope.narrowed(to: welcome.limits)
+        let policy: SessionPolicy
+        var runner = PolicyRunner(
+            identity: .init(choice: file.policy), waitsForAnalysis: file.policy.builtIn?.waitsForAnalysis ?? true,
+            envelope: envelope, stop: file.stop, assumedCurrent: configuration.assumedCurrent,
+            compensatesDrift: file.driftCompensation)
+        switch file.policy {
+        case .builtIn(let builtIn):
+            policy = .builtIn(builtIn)
+        case .external(let spec):
+            // Started before the stages, so that analysis knows whether to keep the pixels; the
+            // decision stage logs the start (or its failure) as its first decision.
+            let process = ExternalPolicyProcess(
+                spec, context: connections.context, session: session, envelope: envelope)
+            await process.start()
+            if let identity = process.identity { runner.waitsForAnalysis = identity.waitsForAnalysis }
+            policy = .external(process)
+        }
+        let analysis = AnalysisStage(
+            detector: model?.detector, modelID: model?.id, baseline: SimulatedBaseline(),
+            keepsPixels: policy.process?.wants.contains("pixels") ?? false)
         let ingest = FrameIngest(
             subscriber: connections.subscriber, log: sessionLog, analysis: framesIn,
             capacity: configuration.analysisQueue, decisions: inbox, board: board, metrics: metrics, logger: logger)
@@ -47,15 +69,11 @@ struct SessionPipeline {
         let worker = RetrainingWorker(
             retrainer: Retrainer(directory: modelsFolder, options: configuration.retraining), analysis: analysis,
             log: sessionLog, decisions: inbox, board: board, logger: logger, stop: over)
-        let file = configuration.policy
-        let runner = PolicyRunner(
-            policy: file.policy, envelope: file.envelope.narrowed(to: welcome.limits), stop: file.stop,
-            assumedCurrent: configuration.assumedCurrent, compensatesDrift: file.driftCompensation)
         let decision = DecisionStage(
             context: DecisionStage.Context(
                 configuration: configuration, log: sessionLog, link: link, inbox: inbox, retraining: requests,
                 board: board, metrics: metrics, logger: logger, stop: stop),
-            runner: runner, welcome: welcome, model: model.map { ($0.id, $0.path) })
+            policy: policy, runner: runner, welcome: welcome, model: model.map { ($0.id, $0.path) })
         let logger = self.logger
         let board = self.board
 
@@ -95,6 +113,7 @@ struct SessionPipeline {
                     reason: "\(ending.reason); but \(problem): THE BEAM MAY STILL BE ON. Blank it at the microscope")
                 logger.critical("\(ending.reason)")
             }
+            await decision.endPolicy(reason: ending.reason)
             await sessionLog.end(status: ending.status.rawValue, reason: ending.reason)
             await group.waitForAll()
             let failedWrites = await sessionLog.failedWrites

@@ -1,0 +1,39 @@
+"""The observation as the package builds it from the protocol's JSON and arrays."""
+
+import numpy as np
+
+from scopepilot import DoseMap, Observation
+
+
+def _wire(**extra):
+    envelope = {
+        "stage_x_nm": [-500, 500], "stage_y_nm": [-500, 500], "max_step_nm": 100, "fov_nm": [1, 100],
+        "dwell_us": [1, 10], "pixels": [64, 512], "dose_per_area_e_per_A2": 1e6, "dose_per_session_e": 1e16,
+        "commands_per_minute": 600, "reference_frames": 8,
+    }
+    wire = {
+        "step": 3, "elapsed_s": 1.5, "frame": None, "defects": [], "communities": [], "chips": [], "drift": None,
+        "condition_score": None, "outcomes": [], "position": None,
+        "map": {"visits": [], "electrons": 0.0, "area_nm2": 0.0}, "envelope": envelope, "retraining": None,
+    }
+    wire.update(extra)
+    return wire
+
+
+def test_the_dose_map_comes_with_its_grid_and_finds_the_peak_under_a_field_of_view():
+    values = np.zeros((4, 5), dtype=np.float32)
+    values[2, 3] = 7.0  # the cell x in [30, 40), y in [20, 30) nm
+    grid = {"origin_x_nm": 0.0, "origin_y_nm": 0.0, "cell_nm": 10.0, "peak_e_per_A2": 7.0}
+    observation = Observation.from_wire(_wire(dose_map=grid), {"dose_map": values})
+    dose = observation.dose_map
+    assert isinstance(dose, DoseMap)
+    assert dose.values.shape == (4, 5) and dose.cell_nm == 10.0
+    assert dose.peak(35, 25, 2) == 7.0
+    assert dose.peak(15, 25, 2) == 0.0, "a field of view beside the dosed cell"
+    assert dose.peak(28, 25, 6) == 7.0, "a field of view that reaches into it"
+    assert dose.peak(-500, -500, 10) == 0.0, "outside the map"
+
+
+def test_without_the_array_there_is_no_dose_map():
+    observation = Observation.from_wire(_wire())
+    assert observation.dose_map is None and observation.thumbnail is None and observation.step == 3
