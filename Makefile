@@ -72,6 +72,7 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench leiden --python $(PYTHON)
 	$(BIN)/scopepilot-bench drift --python $(PYTHON)
 	$(BIN)/scopepilot-bench latency
+	$(BIN)/scopepilot-bench policy --python $(PYTHON)
 
 # The hostile-driver test at full size: 100,000 messages, most of them malformed.
 flood: deps

@@ -200,7 +200,7 @@ let package = Package(
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "DetectorTraining",
                 "NeuralNetwork", "Numerics", "ImageIO", "COpenBLAS", "Segmentation", "SegmentationEvaluation", "Daemon",
-                "DecisionLog", "PolicyKit",
+                "DecisionLog", "PolicyKit", "PolicyHost",
                 "BuiltInPolicies", "SimulatedDriver",
                 "ChildProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

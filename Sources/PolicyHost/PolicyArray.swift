@@ -43,7 +43,13 @@ public struct PolicyArray: Sendable {
 
     /// Float32 pixels, `height` rows of `width`.
     public static func image(_ name: String, width: Int, height: Int, pixels: [Float]) -> PolicyArray {
-        PolicyArray(name: name, dtype: "float32", shape: [height, width], bytes: float32(pixels))
+        #if _endian(little)
+        // Already the wire's byte order: one copy.
+        let bytes = pixels.withUnsafeBytes { Array($0) }
+        #else
+        let bytes = float32(pixels)
+        #endif
+        return PolicyArray(name: name, dtype: "float32", shape: [height, width], bytes: bytes)
     }
 
     /// The community of each chip: `rows` x `columns`, int32.

@@ -10,7 +10,10 @@ public enum PolicyWire {
     public static let version = "1.0"
 
     /// The observation as the protocol's JSON object (section 4). Non-finite numbers become null.
-    public static func observation(_ observation: Observation) -> [String: Any] {
+    /// The map's visits go from `visitsFrom` on (the policy process has the earlier ones).
+    public static func observation(_ observation: Observation, visitsFrom: Int = 0) -> [String: Any] {
+        let visits = observation.map.visits
+        let from = min(max(visitsFrom, 0), visits.count)
         var wire: [String: Any] = [
             "step": observation.step,
             "elapsed_s": number(observation.elapsed),
@@ -42,7 +45,8 @@ public enum PolicyWire {
             "outcomes": observation.outcomes.map(outcome),
             "position": observation.position.map { ["x_nm": number($0.x), "y_nm": number($0.y)] } ?? NSNull(),
             "map": [
-                "visits": observation.map.visits.map { visit -> [String: Any] in
+                "first_visit": from, "visit_count": visits.count,
+                "visits": visits[from...].map { visit -> [String: Any] in
                     [
                         "seq": visit.seq, "scan": scan(visit.scan), "dose_e_per_A2": number(visit.dose),
                         "defects": visit.defects.map { $0 as Any } ?? NSNull(),

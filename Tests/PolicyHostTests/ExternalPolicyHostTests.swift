@@ -89,6 +89,37 @@ struct ExternalPolicyHostTests {
         #expect(await host.stop(reason: "done") == .exited(0))
     }
 
+    @Test("the map's visits travel once each, and again when their analysis changed them; the policy sees them all")
+    func visitsTravelOnce() async throws {
+        let (host, folder) = try await Self.host(
+            """
+            from scopepilot import Policy, Decision, EndSession
+            class TestPolicy(Policy):
+                def decide(self, observation):
+                    seen = observation.raw["map"]
+                    return Decision(EndSession(), f"{[v.defects for v in observation.map.visits]} "
+                                                  f"from {seen['first_visit']} of {seen['visit_count']}")
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        _ = try await host.start(session: "s-test", envelope: SafetyEnvelope())
+        func visit(_ seq: UInt64, _ defects: Int?) -> SessionMap.Visit {
+            let scan = ScanGeometry(centerX: Double(seq), centerY: 0, fovX: 10, width: 64, height: 64, dwell: 1)
+            return SessionMap.Visit(seq: seq, scan: scan, dose: 1, defects: defects, communities: [])
+        }
+        func observation(_ visits: [SessionMap.Visit]) -> Observation {
+            var map = SessionMap()
+            for v in visits { map.record(v) }
+            return Observation(step: 0, elapsed: 0, frame: nil, map: map, envelope: SafetyEnvelope())
+        }
+        let first = try await host.decide(observation([visit(0, 2), visit(1, nil)]))
+        #expect(first.reason == "[2, None] from 0 of 2")
+        let second = try await host.decide(observation([visit(0, 2), visit(1, 5), visit(2, nil)]))
+        #expect(second.reason == "[2, 5, None] from 1 of 3", "the changed visit is sent again")
+        let third = try await host.decide(observation([visit(0, 2), visit(1, 5), visit(2, nil), visit(3, 1)]))
+        #expect(third.reason == "[2, 5, None, 1] from 3 of 4", "only the new visit")
+        _ = await host.stop(reason: "done")
+    }
+
     /// How the policy in `source` fails: at the start, or at its first decision.
     static func failure(
         _ source: String, deadline: Duration = .seconds(3), starting: Bool = false

@@ -129,6 +129,7 @@ class Host:
         except Exception as error:  # the policy's own failure, reported with its traceback
             self.error(f"{type(error).__name__}: {error}", trace=traceback.format_exc())
             return 1
+        visits: List[Any] = []  # the session map's visits so far: each observation sends only new ones
         while True:
             received = self.receive(None)
             if received is None:
@@ -141,7 +142,9 @@ class Host:
                 continue
             message_id = message.get("id")
             try:
-                observation = Observation.from_wire(message["observation"], decode_arrays(message.get("arrays", []), parts))
+                observation = Observation.from_wire(
+                    message["observation"], decode_arrays(message.get("arrays", []), parts), visits)
+                visits = observation.map.visits
             except Exception as error:
                 self.error(f"the observation could not be read: {error}", message_id, traceback.format_exc())
                 continue

@@ -199,8 +199,11 @@ class Observation:
         return self.outcomes[-1] if self.outcomes else None
 
     @staticmethod
-    def from_wire(wire: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> "Observation":
-        """Builds an observation from its JSON form and its arrays."""
+    def from_wire(wire: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None,
+                  earlier_visits: Optional[List["Visit"]] = None) -> "Observation":
+        """Builds an observation from its JSON form and its arrays. The map's visits on the wire
+        start at ``map.first_visit``; ``earlier_visits`` (the previous observation's) supply the
+        ones before it."""
         arrays = arrays or {}
 
         def channels(items: Optional[List[Dict[str, Any]]]) -> List[ChannelStatistics]:
@@ -227,6 +230,14 @@ class Observation:
         if wire.get("position"):
             position = (wire["position"]["x_nm"], wire["position"]["y_nm"])
         session_map = wire.get("map") or {}
+        first = int(session_map.get("first_visit", 0))
+        earlier = earlier_visits or []
+        if first > len(earlier):
+            raise ValueError(f"the map's visits start at {first}, but only {len(earlier)} earlier visits are known")
+        visits = earlier[:first] + [
+            Visit(v["seq"], _scan(v["scan"]), v["dose_e_per_A2"], v.get("defects"), v["area_nm2"])
+            for v in session_map.get("visits", [])
+        ]
         e = wire["envelope"]
         return Observation(
             step=wire["step"],
@@ -255,10 +266,7 @@ class Observation:
             ],
             position=position,
             map=SessionMap(
-                visits=[
-                    Visit(v["seq"], _scan(v["scan"]), v["dose_e_per_A2"], v.get("defects"), v["area_nm2"])
-                    for v in session_map.get("visits", [])
-                ],
+                visits=visits,
                 electrons=session_map.get("electrons", 0.0),
                 area_nm2=session_map.get("area_nm2", 0.0),
             ),
