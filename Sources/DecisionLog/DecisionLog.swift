@@ -166,7 +166,13 @@ public final class DecisionLog: Sendable {
                     decision.candidates, decision.chosen, decision.reason, decision.policy, decision.policyVersion,
                     decision.policyParameters, decision.modelVersion, decision.latency,
                 ])
-            return db.lastInsertedRowID
+            let id = db.lastInsertedRowID
+            if let observation = decision.observation {
+                try db.execute(
+                    sql: "INSERT INTO observations (decision_id, session_id, step, observation) VALUES (?, ?, ?, ?)",
+                    arguments: [id, decision.sessionID, observation.step, observation.json])
+            }
+            return id
         }
     }
 
@@ -315,7 +321,7 @@ public final class DecisionLog: Sendable {
     /// The log's tables.
     public static let tables = [
         "sessions", "frames", "detections", "communities", "drift", "condition_scores", "decisions", "commands",
-        "models", "retraining_events", "rejected_inputs", "lost_frames",
+        "models", "retraining_events", "rejected_inputs", "lost_frames", "observations",
     ]
 
     // MARK: - Plumbing

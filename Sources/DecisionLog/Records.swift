@@ -83,6 +83,21 @@ public struct FrameRecord: Sendable, Hashable {
     }
 }
 
+/// What a policy was shown before a decision: the policy protocol's observation JSON (its map's
+/// visits from `first_visit` on: the earlier ones are in the session's earlier observations).
+public struct ObservationRecord: Sendable, Hashable {
+    /// The policy's step (0 for its first decision).
+    public var step: Int
+    /// The observation, JSON.
+    public var json: String
+
+    /// An observation record.
+    public init(step: Int, json: String) {
+        self.step = step
+        self.json = json
+    }
+}
+
 /// A decision and everything it was based on.
 public struct DecisionRecord: Sendable, Hashable {
     /// The session.
@@ -107,13 +122,17 @@ public struct DecisionRecord: Sendable, Hashable {
     public var modelVersion: String?
     /// Milliseconds per stage (decode, drift, detect, segment, policy), JSON object.
     public var latency: String
+    /// What the policy was shown (the policy protocol's observation JSON) and its step; nil for
+    /// the daemon's own decisions and for endings by a stop condition.
+    public var observation: ObservationRecord?
 
     /// A decision record.
     public init(
         sessionID: String, madeAt: Date = Date(), inputFrames: String, candidates: String, chosen: String,
         reason: String, policy: String, policyVersion: String, policyParameters: String = "{}",
-        modelVersion: String? = nil, latency: String = "{}"
+        modelVersion: String? = nil, latency: String = "{}", observation: ObservationRecord? = nil
     ) {
+        self.observation = observation
         self.sessionID = sessionID
         self.madeAt = madeAt
         self.inputFrames = inputFrames

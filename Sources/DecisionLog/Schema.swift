@@ -174,6 +174,20 @@ enum Schema {
                     );
                     """)
         }
+        // v5: what the policy was shown before each of its decisions (the policy protocol's JSON),
+        // so a policy can be replayed on a recorded session (scopepilot.replay).
+        migrator.registerMigration("v5") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE observations (
+                        decision_id INTEGER PRIMARY KEY REFERENCES decisions(id),
+                        session_id TEXT NOT NULL REFERENCES sessions(id),
+                        step INTEGER NOT NULL,
+                        observation TEXT NOT NULL
+                    );
+                    CREATE INDEX observations_session ON observations(session_id, step);
+                    """)
+        }
         return migrator
     }
 }

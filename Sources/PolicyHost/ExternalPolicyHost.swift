@@ -62,8 +62,8 @@ public actor ExternalPolicyHost {
     private let spec: ExternalPolicySpec
     private var peer: [UInt8] = []
     private var asked = 0
-    /// The map's visits as the policy process last received them.
-    private var sentVisits: [SessionMap.Visit] = []
+    /// The map's visits the policy process has.
+    private var visits = VisitCursor()
     /// What the policy said about itself.
     public private(set) var identity: Identity?
 
@@ -136,8 +136,8 @@ public actor ExternalPolicyHost {
             arrays.insert(
                 .image("thumbnail", width: thumbnail.width, height: thumbnail.height, pixels: thumbnail.pixels), at: 0)
         }
-        var wire = PolicyWire.observation(observation, visitsFrom: visitsToSend(observation.map.visits))
-        sentVisits = observation.map.visits
+        var wire = PolicyWire.observation(observation, visitsFrom: visits.start(of: observation.map.visits))
+        visits.received(observation.map.visits)
         for array in arrays { wire.merge(array.observationFields) { $1 } }
         try await send(
             ["type": "observe", "id": id, "observation": wire, "arrays": arrays.map(\.description)],
@@ -161,19 +161,6 @@ public actor ExternalPolicyHost {
             }
         }
     }
-
-    /// Where the visits the policy process does not have yet begin: after the ones it received,
-    /// or at the first of those that changed since (a frame's defects and communities come with
-    /// its analysis, after the visit; only the newest visits, those whose analysis may still
-    /// come, are compared).
-    private func visitsToSend(_ visits: [SessionMap.Visit]) -> Int {
-        guard visits.count >= sentVisits.count else { return 0 }
-        let sent = sentVisits.count
-        return (max(0, sent - Self.changingVisits)..<sent).first { visits[$0] != sentVisits[$0] } ?? sent
-    }
-
-    /// How many of the newest visits may still change: far more than frames waiting for analysis.
-    static let changingVisits = 256
 
     /// Tells the policy the session is over and ends the process (within its grace).
     public func stop(reason: String) async -> ChildProcess.Exit {

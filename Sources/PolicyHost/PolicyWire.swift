@@ -62,6 +62,14 @@ public enum PolicyWire {
         return wire
     }
 
+    /// The observation's JSON text, as the decision log keeps it (`visitsFrom` as for
+    /// ``observation(_:visitsFrom:)``); nil if it cannot be written.
+    public static func observationJSON(_ observation: Observation, visitsFrom: Int = 0) -> String? {
+        PolicyJSONWriter.data(Self.observation(observation, visitsFrom: visitsFrom)).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+    }
+
     /// The envelope as the protocol writes it.
     public static func envelope(_ envelope: SafetyEnvelope) -> [String: Any] {
         [

@@ -151,6 +151,19 @@ struct ExternalPolicySessionTests {
         #expect(sessionRow.rows.first?[2]?.contains(#""looks":3"#) == true, "\(sessionRow.rows)")
         let scans = await harness.recorder.requests.filter { if case .scan = $0 { true } else { false } }
         #expect(scans.count == 3)
+        // What the policy was shown is logged with each of its decisions, each visit once.
+        let shown = try log.query(
+            """
+            SELECT o.step, json_extract(o.observation, '$.map.first_visit'),
+                   json_extract(o.observation, '$.map.visit_count'), json_array_length(o.observation, '$.map.visits')
+            FROM observations o JOIN decisions d ON d.id = o.decision_id WHERE o.session_id = ? ORDER BY o.step
+            """, arguments: [session])
+        #expect(shown.rows.map { $0[0] } == ["0", "1", "2", "3"])
+        #expect(shown.rows.map { $0[2] } == ["0", "1", "2", "3"], "a visit more each step")
+        for row in shown.rows {
+            let (first, count, sent) = (Int(row[1] ?? "") ?? -1, Int(row[2] ?? "") ?? -1, Int(row[3] ?? "") ?? -1)
+            #expect(first + sent == count && sent <= 2, "visits \(first)..<\(count) sent: \(sent)")
+        }
         let pid = try fixture.pid()
         #expect(kill(pid, 0) == -1 && errno == ESRCH, "the policy process \(pid) outlived its session")
         try await DaemonSessionTests.checkAccountability(log, session: session, driver: harness.driver)

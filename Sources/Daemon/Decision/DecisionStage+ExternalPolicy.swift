@@ -1,4 +1,5 @@
 import DaemonAnalysis
+import DecisionLog
 import Foundation
 import Logging
 import Numerics
@@ -21,6 +22,16 @@ extension DecisionStage {
             return .success(decision)
         case .external(let process):
             return await process.decide(observation, arrays: arrays(for: process))
+        }
+    }
+
+    /// `observation` as the log's `observations` table keeps it: its map's visits from the first
+    /// the log does not have (the cursor moves on when the decision is committed).
+    func record(_ observation: Observation) -> ObservationRecord? {
+        shownVisits = observation.map.visits
+        let from = loggedVisits.start(of: shownVisits)
+        return PolicyWire.observationJSON(observation, visitsFrom: from).map {
+            ObservationRecord(step: observation.step, json: $0)
         }
     }
 
@@ -88,7 +99,7 @@ extension DecisionStage {
     /// The external policy failed: logs it (a decision of the policy's, with its message and
     /// traceback, nothing sent), then gives up: ends the session or pauses it.
     func policyFailed(
-        _ error: ExternalPolicyError, inputs: [FrameKey], latency: [String: Double]
+        _ error: ExternalPolicyError, inputs: [FrameKey], latency: [String: Double], shown: ObservationRecord? = nil
     ) async -> SessionEnding? {
         let name = runner.identity.name
         let summary = "the policy \(name) failed (\(error.kind.rawValue)): \(error.message)"
@@ -98,7 +109,7 @@ extension DecisionStage {
             inputs: inputs, chosen: ["action": "none", "policy_failed": error.kind.rawValue],
             reason: "\(summary). Nothing was sent on its behalf."
                 + (error.traceback.map { "\nThe policy's traceback:\n\($0)" } ?? ""),
-            policy: runner.identity, model: model?.id, latency: latency)
+            policy: runner.identity, model: model?.id, latency: latency, observation: shown)
         do {
             _ = try await commit(draft)
         } catch {

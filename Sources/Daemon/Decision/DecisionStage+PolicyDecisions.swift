@@ -1,5 +1,6 @@
 import CoreMetrics
 import DaemonAnalysis
+import DecisionLog
 import Foundation
 import Logging
 import Numerics
@@ -22,21 +23,24 @@ extension DecisionStage {
         var latency = fresh ? (latest?.timings ?? [:]) : [:]
         let clock = ContinuousClock.now
         let plan: PolicyRunner.Plan
+        var shown: ObservationRecord?
         switch runner.observe(
             latest: latest, elapsed: elapsed, analysedFrames: framesCounted, retraining: retrainingState)
         {
         case .end(let decision):
             plan = .end(decision)
         case .ask(let observation):
-            switch await ask(observation) {
+            let answer = await ask(observation)
+            latency["policy"] = (ContinuousClock.now - clock).milliseconds
+            shown = record(observation)
+            switch answer {
             case .success(let decision):
                 plan = runner.plan(decision)
             case .failure(let error):
-                latency["policy"] = (ContinuousClock.now - clock).milliseconds
-                return await policyFailed(error, inputs: inputs, latency: latency)
+                return await policyFailed(error, inputs: inputs, latency: latency, shown: shown)
             }
         }
-        latency["policy"] = (ContinuousClock.now - clock).milliseconds
+        if latency["policy"] == nil { latency["policy"] = (ContinuousClock.now - clock).milliseconds }
         switch plan {
         case .end(let decision):
             if !inFlight.isEmpty || recovery.isBusy {
@@ -45,7 +49,7 @@ extension DecisionStage {
                 endWanted = true
                 return nil
             }
-            _ = try? await commit(policyDraft(decision, note: nil, inputs: inputs, latency: latency))
+            _ = try? await commit(policyDraft(decision, note: nil, inputs: inputs, latency: latency, shown: shown))
             return SessionEnding(status: .finished, reason: decision.reason)
         case .refuse(let decision, let reason):
             context.metrics.refusals.increment()
@@ -53,7 +57,7 @@ extension DecisionStage {
             logger.warning("refused the policy's action: \(reason)", metadata: ["action": "\(decision.action.summary)"])
             do {
                 _ = try await commit(
-                    policyDraft(decision, note: "REFUSED: \(reason)", inputs: inputs, latency: latency))
+                    policyDraft(decision, note: "REFUSED: \(reason)", inputs: inputs, latency: latency, shown: shown))
             } catch {
                 return .logFailure(error)
             }
@@ -66,7 +70,8 @@ extension DecisionStage {
             do {
                 _ = try await commit(
                     policyDraft(
-                        decision, note: obstacle.map { "NOT STARTED: \($0)" }, inputs: inputs, latency: latency))
+                        decision, note: obstacle.map { "NOT STARTED: \($0)" }, inputs: inputs, latency: latency,
+                        shown: shown))
             } catch {
                 return .logFailure(error)
             }
@@ -77,7 +82,7 @@ extension DecisionStage {
                 runner.outcome(.done(decision.action))
             }
         case .send(let decision, let action):
-            let draft = policyDraft(decision, note: nil, inputs: inputs, latency: latency)
+            let draft = policyDraft(decision, note: nil, inputs: inputs, latency: latency, shown: shown)
             if let ending = await start(
                 action, reason: decision.reason, draft: draft, policyAction: decision.action,
                 basedOn: fresh && runner.waitsForAnalysis ? latest?.receivedAt : nil, in: &group)
@@ -313,13 +318,15 @@ extension DecisionStage {
 
     func commit(_ draft: DecisionDraft) async throws -> Int64 {
         let id = try await context.log.commit(draft)
+        if draft.observation != nil { loggedVisits.received(shownVisits) }
         context.metrics.decisions.increment()
         context.board.update { $0.decisions += 1 }
         return id
     }
 
     func policyDraft(
-        _ decision: PolicyDecision, note: String?, inputs: [FrameKey], latency: [String: Double]
+        _ decision: PolicyDecision, note: String?, inputs: [FrameKey], latency: [String: Double],
+        shown: ObservationRecord? = nil
     ) -> DecisionDraft {
         var chosen = ["action": decision.action.name, "summary": decision.action.summary]
         if let note { chosen["refused"] = note }
@@ -336,7 +343,7 @@ extension DecisionStage {
         return DecisionDraft(
             inputs: inputs, candidates: SessionLog.json(candidates), chosen: chosen,
             reason: note.map { "\($0). The policy's reason: \(decision.reason)" } ?? decision.reason,
-            policy: runner.identity, model: model?.id, latency: latency)
+            policy: runner.identity, model: model?.id, latency: latency, observation: shown)
     }
 
     func daemonDraft(_ chosen: [String: String], reason: String, inputs: [FrameKey] = []) -> DecisionDraft {

@@ -3,6 +3,7 @@ import DaemonAnalysis
 import Foundation
 import Logging
 import Numerics
+import PolicyHost
 import PolicyKit
 import Transport
 import WireProtocol
@@ -73,6 +74,9 @@ final class DecisionStage {
     var pausesTaken = 0
     /// Starts of the external policy's process logged so far.
     var policyStartsLogged = 0
+    /// The map's visits the log's observations hold, and those of the observation being decided.
+    var loggedVisits = VisitCursor()
+    var shownVisits: [SessionMap.Visit] = []
     /// The session is ending: commands still on their way are being settled.
     var settling = false
     var beamTime = BeamTime()

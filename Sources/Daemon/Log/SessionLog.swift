@@ -133,7 +133,7 @@ actor SessionLog {
             sessionID: session, inputFrames: Self.json(inputs), candidates: draft.candidates,
             chosen: Self.json(draft.chosen), reason: draft.reason, policy: draft.policy.name,
             policyVersion: draft.policy.version, policyParameters: draft.policy.parameters,
-            modelVersion: draft.model, latency: Self.json(draft.latency))
+            modelVersion: draft.model, latency: Self.json(draft.latency), observation: draft.observation)
         return try await log.recordDecision(record)
     }
 
@@ -261,6 +261,8 @@ struct DecisionDraft: Sendable {
     var policy: Maker
     var model: String?
     var latency: [String: Double] = [:]
+    /// What the policy was shown, for the log's `observations` table (policy decisions only).
+    var observation: ObservationRecord?
 }
 
 /// A condition reading as the log keeps it.
