@@ -94,3 +94,16 @@ def test_sessions_are_named_and_a_wrong_file_is_refused(session_log, tmp_path):
     with pytest.raises(ValueError, match="not a ScopePilot decision log"):
         list(recorded(other))
     assert png_gray(b"not a png") is None
+
+
+def test_the_readmes_python_policy_runs_on_a_recorded_session(session_log):
+    readme = (REPOSITORY / "README.md").read_text()
+    section = readme[readme.index("### In Python"):]
+    source = section[section.index("```python") + len("```python"):]
+    source = source[: source.index("```")]
+    namespace = {}
+    exec(compile(source, "README.md", "exec"), namespace)
+    policy = namespace["DarkestCommunities"](zooms=2)
+    steps = replay(policy, session_log)
+    assert steps[0].decision.reason == "survey"
+    assert all(isinstance(s.decision, Decision) for s in steps)
