@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 PACKAGE = Path(__file__).resolve().parents[1]
+REPOSITORY = PACKAGE.parent
 
 
 def observation(step=0, frame=True):
@@ -109,3 +110,14 @@ def daemon(tmp_path):
     yield start
     for fake in made:
         fake.close()
+
+
+@pytest.fixture(scope="session")
+def demo_log(tmp_path_factory):
+    """A short demo session's decision log, written by the daemon (make test builds it)."""
+    binary = Path(os.environ.get("SCOPEPILOT_BINARY", REPOSITORY / ".build/release/scopepilot"))
+    assert binary.is_file(), f"build the daemon first (make test does): no {binary}"
+    path = tmp_path_factory.mktemp("log") / "demo.sqlite"
+    subprocess.run([str(binary), "demo", "--frames", "4", "--pixels", "128", "--db", str(path)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    return path

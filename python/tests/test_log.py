@@ -1,25 +1,9 @@
 """scopepilot.log on a decision log the daemon wrote (a short demo session)."""
 
-import os
-import subprocess
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from scopepilot import log
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def demo_log(tmp_path_factory):
-    binary = Path(os.environ.get("SCOPEPILOT_BINARY", REPOSITORY / ".build/release/scopepilot"))
-    assert binary.is_file(), f"build the daemon first (make test does): no {binary}"
-    path = tmp_path_factory.mktemp("log") / "demo.sqlite"
-    subprocess.run([str(binary), "demo", "--frames", "4", "--pixels", "128", "--db", str(path)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    return path
 
 
 def test_tables_come_typed(demo_log):

@@ -1,9 +1,7 @@
 """scopepilot.replay on a session the daemon recorded (a short demo with a built-in policy)."""
 
 import json
-import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +11,6 @@ from scopepilot import Decision, EndSession, Policy, Scan
 from scopepilot.replay import png_gray, recorded, replay
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def session_log(tmp_path_factory):
-    binary = Path(os.environ.get("SCOPEPILOT_BINARY", REPOSITORY / ".build/release/scopepilot"))
-    assert binary.is_file(), f"build the daemon first (make test does): no {binary}"
-    path = tmp_path_factory.mktemp("replay") / "demo.sqlite"
-    subprocess.run([str(binary), "demo", "--frames", "4", "--pixels", "128", "--db", str(path)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    return path
 
 
 class Brightest(Policy):
@@ -41,10 +29,10 @@ class Brightest(Policy):
         return Decision(Scan(best.x_nm, best.y_nm, 5.0, pixels=128), f"community {best.id}")
 
 
-def test_every_recorded_observation_is_replayed_in_order_with_the_recorded_decision(session_log):
+def test_every_recorded_observation_is_replayed_in_order_with_the_recorded_decision(demo_log):
     policy = Brightest()
-    steps = replay(policy, session_log)
-    connection = sqlite3.connect(session_log)
+    steps = replay(policy, demo_log)
+    connection = sqlite3.connect(demo_log)
     policy_decisions = connection.execute(
         "SELECT id, json_extract(chosen, '$.action'), reason FROM decisions "
         "WHERE policy != 'scopepilot-daemon' AND id IN (SELECT decision_id FROM observations) ORDER BY id").fetchall()
@@ -72,7 +60,7 @@ def test_every_recorded_observation_is_replayed_in_order_with_the_recorded_decis
     assert thumbnail.dtype == np.float32 and thumbnail.max() <= 255 and thumbnail.shape[0] <= 128
 
 
-def test_a_policy_that_raises_in_replay_raises_where_it_failed(session_log):
+def test_a_policy_that_raises_in_replay_raises_where_it_failed(demo_log):
     class Broken(Policy):
         def decide(self, observation):
             if observation.step == 2:
@@ -80,15 +68,15 @@ def test_a_policy_that_raises_in_replay_raises_where_it_failed(session_log):
             return Decision(EndSession(), "fine")
 
     with pytest.raises(ZeroDivisionError, match="step two"):
-        replay(Broken(), session_log)
+        replay(Broken(), demo_log)
     with pytest.raises(TypeError, match="not a scopepilot.Decision"):
-        replay(type("Garbage", (Policy,), {"decide": lambda self, o: "left"})(), session_log)
+        replay(type("Garbage", (Policy,), {"decide": lambda self, o: "left"})(), demo_log)
 
 
-def test_sessions_are_named_and_a_wrong_file_is_refused(session_log, tmp_path):
-    assert len(list(recorded(session_log, session=None))) >= 4
+def test_sessions_are_named_and_a_wrong_file_is_refused(demo_log, tmp_path):
+    assert len(list(recorded(demo_log, session=None))) >= 4
     with pytest.raises(KeyError, match="no session s-nothing"):
-        list(recorded(session_log, session="s-nothing"))
+        list(recorded(demo_log, session="s-nothing"))
     other = tmp_path / "other.sqlite"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(ValueError, match="not a ScopePilot decision log"):
@@ -96,7 +84,7 @@ def test_sessions_are_named_and_a_wrong_file_is_refused(session_log, tmp_path):
     assert png_gray(b"not a png") is None
 
 
-def test_the_readmes_python_policy_runs_on_a_recorded_session(session_log):
+def test_the_readmes_python_policy_runs_on_a_recorded_session(demo_log):
     readme = (REPOSITORY / "README.md").read_text()
     section = readme[readme.index("### In Python"):]
     source = section[section.index("```python") + len("```python"):]
@@ -104,6 +92,6 @@ def test_the_readmes_python_policy_runs_on_a_recorded_session(session_log):
     namespace = {}
     exec(compile(source, "README.md", "exec"), namespace)
     policy = namespace["DarkestCommunities"](zooms=2)
-    steps = replay(policy, session_log)
+    steps = replay(policy, demo_log)
     assert steps[0].decision.reason == "survey"
     assert all(isinstance(s.decision, Decision) for s in steps)
