@@ -218,7 +218,9 @@ let package = Package(
         .testTarget(
             name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol"],
             swiftSettings: strictSettings),
-        .testTarget(name: "DecisionLogTests", dependencies: ["DecisionLog"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "DecisionLogTests",
+            dependencies: ["DecisionLog", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strictSettings),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

@@ -10,9 +10,17 @@ public struct AnalysisRecord: Sendable, Hashable {
         public var type: String
         /// Confidence, 0 ... 1.
         public var confidence: Double
+        /// Where it lies on the stage, nm.
+        public var stageX: Double?
+        /// Where it lies on the stage, nm.
+        public var stageY: Double?
 
         /// A detection.
-        public init(x: Double, y: Double, type: String, confidence: Double) {
+        public init(
+            x: Double, y: Double, type: String, confidence: Double, stageX: Double? = nil, stageY: Double? = nil
+        ) {
+            self.stageX = stageX
+            self.stageY = stageY
             self.x = x
             self.y = y
             self.type = type
@@ -52,6 +60,10 @@ public struct AnalysisRecord: Sendable, Hashable {
     public var detections: [Detection]
     /// Community id per chip (chip index in the frame's chip grid).
     public var communities: [Int]
+    /// Each chip's centre on the stage, in the same order (empty: not known).
+    public var chipCentres: [StagePoint] = []
+    /// The chip grid, JSON: `origin_x_px`, `origin_y_px`, `chip_px`, `stride_px`, `columns`, `rows`.
+    public var chipGrid: String?
     /// Drift against an earlier frame, if one overlapped.
     public var drift: Drift?
     /// Condition score and the statistics behind it (JSON), if measured.
@@ -74,6 +86,7 @@ public struct AnalysisRecord: Sendable, Hashable {
 
     public static func == (a: AnalysisRecord, b: AnalysisRecord) -> Bool {
         a.frame == b.frame && a.detections == b.detections && a.communities == b.communities && a.drift == b.drift
+            && a.chipCentres == b.chipCentres && a.chipGrid == b.chipGrid
             && a.condition?.score == b.condition?.score && a.condition?.statistics == b.condition?.statistics
             && a.model == b.model
     }
@@ -82,5 +95,19 @@ public struct AnalysisRecord: Sendable, Hashable {
         hasher.combine(frame)
         hasher.combine(detections)
         hasher.combine(communities)
+    }
+}
+
+/// A point on the stage, nm.
+public struct StagePoint: Sendable, Hashable {
+    /// x, nm.
+    public var x: Double
+    /// y, nm.
+    public var y: Double
+
+    /// A point.
+    public init(x: Double, y: Double) {
+        self.x = x
+        self.y = y
     }
 }

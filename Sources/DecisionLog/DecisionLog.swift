@@ -138,14 +138,16 @@ public final class DecisionLog: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO frames (session_id, driver_session, seq, command_id, received_at, width, height,
-                                        pixel_size_angstrom, scan, channels, purpose, pixels, thumbnail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        pixel_size_angstrom, scan, channels, purpose, pixels, thumbnail,
+                                        stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, electrons)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     frame.sessionID, frame.driverSession, Int64(bitPattern: frame.seq), frame.commandID,
                     frame.receivedAt.timeIntervalSince1970, frame.width,
                     frame.height, frame.pixelSize, frame.scan, frame.channels.joined(separator: ","), frame.purpose,
-                    frame.pixels, frame.thumbnail,
+                    frame.pixels, frame.thumbnail, Self.finite(frame.stageX), Self.finite(frame.stageY), frame.optics,
+                    Self.finite(frame.probeCurrent), Self.finite(frame.dose), Self.finite(frame.electrons),
                 ])
             return db.lastInsertedRowID
         }
@@ -214,13 +216,23 @@ public final class DecisionLog: Sendable {
         try await write { db in
             for d in analysis.detections {
                 try db.execute(
-                    sql: "INSERT INTO detections (frame_id, x, y, type, confidence) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [analysis.frame, d.x, d.y, d.type, d.confidence])
+                    sql: """
+                        INSERT INTO detections (frame_id, x, y, type, confidence, stage_x_nm, stage_y_nm)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        analysis.frame, d.x, d.y, d.type, d.confidence, Self.finite(d.stageX), Self.finite(d.stageY),
+                    ])
             }
             for (chip, community) in analysis.communities.enumerated() {
+                let centre = chip < analysis.chipCentres.count ? analysis.chipCentres[chip] : nil
                 try db.execute(
-                    sql: "INSERT INTO communities (frame_id, chip, community) VALUES (?, ?, ?)",
-                    arguments: [analysis.frame, chip, community])
+                    sql: "INSERT INTO communities (frame_id, chip, community, x_nm, y_nm) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [analysis.frame, chip, community, Self.finite(centre?.x), Self.finite(centre?.y)])
+            }
+            if let grid = analysis.chipGrid {
+                try db.execute(
+                    sql: "UPDATE frames SET chip_grid = ? WHERE id = ?", arguments: [grid, analysis.frame])
             }
             if let drift = analysis.drift {
                 try db.execute(
@@ -325,6 +337,9 @@ public final class DecisionLog: Sendable {
     ]
 
     // MARK: - Plumbing
+
+    /// `value` when it is a finite number; SQLite has no NaN and a peer's header may carry one.
+    static func finite(_ value: Double?) -> Double? { value.flatMap { $0.isFinite ? $0 : nil } }
 
     private func write<T: Sendable>(
         _ body: @escaping @Sendable (Database) throws -> T

@@ -1,11 +1,14 @@
 import GRDB
 
-/// Rows read back from the log for review: column names and values as text (nil for NULL).
+/// Rows read back from the log for review: column names and values as text (nil for NULL), and
+/// as SQLite stored them (for exports that keep numbers as numbers).
 public struct LogTable: Sendable, Hashable {
     /// Column names, in query order.
     public var columns: [String]
     /// Rows, each with one value per column.
     public var rows: [[String?]]
+    /// The same rows with their SQLite types.
+    public var values: [[LogValue]] = []
 
     /// The values of column `name`.
     public func column(_ name: String) -> [String?] {
@@ -88,7 +91,9 @@ extension DecisionLog {
 
     /// Frame columns without the pixel and thumbnail blobs.
     static let frameColumns =
-        "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, channels, purpose, analysed, model"
+        "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, "
+        + "channels, purpose, analysed, model, stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, "
+        + "electrons, chip_grid"
 
     /// Runs a read-only query with positional `?` arguments (for review tools and tests).
     public func query(_ sql: String, arguments: [String] = []) throws(DecisionLogError) -> LogTable {
@@ -99,19 +104,40 @@ extension DecisionLog {
         try readOnly { db in
             let statement = try db.makeStatement(sql: sql)
             let columns = statement.columnNames
-            let rows = try Row.fetchAll(statement, arguments: arguments).map { row in
-                columns.indices.map { index -> String? in
+            let values = try Row.fetchAll(statement, arguments: arguments).map { row in
+                columns.indices.map { index -> LogValue in
                     let value: DatabaseValue = row[index]
                     switch value.storage {
-                    case .null: return nil
-                    case .int64(let v): return String(v)
-                    case .double(let v): return String(v)
-                    case .string(let v): return v
-                    case .blob(let v): return "<\(v.count) bytes>"
+                    case .null: return .null
+                    case .int64(let v): return .integer(v)
+                    case .double(let v): return .real(v)
+                    case .string(let v): return .text(v)
+                    case .blob(let v): return .blob(v.count)
                     }
                 }
             }
-            return LogTable(columns: columns, rows: rows)
+            return LogTable(columns: columns, rows: values.map { $0.map(\.text) }, values: values)
+        }
+    }
+}
+
+/// One value as SQLite stored it.
+public enum LogValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    /// A blob, by its size (pixels and thumbnails are not copied into reviews).
+    case blob(Int)
+
+    /// As review tables show it: nil for NULL.
+    public var text: String? {
+        switch self {
+        case .null: nil
+        case .integer(let v): String(v)
+        case .real(let v): String(v)
+        case .text(let v): v
+        case .blob(let count): "<\(count) bytes>"
         }
     }
 }

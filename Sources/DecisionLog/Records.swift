@@ -60,13 +60,34 @@ public struct FrameRecord: Sendable, Hashable {
     public var pixels: Data?
     /// A small PNG, when kept.
     public var thumbnail: Data?
+    /// The stage readback, x, nm.
+    public var stageX: Double?
+    /// The stage readback, y, nm.
+    public var stageY: Double?
+    /// The header's optics (beam energy, current, convergence, defocus, ...), JSON as on the wire.
+    public var optics: String?
+    /// The probe current the dose is reckoned with, pA: the header's, else the deployment's assumed one.
+    public var probeCurrent: Double?
+    /// The dose the frame delivered, e/Å².
+    public var dose: Double?
+    /// The electrons it delivered.
+    public var electrons: Double?
 
     /// A frame record.
     public init(
         sessionID: String, seq: UInt64, driverSession: String = "", commandID: String? = nil,
         receivedAt: Date = Date(), width: Int, height: Int, pixelSize: Double,
-        scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil
+        scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil,
+        stageX: Double? = nil, stageY: Double? = nil, optics: String? = nil, probeCurrent: Double? = nil,
+        dose: Double? = nil,
+        electrons: Double? = nil
     ) {
+        self.stageX = stageX
+        self.stageY = stageY
+        self.optics = optics
+        self.probeCurrent = probeCurrent
+        self.dose = dose
+        self.electrons = electrons
         self.sessionID = sessionID
         self.seq = seq
         self.driverSession = driverSession

@@ -188,6 +188,25 @@ enum Schema {
                     CREATE INDEX observations_session ON observations(session_id, step);
                     """)
         }
+        // v6: what a frame's header said of the beam and where the stage was, the dose the frame
+        // delivered, its chip grid (to paint its communities), and stage coordinates for
+        // detections and chips.
+        migrator.registerMigration("v6") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE frames ADD COLUMN stage_x_nm REAL;
+                    ALTER TABLE frames ADD COLUMN stage_y_nm REAL;
+                    ALTER TABLE frames ADD COLUMN optics TEXT;
+                    ALTER TABLE frames ADD COLUMN probe_current_pa REAL;
+                    ALTER TABLE frames ADD COLUMN dose_e_per_A2 REAL;
+                    ALTER TABLE frames ADD COLUMN electrons REAL;
+                    ALTER TABLE frames ADD COLUMN chip_grid TEXT;
+                    ALTER TABLE detections ADD COLUMN stage_x_nm REAL;
+                    ALTER TABLE detections ADD COLUMN stage_y_nm REAL;
+                    ALTER TABLE communities ADD COLUMN x_nm REAL;
+                    ALTER TABLE communities ADD COLUMN y_nm REAL;
+                    """)
+        }
         return migrator
     }
 }

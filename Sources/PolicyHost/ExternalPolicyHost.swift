@@ -185,7 +185,7 @@ public actor ExternalPolicyHost {
         // The fast writer takes the daemon's own values; what came from JSON (the file's parameters,
         // Foundation's numbers) goes through JSONSerialization, once per session.
         guard
-            let json = PolicyJSONWriter.data(envelope)
+            let json = JSONWriter.data(envelope)
                 ?? (try? JSONSerialization.data(withJSONObject: envelope, options: [.sortedKeys])).map(Array.init)
         else {
             throw invalid("the daemon could not write its own message (a bug): \(message["type"] ?? "?")")

@@ -65,7 +65,7 @@ public enum PolicyWire {
     /// The observation's JSON text, as the decision log keeps it (`visitsFrom` as for
     /// ``observation(_:visitsFrom:)``); nil if it cannot be written.
     public static func observationJSON(_ observation: Observation, visitsFrom: Int = 0) -> String? {
-        PolicyJSONWriter.data(Self.observation(observation, visitsFrom: visitsFrom)).map {
+        JSONWriter.data(Self.observation(observation, visitsFrom: visitsFrom)).map {
             String(decoding: $0, as: UTF8.self)
         }
     }

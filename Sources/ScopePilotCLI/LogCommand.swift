@@ -95,7 +95,7 @@ struct LogCommand: ParsableCommand {
 
         static let tables = [
             "sessions", "frames", "detections", "communities", "drift", "condition_scores", "decisions", "commands",
-            "retraining_events", "rejected_inputs",
+            "retraining_events", "rejected_inputs", "lost_frames", "observations",
         ]
 
         func validate() throws {
@@ -119,15 +119,7 @@ struct LogCommand: ParsableCommand {
                 }
                 print("wrote \(tables.count) CSV files to \(folder.path)")
             } else {
-                var document: [String: [[String: String?]]] = [:]
-                for (name, table) in tables {
-                    document[name] = table.rows.map { row in
-                        Dictionary(uniqueKeysWithValues: zip(table.columns, row))
-                    }
-                }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let data = try encoder.encode(document)
+                let data = Data(LogJSONExport.document(tables.map { (name: $0.0, table: $0.1) }))
                 if let out {
                     try data.write(to: URL(fileURLWithPath: out))
                     print("wrote \(out)")

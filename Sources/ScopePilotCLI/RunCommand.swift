@@ -32,6 +32,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Folder with daemon.key_secret and driver.key: CURVE on both channels.") var keys: String?
     @Option(help: "Detector model: se1, all, a path to MODEL.json, or none.") var model = "se1"
     @Flag(help: "Store every frame's pixels in the log, not only a thumbnail.") var storePixels = false
+    @Option(help: "Probe current, pA, for the dose of frames whose header reports none (and the dose budgets).")
+    var assumedCurrent = 30.0
+
+    func validate() throws {
+        guard assumedCurrent.isFinite, (0.001...1e6).contains(assumedCurrent) else {
+            throw ValidationError("--assumed-current is in pA, 0.001 to 1000000")
+        }
+    }
 
     func run() async throws {
         let logger = Self.bootstrapLogging()
@@ -39,6 +47,7 @@ struct RunCommand: AsyncParsableCommand {
             feed: Endpoint(feed), control: Endpoint(control), database: db, policy: Self.loadPolicy(policy))
         configuration.model = model == "none" ? nil : model
         configuration.storePixels = storePixels
+        configuration.assumedCurrent = assumedCurrent
         if let keys {
             let folder = URL(fileURLWithPath: keys, isDirectory: true)
             configuration.security = .curveClient(

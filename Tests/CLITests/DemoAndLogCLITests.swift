@@ -43,6 +43,16 @@ struct DemoAndLogCLITests {
         let json = try await CLI.run(["log", "export", "latest", "--db", db, "--format", "json"])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((document?["decisions"] as? [Any])?.count == 5)
+        // Numbers stay numbers and the log's JSON columns are objects, so pandas reads them typed.
+        let frame = try #require((document?["frames"] as? [[String: Any]])?.first)
+        #expect(frame["width"] as? Int == 128, "\(String(describing: frame["width"]))")
+        #expect(frame["dose_e_per_A2"] as? Double ?? 0 > 0)
+        #expect((frame["scan"] as? [String: Any])?["width"] as? Int == 128)
+        #expect((frame["optics"] as? [String: Any])?["beam_energy_kv"] != nil)
+        let detection = (document?["detections"] as? [[String: Any]])?.first
+        #expect(detection == nil || detection?["stage_x_nm"] is Double)
+        let decision = try #require((document?["decisions"] as? [[String: Any]])?.first)
+        #expect(decision["chosen"] is [String: Any] && decision["id"] is Int)
     }
 
     @Test("the faults scenario: no log write fails, and the summary's figures are the log's")

@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Union
 
 _JSON_COLUMNS = {
     "scan", "channels", "candidates", "chosen", "latency", "input_frames", "readback", "policy_parameters",
-    "instrument", "metrics", "estimate", "statistics", "metadata",
+    "instrument", "metrics", "estimate", "statistics", "metadata", "optics", "chip_grid", "observation",
 }
 _BLOB_COLUMNS = {"pixels", "thumbnail"}
 

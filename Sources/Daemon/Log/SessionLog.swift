@@ -22,6 +22,8 @@ actor SessionLog {
     let session: String
     private let logger: Logger
     private let storePixels: Bool
+    /// The probe current a frame's dose is reckoned with when its header has none, pA.
+    private let assumedCurrent: Double
     private var frameRows: [FrameKey: Int64] = [:]
     private var rowOrder: [FrameKey] = []
     /// Frame rows remembered for decisions and drift references; older frames are named by
@@ -31,7 +33,8 @@ actor SessionLog {
     private(set) var failedWrites = 0
 
     /// A writer for `session` in `log`.
-    init(log: DecisionLog, session: String, logger: Logger, storePixels: Bool = false) {
+    init(log: DecisionLog, session: String, logger: Logger, storePixels: Bool = false, assumedCurrent: Double = 30) {
+        self.assumedCurrent = assumedCurrent
         self.log = log
         self.session = session
         self.logger = logger
@@ -47,11 +50,16 @@ actor SessionLog {
         let scan = Self.json(header.scan)
         var purpose = header.purpose?.rawValue
         if received.resent { purpose = (purpose.map { $0 + "," } ?? "") + "resent" }
+        let reported = header.optics?.probeCurrent.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+        let current = reported ?? assumedCurrent
+        let dose = Dose.perArea(of: header.scan, current: current)
         let record = FrameRecord(
             sessionID: session, seq: header.seq, driverSession: header.session,
             commandID: header.commandID?.description, width: header.scan.width, height: header.scan.height,
             pixelSize: header.scan.pixelSizeX * 10, scan: scan, channels: header.channels, purpose: purpose,
-            pixels: storePixels ? Thumbnail.rawPixels(received.frame) : nil, thumbnail: Thumbnail.png(received.frame))
+            pixels: storePixels ? Thumbnail.rawPixels(received.frame) : nil, thumbnail: Thumbnail.png(received.frame),
+            stageX: header.stage.x, stageY: header.stage.y, optics: header.optics.map { Self.json($0) },
+            probeCurrent: current, dose: dose, electrons: dose * header.scan.fovX * header.scan.fovY * 100)
         do {
             let row = try await log.recordFrame(record)
             remember(received.key, row)
@@ -106,12 +114,18 @@ actor SessionLog {
                 vy: d.vy)
         }
         let condition = analysis.condition.map { ($0.score, Self.json(ConditionRecord($0))) }
-        let record = AnalysisRecord(
+        var record = AnalysisRecord(
             frame: row,
             detections: analysis.detections.map {
-                AnalysisRecord.Detection(x: $0.column, y: $0.row, type: $0.kind, confidence: $0.confidence)
+                AnalysisRecord.Detection(
+                    x: $0.column, y: $0.row, type: $0.kind, confidence: $0.confidence, stageX: $0.stageX,
+                    stageY: $0.stageY)
             },
             communities: analysis.chips?.ids ?? [], drift: drift, condition: condition, model: analysis.modelID)
+        if let chips = analysis.chips {
+            record.chipCentres = chips.chips.map { StagePoint(x: $0.x, y: $0.y) }
+            record.chipGrid = Self.json(ChipGridRecord(chips.grid))
+        }
         await write("analysis of frame \(analysis.key)") { try await self.log.recordAnalysis(record) }
     }
 
@@ -263,6 +277,29 @@ struct DecisionDraft: Sendable {
     var latency: [String: Double] = [:]
     /// What the policy was shown, for the log's `observations` table (policy decisions only).
     var observation: ObservationRecord?
+}
+
+/// A frame's chip grid as the log keeps it: where each chip's pixels are.
+private struct ChipGridRecord: Encodable {
+    let originX: Int
+    let originY: Int
+    let chip: Int
+    let stride: Int
+    let columns: Int
+    let rows: Int
+
+    init(_ grid: ChipCommunities.Grid) {
+        originX = grid.originX
+        originY = grid.originY
+        chip = grid.chipSize
+        stride = grid.stride
+        columns = grid.columns
+        rows = grid.rows
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case originX = "origin_x_px", originY = "origin_y_px", chip = "chip_px", stride = "stride_px", columns, rows
+    }
 }
 
 /// A condition reading as the log keeps it.

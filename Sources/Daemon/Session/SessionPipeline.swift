@@ -33,7 +33,9 @@ struct SessionPipeline {
         session: String, log: DecisionLog, connections: DriverConnections, link: InstrumentLink, welcome: Welcome,
         model: LoadedModel?
     ) async -> SessionEnding {
-        let sessionLog = SessionLog(log: log, session: session, logger: logger, storePixels: configuration.storePixels)
+        let sessionLog = SessionLog(
+            log: log, session: session, logger: logger, storePixels: configuration.storePixels,
+            assumedCurrent: configuration.assumedCurrent)
         let inbox = Mailbox<DecisionInput>()
         stop.onFire { inbox.send(.stop) }
         let over = StopSignal()

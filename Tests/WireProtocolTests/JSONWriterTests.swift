@@ -1,11 +1,10 @@
 import Foundation
 import Testing
+import WireProtocol
 
-@testable import PolicyHost
-
-/// The policy protocol's JSON writer: what it writes reads back as the value written.
-@Suite("Policy protocol JSON writer")
-struct PolicyJSONWriterTests {
+/// The JSON writer: what it writes reads back as the value written.
+@Suite("JSON writer")
+struct JSONWriterTests {
     @Test("nested values read back equal, keys sorted, text escaped")
     func roundTrip() throws {
         let value: [String: Any] = [
@@ -13,7 +12,7 @@ struct PolicyJSONWriterTests {
             "nested": ["flag": true, "off": false, "none": NSNull(), "seq": UInt64.max, "list": [[String: Any]]()],
             "ints": [Int.min, 0, Int.max],
         ]
-        let bytes = try #require(PolicyJSONWriter.data(value))
+        let bytes = try #require(JSONWriter.data(value))
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.hasPrefix(#"{"alpha":[1.5,-2e-07,1e+300,0.1],"ints":"#), "\(text)")
         let back = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
@@ -28,8 +27,8 @@ struct PolicyJSONWriterTests {
 
     @Test("what JSON cannot carry is refused, not written")
     func refusesNonJSON() {
-        #expect(PolicyJSONWriter.data(["x": Double.nan]) == nil)
-        #expect(PolicyJSONWriter.data(["x": [Double.infinity]]) == nil)
-        #expect(PolicyJSONWriter.data(["x": Date()]) == nil)
+        #expect(JSONWriter.data(["x": Double.nan]) == nil)
+        #expect(JSONWriter.data(["x": [Double.infinity]]) == nil)
+        #expect(JSONWriter.data(["x": Date()]) == nil)
     }
 }

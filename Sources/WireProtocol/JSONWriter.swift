@@ -1,21 +1,23 @@
 import Foundation
 
-/// Writes the policy protocol's messages as JSON, keys sorted: the daemon's own values only
-/// (dictionaries, arrays, strings, whole numbers, finite doubles, booleans, null).
+/// Writes JSON text, keys sorted, from Swift's own values (dictionaries, arrays, strings, whole
+/// numbers, finite doubles, booleans, `NSNull`): the policy protocol's observations and the log's
+/// JSON export.
 ///
 /// Foundation's `JSONSerialization` takes about 10 ms for an observation of a survey frame on
 /// Linux (it bridges every value to an `NSObject`), which alone would be three times the policy
 /// protocol's latency budget; this writer takes a few hundred microseconds for the same message.
-enum PolicyJSONWriter {
+public enum JSONWriter {
     /// The JSON of `value`, or nil when it holds something JSON cannot carry (a non-finite
     /// number, a type this writer does not know).
-    static func data(_ value: Any) -> [UInt8]? {
+    public static func data(_ value: Any) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(16_384)
         return write(value, into: &out) ? out : nil
     }
 
-    private static func write(_ value: Any, into out: inout [UInt8]) -> Bool {
+    /// Appends `value`'s JSON to `out`; false (and `out` partly written) when JSON cannot carry it.
+    public static func write(_ value: Any, into out: inout [UInt8]) -> Bool {
         // Exact types first: on some platforms a boxed number also casts to Bool and back.
         switch value {
         case let string as String:
@@ -67,7 +69,8 @@ enum PolicyJSONWriter {
         return true
     }
 
-    private static func writeString(_ string: String, into out: inout [UInt8]) {
+    /// Appends `string` as a JSON string, escaped.
+    public static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
