@@ -1,3 +1,4 @@
+public import Foundation
 import GRDB
 
 /// Rows read back from the log for review: column names and values as text (nil for NULL), and
@@ -94,6 +95,11 @@ extension DecisionLog {
         "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, "
         + "channels, purpose, analysed, model, stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, "
         + "electrons, chip_grid"
+
+    /// A frame's thumbnail (PNG), if the log kept one.
+    public func thumbnail(frame id: Int64) throws(DecisionLogError) -> Data? {
+        try readOnly { db in try Data.fetchOne(db, sql: "SELECT thumbnail FROM frames WHERE id = ?", arguments: [id]) }
+    }
 
     /// Runs a read-only query with positional `?` arguments (for review tools and tests).
     public func query(_ sql: String, arguments: [String] = []) throws(DecisionLogError) -> LogTable {

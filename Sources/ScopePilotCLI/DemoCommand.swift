@@ -133,11 +133,19 @@ struct DemoCommand: AsyncParsableCommand {
               retrains          \(status.retrainingsStarted) started, \(status.retrains) swapped in a better model
               latency           frame received -> command acknowledged: \(p50 == nil ? "- (the policy decides ahead of the analysis)" : "p50 \(ms(p50)), p99 \(ms(p99))")\(stages.isEmpty ? "" : "\n                    per stage (p50): \(stages)")
               the log           \(db) (SQLite). Review it:
-                                  scopepilot log sessions --db \(db)
-                                  scopepilot log decisions \(session) --db \(db)
-                                  scopepilot log export \(session) --db \(db) --format csv --out \(session)
+                                  \(binary) log sessions --db \(db)
+                                  \(binary) log decisions \(session) --db \(db)
+                                  \(binary) log export \(session) --db \(db) --format csv --out \(session)
+                                  \(binary) report \(session) --db \(db) --out \(session)-report
             """)
     }
+}
+
+/// This program's own path, so that the review commands the summary prints run as they are.
+private var binary: String {
+    if let real = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return real }
+    let first = CommandLine.arguments.first ?? "scopepilot"
+    return first.contains("/") ? URL(fileURLWithPath: first).standardizedFileURL.path : first
 }
 
 /// Progress lines for the demo: one per analysed frame (a live line on a terminal).

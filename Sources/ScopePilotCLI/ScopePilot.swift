@@ -15,7 +15,7 @@ struct ScopePilot: AsyncParsableCommand {
         subcommands: [
             VersionCommand.self, KeysCommand.self, SimCommand.self, TrainCommand.self, DetectCommand.self,
             EvalDetectorCommand.self, SegmentCommand.self, EvalSegmentationCommand.self,
-            RunCommand.self, DemoCommand.self, LogCommand.self, PolicyCommand.self,
+            RunCommand.self, DemoCommand.self, LogCommand.self, ReportCommand.self, PolicyCommand.self,
         ]
     )
 }

@@ -55,6 +55,47 @@ struct DemoAndLogCLITests {
         #expect(decision["chosen"] is [String: Any] && decision["id"] is Int)
     }
 
+    @Test("report writes one self-contained page: the stage map, dose, timeline with refusals marked, frames")
+    func report() async throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let db = Self.folder.appendingPathComponent("report.sqlite").path
+        // A raster of three whose third region lies outside the envelope: one refusal.
+        let policy = Self.folder.appendingPathComponent("refusing.yaml")
+        try """
+        policy: raster-survey
+        parameters: {center_nm: [-120, 60], columns: 3, rows: 1, fov_nm: 3.2, pixels: 128, dwell_us: 5}
+        envelope: {stage_x_nm: [-1000, -119]}
+        """.write(to: policy, atomically: true, encoding: .utf8)
+        let demo = try await CLI.run(["demo", "--policy", policy.path, "--model", "se1", "--db", db])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains(" report "), "the summary names the report command")
+        let out = Self.folder.appendingPathComponent("report")
+        let report = try await CLI.run(["report", "latest", "--db", db, "--out", out.path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let page = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
+        func count(_ needle: String) -> Int { page.components(separatedBy: needle).count - 1 }
+        let log = try DecisionLog(path: db)
+        let frames = try log.query("SELECT COUNT(*) FROM frames").rows.first?.first ?? nil
+        let detections = try log.query("SELECT COUNT(*) FROM detections").rows.first?.first ?? nil
+        let decisions = try log.query("SELECT COUNT(*) FROM decisions").rows.first?.first ?? nil
+        #expect(count("<svg class=\"zoomable map\"") == 1)
+        #expect("\(count("class=\"region\""))" == frames, "one region per frame")
+        #expect("\(count("class=\"detection\""))" == detections, "every detection on the map")
+        #expect(count("<figure>") == Int(frames ?? "") ?? -1, "a thumbnail per frame")
+        #expect(count("<tr class=") == Int(decisions ?? "") ?? -1, "a timeline row per decision")
+        #expect(count("<tr class=\"trouble\"") == 1, "the refused decision is highlighted")
+        #expect(page.contains("REFUSED"))
+        #expect(page.contains("<img class=\"dose\" alt=\"dose map\" src=\"data:image/png;base64,"))
+        // Self-contained: nothing is fetched (the one URL is SVG's namespace).
+        #expect(
+            page.components(separatedBy: "http").count - 1 == page.components(separatedBy: "http://www.w3.org/2000/svg")
+                .count - 1)
+        #expect(!page.contains("<script src"))
+        let missing = try await CLI.run(["report", "s-none", "--db", db, "--out", out.path])
+        #expect(missing.status != 0 && missing.stderr.contains("no session s-none"))
+    }
+
     @Test("the faults scenario: no log write fails, and the summary's figures are the log's")
     func faultsScenario() async throws {
         try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
