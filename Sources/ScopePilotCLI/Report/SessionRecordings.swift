@@ -50,6 +50,8 @@ struct SessionRecordings {
         var status: String?
         var error: String?
         var latency: [String: Double]
+        /// The first few candidates: what, and its score.
+        var topCandidates: [(summary: String, score: String)] = []
     }
 
     struct Series {
@@ -141,7 +143,7 @@ struct SessionRecordings {
             """
             SELECT d.id, d.made_at, d.policy, json_extract(d.chosen, '$.action'), json_extract(d.chosen, '$.summary'),
                    d.reason, json_extract(d.chosen, '$.refused') IS NOT NULL, json_array_length(d.candidates),
-                   c.id, c.status, c.error, d.latency
+                   c.id, c.status, c.error, d.latency, d.candidates
             FROM decisions d LEFT JOIN commands c ON c.decision_id = d.id WHERE d.session_id = ? ORDER BY d.id
             """, arguments: [id]
         ).rows {
@@ -150,12 +152,20 @@ struct SessionRecordings {
             {
                 for (key, value) in object { if let number = value as? Double { latency[key] = number } }
             }
+            var top: [(summary: String, score: String)] = []
+            if let text = r[12], text != "[]",
+                let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]
+            {
+                for item in list.prefix(3) {
+                    top.append(("\(item["summary"] ?? item["action"] ?? "?")", "\(item["score"] ?? "")"))
+                }
+            }
             recordings.decisions.append(
                 Decision(
                     id: r[0].flatMap { Int64($0) } ?? 0, time: r[1].flatMap(Double.init) ?? 0, policy: r[2] ?? "",
                     action: r[3] ?? "", summary: r[4] ?? "", reason: r[5] ?? "", refused: r[6] == "1",
                     candidates: r[7].flatMap { Int($0) } ?? 0, command: r[8], status: r[9], error: r[10],
-                    latency: latency))
+                    latency: latency, topCandidates: top))
         }
         for r in try log.query(
             """

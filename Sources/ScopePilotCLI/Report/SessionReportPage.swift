@@ -201,11 +201,18 @@ struct SessionReportPage {
                 "<tr class=\"\(trouble ? "trouble" : d.policy == "scopepilot-daemon" ? "daemon" : "policy")\">"
                 + "<td>\(d.id)</td><td>\(String(format: "%.1f", d.time - start))</td><td>\(Self.escape(d.policy))</td>"
                 + "<td>\(Self.escape(d.action))<br><small>\(Self.escape(d.summary))</small></td>"
-                + "<td>\(Self.escape(d.reason))</td><td>\(d.candidates)</td>"
+                + "<td>\(Self.escape(d.reason))</td><td>\(Self.candidates(d))</td>"
                 + "<td>\(Self.escape(fate))\(d.error.map { "<br><small>\(Self.escape($0))</small>" } ?? "")</td></tr>"
         }
         return html + "</table><p class=\"legend\">Highlighted: refused by the envelope, not done by the driver, "
             + "or a policy failure.</p>"
+    }
+
+    /// A decision's candidates: how many, and the first few with their scores.
+    static func candidates(_ d: SessionRecordings.Decision) -> String {
+        guard d.candidates > 0 else { return "-" }
+        let top = d.topCandidates.map { "\(escape($0.summary)) <b>\(escape(String($0.score.prefix(8))))</b>" }
+        return "\(d.candidates)" + (top.isEmpty ? "" : "<br><small>" + top.joined(separator: "<br>") + "</small>")
     }
 
     // MARK: - Drift and conditions
