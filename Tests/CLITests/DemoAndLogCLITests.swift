@@ -1,5 +1,6 @@
 import DecisionLog
 import Foundation
+import ScopePilotTestSupport
 import Testing
 
 @Suite("scopepilot demo and log", .serialized)
@@ -94,6 +95,22 @@ struct DemoAndLogCLITests {
         #expect(!page.contains("<script src"))
         let missing = try await CLI.run(["report", "s-none", "--db", db, "--out", out.path])
         #expect(missing.status != 0 && missing.stderr.contains("no session s-none"))
+    }
+
+    @Test("the report's timeline shows a Python policy's candidates with their scores")
+    func reportShowsCandidates() async throws {
+        try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let db = Self.folder.appendingPathComponent("candidates.sqlite").path
+        let policy = TestPython.repository.appendingPathComponent("Policies/examples/python/darkest-communities.yaml")
+        let demo = try await CLI.run(["demo", "--policy", policy.path, "--model", "none", "--db", db])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let out = Self.folder.appendingPathComponent("candidates-report")
+        let report = try await CLI.run(["report", "latest", "--db", db, "--out", out.path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let page = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
+        // A zoom's row: its candidates counted, the first with its score (minus the chip's brightness).
+        #expect(page.contains(#"<br><small>scan ("#) && page.contains("µs <b>-"), "no candidates with scores")
     }
 
     @Test("the faults scenario: no log write fails, and the summary's figures are the log's")
