@@ -103,8 +103,7 @@ public actor ExternalPolicyHost {
         try await send([
             "type": "setup", "session": session, "script": spec.script, "class": spec.className,
             "parameters": parameters, "envelope": PolicyWire.envelope(envelope),
-            "deadline_ms": Int(spec.deadline.components.seconds * 1000)
-                + Int(spec.deadline.components.attoseconds / 1_000_000_000_000_000),
+            "deadline_ms": spec.deadline.wholeMilliseconds,
         ])
         let ready = try await receive(until: started, what: "ready")
         if ready["type"] as? String == "error" { throw Self.policyFailure(ready, while: "starting") }
@@ -215,10 +214,12 @@ public actor ExternalPolicyHost {
         while true {
             let now = ContinuousClock.now
             guard now < deadline else {
+                let starting = peer.isEmpty
+                let allowed = Self.seconds(starting ? spec.startTimeout : spec.deadline)
+                let key = starting ? "start_timeout_s" : "deadline_s"
                 throw ExternalPolicyError(
-                    kind: peer.isEmpty ? .start : .deadline,
-                    message:
-                        "the policy sent no \(what) within \(Self.seconds(peer.isEmpty ? spec.startTimeout : spec.deadline))",
+                    kind: starting ? .start : .deadline,
+                    message: "the policy sent no \(what) within \(allowed) (the policy file's \(key) allows more)",
                     traceback: nil)
             }
             let parts: [ReceivedPart]

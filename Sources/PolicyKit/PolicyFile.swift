@@ -177,13 +177,8 @@ public struct PolicyFile: Sendable {
             }
             python = found
         }
-        let parameters: Data
-        if root.has("parameters") {
-            _ = try root.child("parameters")  // a mapping, or the error says so
-            parameters = try root.json("parameters") ?? Data("{}".utf8)
-        } else {
-            parameters = Data("{}".utf8)
-        }
+        _ = try root.child("parameters")  // absent, or a mapping: anything else is an error at its line
+        let parameters = try root.json("parameters") ?? Data("{}".utf8)
         var spec = ExternalPolicySpec(
             python: python, script: scriptURL.path, className: className, parametersJSON: parameters)
         if let seconds = try root.double("deadline_s", in: 0.01...600) {

@@ -33,9 +33,7 @@ struct ReportCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("index.html")
         try page.write(to: file, atomically: true, encoding: .utf8)
-        let seconds =
-            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).milliseconds / 1000
         print(
             String(
                 format: "wrote %@ (%d frames, %d decisions, %.1f MB) in %.1f s", file.path, recordings.frames.count,

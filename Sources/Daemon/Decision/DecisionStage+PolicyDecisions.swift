@@ -28,6 +28,7 @@ extension DecisionStage {
             latest: latest, elapsed: elapsed, analysedFrames: framesCounted, retraining: retrainingState)
         {
         case .end(let decision):
+            latency["policy"] = (ContinuousClock.now - clock).milliseconds
             plan = .end(decision)
         case .ask(let observation):
             let answer = await ask(observation)
@@ -40,7 +41,6 @@ extension DecisionStage {
                 return await policyFailed(error, inputs: inputs, latency: latency, shown: shown)
             }
         }
-        if latency["policy"] == nil { latency["policy"] = (ContinuousClock.now - clock).milliseconds }
         switch plan {
         case .end(let decision):
             if !inFlight.isEmpty || recovery.isBusy {

@@ -44,7 +44,7 @@ struct SessionPipeline {
         let file = configuration.policy
         let envelope = file.envelope.narrowed(to: welcome.limits)
         let policy: SessionPolicy
-        var runner = PolicyRunner(
+        let runner = PolicyRunner(
             identity: .init(choice: file.policy), waitsForAnalysis: file.policy.builtIn?.waitsForAnalysis ?? true,
             envelope: envelope, stop: file.stop, assumedCurrent: configuration.assumedCurrent,
             compensatesDrift: file.driftCompensation)
@@ -53,11 +53,11 @@ struct SessionPipeline {
             policy = .builtIn(builtIn)
         case .external(let spec):
             // Started before the stages, so that analysis knows whether to keep the pixels; the
-            // decision stage logs the start (or its failure) as its first decision.
+            // decision stage logs the start (or its failure) as its first decision and takes the
+            // policy's own name and waits_for_analysis from it.
             let process = ExternalPolicyProcess(
                 spec, context: connections.context, session: session, envelope: envelope)
             await process.start()
-            if let identity = process.identity { runner.waitsForAnalysis = identity.waitsForAnalysis }
             policy = .external(process)
         }
         let analysis = AnalysisStage(

@@ -109,7 +109,7 @@ struct SessionRecordings {
                     model: r[12], chipSide: r[13].flatMap(Double.init)))
         }
         // Thumbnails: a spread of frames, read one by one (blobs do not go through LogTable).
-        let count = recordings.frames.count
+        let count = thumbnails > 0 ? recordings.frames.count : 0
         let step = max(1, (count + thumbnails - 1) / max(thumbnails, 1))
         for index in stride(from: 0, to: count, by: step) {
             recordings.frames[index].thumbnail = try log.thumbnail(frame: recordings.frames[index].id)
