@@ -13,6 +13,8 @@ SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release
 
 APT_PACKAGES := libzmq3-dev libopenblas-dev libfftw3-dev libsqlite3-dev pkg-config python3 python3-venv
+# The tests also load the report and the live view in a real browser.
+TEST_APT_PACKAGES := chromium-headless-shell
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -33,7 +35,7 @@ deps: system-deps python-deps
 
 # Debian packages: installed only when one is missing.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing system packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -56,6 +58,7 @@ bench-deps: python-deps
 build: deps
 	swift build $(SWIFT_FLAGS)
 
+test: EXTRA_APT_PACKAGES := $(TEST_APT_PACKAGES)
 test: deps
 	swift build --build-tests $(SWIFT_FLAGS)
 	SCOPEPILOT_PYTHON=$(CURDIR)/$(PYTHON) swift test $(SWIFT_FLAGS) --skip-build --no-parallel

@@ -30,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // No default traits: the dashboard needs neither swift-configuration nor the Foundation extras.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C system libraries, each behind a small shim header.
@@ -39,36 +42,37 @@ let package = Package(
         .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3"),
 
         // Images and the FFTW and BLAS wrappers that own their plans and buffers.
-        .target(name: "Numerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
+        .target(name: "ImageNumerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
 
         // The neural-network engine the detector needs, on OpenBLAS.
         // Direct-convolution kernels for inference, in C for a per-function AVX-512 target.
         .target(name: "CConvolutionKernels", path: "Sources/CConvolutionKernels"),
         .target(
-            name: "NeuralNetwork", dependencies: ["COpenBLAS", "CConvolutionKernels", "Numerics"],
+            name: "NeuralNetwork", dependencies: ["COpenBLAS", "CConvolutionKernels", "ImageNumerics"],
             swiftSettings: strictSettings),
 
         // Single-atom defect detection: the network's use, peaks, the lattice mask, scores.
         .target(
-            name: "DefectDetection", dependencies: ["NeuralNetwork", "Numerics", "WireProtocol"],
+            name: "DefectDetection", dependencies: ["NeuralNetwork", "ImageNumerics", "WireProtocol"],
             resources: [.copy("Models")], swiftSettings: strictSettings),
 
         // Training and evaluating the detector on the virtual microscope: tiles, the trainer,
         // scores, the realism step.
         .target(
             name: "DetectorTraining",
-            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "Simulator", "WireProtocol"],
+            dependencies: ["DefectDetection", "NeuralNetwork", "ImageNumerics", "Simulator", "WireProtocol"],
             swiftSettings: strictSettings),
 
         // Chip-community segmentation: chips, features, similarity graphs, Leiden communities.
         .target(
             name: "Segmentation",
-            dependencies: ["DefectDetection", "NeuralNetwork", "Numerics", "WireProtocol", "COpenBLAS"],
+            dependencies: ["DefectDetection", "NeuralNetwork", "ImageNumerics", "WireProtocol", "COpenBLAS"],
             swiftSettings: strictSettings),
 
         // Scoring segmentation on the virtual microscope: a session across every kind of area.
         .target(
-            name: "SegmentationEvaluation", dependencies: ["Segmentation", "Numerics", "Simulator", "WireProtocol"],
+            name: "SegmentationEvaluation",
+            dependencies: ["Segmentation", "ImageNumerics", "Simulator", "WireProtocol"],
             swiftSettings: strictSettings),
 
         // The decision log: SQLite (WAL) through GRDB, with migrations.
@@ -94,14 +98,14 @@ let package = Package(
         .target(
             name: "DaemonAnalysis",
             dependencies: [
-                "DefectDetection", "Segmentation", "NeuralNetwork", "Numerics", "WireProtocol", "PolicyKit",
+                "DefectDetection", "Segmentation", "NeuralNetwork", "ImageNumerics", "WireProtocol", "PolicyKit",
             ],
             path: "Sources/Daemon/Analysis", swiftSettings: strictSettings),
 
         // Retraining the detector in the background, and the condition monitor's simulated baseline.
         .target(
             name: "DaemonRetraining",
-            dependencies: ["DaemonAnalysis", "DefectDetection", "DetectorTraining", "Numerics"],
+            dependencies: ["DaemonAnalysis", "DefectDetection", "DetectorTraining", "ImageNumerics"],
             path: "Sources/Daemon/Retraining", swiftSettings: strictSettings),
 
         // The daemon: session, ingest, decision, instrument link, log; the folders follow the flow.
@@ -109,7 +113,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "DaemonAnalysis", "DaemonRetraining", "Transport", "WireProtocol", "DecisionLog", "PolicyKit",
-                "PolicyHost", "DefectDetection", "Numerics", "ImageIO",
+                "PolicyHost", "DefectDetection", "ImageNumerics", "ImageIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -117,8 +121,20 @@ let package = Package(
             ],
             exclude: ["Analysis", "Retraining"], swiftSettings: strictSettings),
 
+        // The live view (--dashboard): a read-only page that follows a running session, on Hummingbird.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Daemon", "DecisionLog", "WireProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
+
         // Image files: NumPy .npy, TIFF, PNG.
-        .target(name: "ImageIO", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .target(name: "ImageIO", dependencies: ["ImageNumerics"], swiftSettings: strictSettings),
 
         // YAML configuration files (scenarios, policies) with errors that point at key and line.
         .target(
@@ -140,7 +156,7 @@ let package = Package(
 
         // The virtual microscope: sample, image formation, dose, ground truth.
         .target(
-            name: "Simulator", dependencies: ["Numerics", "WireProtocol", "YAMLConfig"], path: "Simulator",
+            name: "Simulator", dependencies: ["ImageNumerics", "WireProtocol", "YAMLConfig"], path: "Simulator",
             exclude: ["README.md"], resources: [.copy("scenarios")], swiftSettings: strictSettings),
 
         // Serves an instrument over the wire protocol: the base of every Swift driver adapter.
@@ -156,7 +172,7 @@ let package = Package(
         // The simulated driver: the virtual microscope as an Instrument.
         .target(
             name: "SimulatedDriver",
-            dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "Numerics", "WireProtocol"],
+            dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "ImageNumerics", "WireProtocol"],
             path: "Drivers/SimulatedDriver", swiftSettings: strictSettings),
 
         // Programs ScopePilot and its tests start, with a clean signal mask, ended by their starter.
@@ -168,7 +184,7 @@ let package = Package(
         // the corpus replay test both call.
         .target(
             name: "FuzzEntryPoints",
-            dependencies: ["WireProtocol", "PolicyKit", "BuiltInPolicies", "Simulator", "YAMLConfig", "Numerics"],
+            dependencies: ["WireProtocol", "PolicyKit", "BuiltInPolicies", "Simulator", "YAMLConfig", "ImageNumerics"],
             swiftSettings: strictSettings),
 
         // Helpers the test suites share (the reference Python).
@@ -180,9 +196,10 @@ let package = Package(
         .executableTarget(
             name: "scopepilot",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO", "Numerics",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO",
+                "ImageNumerics",
                 "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
-                "Daemon",
+                "Daemon", "Dashboard",
                 "DecisionLog", "PolicyKit", "PolicyHost",
                 "BuiltInPolicies", "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -199,10 +216,12 @@ let package = Package(
             name: "scopepilot-bench",
             dependencies: [
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "DefectDetection", "DetectorTraining",
-                "NeuralNetwork", "Numerics", "ImageIO", "COpenBLAS", "Segmentation", "SegmentationEvaluation", "Daemon",
-                "DecisionLog", "PolicyKit", "PolicyHost",
+                "NeuralNetwork", "ImageNumerics", "ImageIO", "COpenBLAS", "Segmentation", "SegmentationEvaluation",
+                "Daemon",
+                "Dashboard", "DecisionLog", "PolicyKit", "PolicyHost",
                 "BuiltInPolicies", "SimulatedDriver",
-                "ChildProcess",
+                "ChildProcess", "ScopePilotTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -214,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "FuzzCorpusTests", dependencies: ["FuzzEntryPoints", "WireProtocol"],
             swiftSettings: strictSettings),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: strictSettings),
+        .testTarget(name: "ImageNumericsTests", dependencies: ["ImageNumerics"], swiftSettings: strictSettings),
         .testTarget(
             name: "PolicyKitTests", dependencies: ["PolicyKit", "BuiltInPolicies", "WireProtocol"],
             swiftSettings: strictSettings),
@@ -226,14 +245,22 @@ let package = Package(
             dependencies: [
                 "Daemon", "DaemonAnalysis", "DaemonRetraining", "DetectorTraining", "Transport", "WireProtocol",
                 "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
-                "BuiltInPolicies", "DecisionLog", "DefectDetection", "Numerics", "NeuralNetwork",
+                "BuiltInPolicies", "DecisionLog", "DefectDetection", "ImageNumerics", "NeuralNetwork",
                 "ScopePilotTestSupport",
                 "CSQLite3",
             ],
             swiftSettings: strictSettings),
         .testTarget(
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "Daemon", "DecisionLog", "ScopePilotTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "SegmentationTests",
-            dependencies: ["Segmentation", "SegmentationEvaluation", "Numerics"],
+            dependencies: ["Segmentation", "SegmentationEvaluation", "ImageNumerics"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "CLITests",
@@ -247,20 +274,20 @@ let package = Package(
         .testTarget(
             name: "DefectDetectionTests",
             dependencies: [
-                "DefectDetection", "DetectorTraining", "NeuralNetwork", "Simulator", "Numerics", "WireProtocol",
+                "DefectDetection", "DetectorTraining", "NeuralNetwork", "Simulator", "ImageNumerics", "WireProtocol",
             ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "NeuralNetworkTests",
-            dependencies: ["NeuralNetwork", "ImageIO", "Numerics", "ScopePilotTestSupport"],
+            dependencies: ["NeuralNetwork", "ImageIO", "ImageNumerics", "ScopePilotTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "ImageIOTests", dependencies: ["ImageIO", "Numerics", "ScopePilotTestSupport"],
+            name: "ImageIOTests", dependencies: ["ImageIO", "ImageNumerics", "ScopePilotTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SimulatorTests",
             dependencies: [
-                "Simulator", "SimulatedDriver", "InstrumentDriver", "Transport", "Numerics", "WireProtocol",
+                "Simulator", "SimulatedDriver", "InstrumentDriver", "Transport", "ImageNumerics", "WireProtocol",
                 "ScopePilotTestSupport",
             ],
             swiftSettings: strictSettings),

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 
 /// The electron probe: beam energy, convergence and aberrations, and the source size.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-public import Numerics
+public import ImageNumerics
 public import WireProtocol
 
 /// A simulated frame: detector output per channel, the noise-free expectation, and ground truth.

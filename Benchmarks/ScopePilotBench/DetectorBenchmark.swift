@@ -3,8 +3,8 @@ import COpenBLAS
 import DefectDetection
 import Foundation
 import ImageIO
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import Simulator
 import WireProtocol
 

@@ -1,11 +1,14 @@
 import ArgumentParser
 import BuiltInPolicies
 import Daemon
+import Dashboard
 import DecisionLog
 import Foundation
 import InstrumentDriver
 import Logging
 import PolicyKit
+import ScopePilotTestSupport
+import ServiceLifecycle
 import SimulatedDriver
 import Simulator
 import Transport
@@ -36,12 +39,20 @@ struct LatencyBenchmark: AsyncParsableCommand {
     @Option(help: "Frames per size.") var frames = 200
     @Option(parsing: .upToNextOption, help: "Frame sides.") var sizes = [512, 1024]
     @Option(help: "Frames of the duty-cycle raster (0: skip it).") var dutyFrames = 200
+    @Flag(inversion: .prefixedNo, help: "Measure the first size again with the live view and two pages attached.")
+    var dashboard = true
 
     func run() async throws {
         var allMet = true
         for size in sizes {
             let target = size <= 512 ? 150.0 : 600.0
             let met = try await latency(size: size, target: target)
+            allMet = allMet && met
+        }
+        if dashboard, let size = sizes.first {
+            let target = size <= 512 ? 150.0 : 600.0
+            print("\nthe same with the live view (--dashboard) and two pages: one reading, one that never reads")
+            let met = try await latency(size: size, target: target, dashboard: true)
             allMet = allMet && met
         }
         if dutyFrames > 0 {
@@ -65,7 +76,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
 
     /// One session of `frames` regions of `size` pixels on the virtual microscope, in a fresh log.
     private func session(
-        size: Int, frames: Int, decidesAhead: Bool, realtime: Bool
+        size: Int, frames: Int, decidesAhead: Bool, realtime: Bool, dashboard: Bool = false
     ) async throws -> Session {
         let context = try ZMQContext()
         let loopback = try Endpoint("tcp://127.0.0.1:*")
@@ -92,10 +103,20 @@ struct LatencyBenchmark: AsyncParsableCommand {
         configuration.model = "se1"
         var logger = Logger(label: "latency")
         logger.logLevel = .error
-        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger)
+        let view =
+            dashboard ? DashboardServer(address: try DashboardAddress(":0"), database: database, logger: logger) : nil
+        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { view?.show($0) }
+        let viewing = view.map { view in ServiceGroup(services: [view], logger: logger) }
+        let viewServing = viewing.map { group in Task { try await group.run() } }
+        var pages: (reading: Task<Int, any Error>, stuck: HTTPProbe)?
+        if let view { pages = try await Self.attachPages(to: view) }
         let started = ContinuousClock.now
         try await daemon.run()
         let seconds = Double((ContinuousClock.now - started).components.seconds)
+        await viewing?.triggerGracefulShutdown()
+        try await viewServing?.value
+        let messages = try await pages?.reading.value ?? 0
+        pages?.stuck.close()
         let status = daemon.status
         let log = try DecisionLog(path: database)
         let session = status.session ?? ""
@@ -108,7 +129,27 @@ struct LatencyBenchmark: AsyncParsableCommand {
         let lostCommands = received.filter { !commandIDs.contains($0.description) }.count
         return Session(
             status: status, seconds: seconds, loggedFrames: loggedFrames, published: published,
-            commandsReceived: received.count, commandsLogged: commandIDs.count, lostCommands: lostCommands)
+            commandsReceived: received.count, commandsLogged: commandIDs.count, lostCommands: lostCommands,
+            pageMessages: view == nil ? nil : messages)
+    }
+
+    /// Two pages on the live view: one reads every message to the end, one never reads a byte.
+    private static func attachPages(
+        to view: DashboardServer
+    ) async throws -> (
+        reading: Task<Int, any Error>, stuck: HTTPProbe
+    ) {
+        var port: Int?
+        for _ in 0..<500 where port == nil {
+            port = view.url.flatMap { URL(string: $0)?.port }
+            if port == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        guard let port else { throw ValidationError("the live view never listened") }
+        let stuck = try HTTPProbe(port: port, receiveBuffer: 1024)
+        try stuck.sendGet("/events")
+        let reader = try HTTPProbe(port: port)
+        try reader.sendGet("/events")
+        return (Task { try await reader.events(Int.max).count }, stuck)
     }
 
     /// What one session did, by the daemon's status, the log and the driver.
@@ -120,10 +161,13 @@ struct LatencyBenchmark: AsyncParsableCommand {
         var commandsReceived: Int
         var commandsLogged: Int
         var lostCommands: Int
+        /// Messages the reading page received (nil: no live view).
+        var pageMessages: Int?
     }
 
-    private func latency(size: Int, target: Double) async throws -> Bool {
-        let run = try await session(size: size, frames: frames, decidesAhead: false, realtime: false)
+    private func latency(size: Int, target: Double, dashboard: Bool = false) async throws -> Bool {
+        let run = try await session(
+            size: size, frames: frames, decidesAhead: false, realtime: false, dashboard: dashboard)
         let (status, seconds, loggedFrames, published) = (run.status, run.seconds, run.loggedFrames, run.published)
         let (received, lostCommands) = (run.commandsReceived, run.lostCommands)
 
@@ -144,6 +188,9 @@ struct LatencyBenchmark: AsyncParsableCommand {
         print(
             "  frames published \(published), logged \(loggedFrames); commands received by the driver \(received), "
                 + "without a logged decision \(lostCommands)")
+        if let messages = run.pageMessages {
+            print("  the reading page received \(messages) messages; the other page read nothing")
+        }
         print(
             "  target p50 ≤ \(Int(target)) ms: \(p50 <= target ? "met" : "MISSED") (\(String(format: "%.1f", p50)) ms); "
                 + "nothing lost: \(nothingLost ? "yes" : "NO")")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImageIO
-import Numerics
+import ImageNumerics
 import Segmentation
 import SegmentationEvaluation
 

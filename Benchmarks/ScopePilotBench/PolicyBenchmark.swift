@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Numerics
+import ImageNumerics
 import PolicyHost
 import PolicyKit
 import Transport

@@ -1,6 +1,6 @@
 public import Foundation
+import ImageNumerics
 public import InstrumentDriver
-import Numerics
 public import Simulator
 public import WireProtocol
 

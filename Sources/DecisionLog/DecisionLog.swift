@@ -69,6 +69,24 @@ public final class DecisionLog: Sendable {
         }
     }
 
+    /// Opens the log at `path` to read while another process or task writes it (the live view):
+    /// nothing is created or migrated, and a write through it fails. The file must exist.
+    public init(readingFrom path: String) throws(DecisionLogError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.readonly = true
+        // A reader waits briefly for a checkpoint instead of failing at once.
+        configuration.busyMode = .timeout(2)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw DecisionLogError(.open, path: path, problem: "there is no decision log at \(path) yet")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw DecisionLogError(.open, path: path, problem: "cannot open the decision log to read: \(error)")
+        }
+    }
+
     /// Migrations applied, oldest first.
     public func appliedMigrations() throws(DecisionLogError) -> [String] {
         try read { db in try Schema.migrator.appliedMigrations(db) }
@@ -356,6 +374,21 @@ public final class DecisionLog: Sendable {
     }
 
     func readOnly<T>(_ body: (Database) throws -> T) throws(DecisionLogError) -> T { try read(body) }
+
+    /// Reads on GRDB's reader queue, suspending the caller instead of blocking its thread.
+    func readSuspending<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(DecisionLogError)
+        -> T
+    {
+        do {
+            return try await pool.read(body)
+        } catch let error as DecisionLogError {
+            throw error
+        } catch {
+            throw DecisionLogError(.read, path: path, problem: "\(error)")
+        }
+    }
 
     private func read<T>(_ body: (Database) throws -> T) throws(DecisionLogError) -> T {
         do {

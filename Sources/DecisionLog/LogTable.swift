@@ -106,24 +106,39 @@ extension DecisionLog {
         try table(sql, StatementArguments(arguments))
     }
 
+    /// ``query(_:arguments:)`` for async callers: the read runs on GRDB's reader queue, never
+    /// on the caller's thread (the live view reads while a session writes).
+    public func fetch(_ sql: String, arguments: [String] = []) async throws(DecisionLogError) -> LogTable {
+        try await readSuspending { db in try Self.rows(db, sql, StatementArguments(arguments)) }
+    }
+
+    /// ``thumbnail(frame:)`` for async callers.
+    public func fetchThumbnail(frame id: Int64) async throws(DecisionLogError) -> Data? {
+        try await readSuspending { db in
+            try Data.fetchOne(db, sql: "SELECT thumbnail FROM frames WHERE id = ?", arguments: [id])
+        }
+    }
+
     func table(_ sql: String, _ arguments: StatementArguments) throws(DecisionLogError) -> LogTable {
-        try readOnly { db in
-            let statement = try db.makeStatement(sql: sql)
-            let columns = statement.columnNames
-            let values = try Row.fetchAll(statement, arguments: arguments).map { row in
-                columns.indices.map { index -> LogValue in
-                    let value: DatabaseValue = row[index]
-                    switch value.storage {
-                    case .null: return .null
-                    case .int64(let v): return .integer(v)
-                    case .double(let v): return .real(v)
-                    case .string(let v): return .text(v)
-                    case .blob(let v): return .blob(v.count)
-                    }
+        try readOnly { db in try Self.rows(db, sql, arguments) }
+    }
+
+    private static func rows(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> LogTable {
+        let statement = try db.makeStatement(sql: sql)
+        let columns = statement.columnNames
+        let values = try Row.fetchAll(statement, arguments: arguments).map { row in
+            columns.indices.map { index -> LogValue in
+                let value: DatabaseValue = row[index]
+                switch value.storage {
+                case .null: return .null
+                case .int64(let v): return .integer(v)
+                case .double(let v): return .real(v)
+                case .string(let v): return .text(v)
+                case .blob(let v): return .blob(v.count)
                 }
             }
-            return LogTable(columns: columns, rows: values.map { $0.map(\.text) }, values: values)
         }
+        return LogTable(columns: columns, rows: values.map { $0.map(\.text) }, values: values)
     }
 }
 

@@ -1,4 +1,4 @@
-import Numerics
+import ImageNumerics
 
 /// What the realism step concluded about the microscope from a set of frames.
 public struct ConditionEstimate: Sendable, Codable, Hashable {

@@ -1,6 +1,6 @@
 public import Foundation
+public import ImageNumerics
 public import NeuralNetwork
-public import Numerics
 
 /// What a detector model is, stored beside its weights as JSON.
 public struct DetectorMetadata: Sendable, Codable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// Summary statistics of an atomic-resolution HAADF frame of WSe2 that the microscope's state
 /// shapes and the sample's particular atoms barely do: the realism step compares them between

@@ -1,4 +1,4 @@
-public import Numerics
+public import ImageNumerics
 
 /// Where an atomic-resolution frame shows a lattice. A vacancy is a missing column in a lattice,
 /// so a detection where there is none (a hole in the film: vacuum holding only detector noise,

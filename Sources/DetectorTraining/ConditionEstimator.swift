@@ -1,6 +1,6 @@
 public import DefectDetection
 import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// Why the realism step could not estimate the conditions.
 public struct RealismError: Error, Sendable, CustomStringConvertible {

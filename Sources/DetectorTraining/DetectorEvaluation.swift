@@ -1,6 +1,6 @@
 public import DefectDetection
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 public import Simulator
 
 /// Scores a detector on labelled virtual-microscope tiles.

@@ -1,7 +1,7 @@
 public import DefectDetection
 import Foundation
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 
 /// How to train a detector.
 public struct TrainingOptions: Sendable, Hashable, Codable {

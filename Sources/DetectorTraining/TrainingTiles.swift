@@ -1,6 +1,6 @@
 public import DefectDetection
 import Foundation
-public import Numerics
+public import ImageNumerics
 import Simulator
 import WireProtocol
 

@@ -1,5 +1,5 @@
 import BuiltInPolicies
-import Numerics
+import ImageNumerics
 import PolicyKit
 import Simulator
 import WireProtocol

@@ -1,5 +1,5 @@
 public import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// NumPy `.npy` files (format 1.0-3.0): 2-D, C order, float32, float64 or uint16 read; float32 or
 /// uint16 written.

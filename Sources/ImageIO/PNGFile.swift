@@ -1,5 +1,5 @@
 public import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// PNG writing, for overlays and label maps a person looks at. Uses stored (uncompressed) deflate
 /// blocks, so it needs no compression library; files are about the raw size.

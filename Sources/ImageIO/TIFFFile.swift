@@ -1,5 +1,5 @@
 public import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// Baseline TIFF, one grayscale image: read uncompressed 8-bit, 16-bit or float32 (either byte
 /// order, in strips); written as uncompressed little-endian 16-bit or float32.

@@ -30,12 +30,14 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Detector model: se1, all, a path, or none.") var model = "se1"
     @Option(help: "A policy file to run instead of the demo's raster survey (see Policies/examples).")
     var policy: String?
+    @Option(help: ArgumentHelp(RunCommand.dashboardHelp, valueName: "host:port")) var dashboard: String?
 
     func validate() throws {
         if frames != nil && minutes != nil { throw ValidationError("give --frames or --minutes, not both") }
         if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1 to 10000") }
         if let minutes, !(minutes > 0 && minutes <= 24 * 60) { throw ValidationError("--minutes must be 0 to 1440") }
         guard (128...2048).contains(pixels) else { throw ValidationError("--pixels must be 128 to 2048") }
+        _ = try RunCommand.dashboardAddress(dashboard)
     }
 
     func run() async throws {
@@ -53,7 +55,8 @@ struct DemoCommand: AsyncParsableCommand {
         let status = try await VirtualMicroscopeRun.run(
             policy: policy, scenario: loaded, model: model == "none" ? nil : model, database: db,
             truthRoot: truthRoot, clientName: "scopepilot-demo/\(BuildInfo.version)", logger: logger,
-            onStatus: { progress.show($0) }
+            onStatus: { progress.show($0) },
+            dashboard: try RunCommand.dashboardServer(dashboard, database: db, logger: logger)
         ) { driver in
             print(
                 """

@@ -2,8 +2,8 @@ import ArgumentParser
 import DefectDetection
 import DetectorTraining
 import Foundation
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import Simulator
 
 /// `scopepilot eval-detector`: precision, recall and F1 on held-out virtual-microscope frames per

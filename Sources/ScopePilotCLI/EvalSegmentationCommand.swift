@@ -1,7 +1,7 @@
 import ArgumentParser
 import DefectDetection
 import Foundation
-import Numerics
+import ImageNumerics
 import Segmentation
 import SegmentationEvaluation
 import Simulator

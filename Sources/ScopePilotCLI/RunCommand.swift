@@ -1,6 +1,7 @@
 import ArgumentParser
 import BuiltInPolicies
 import Daemon
+import Dashboard
 import Foundation
 import Logging
 import PolicyKit
@@ -34,8 +35,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Store every frame's pixels in the log, not only a thumbnail.") var storePixels = false
     @Option(help: "Probe current, pA, for the dose of frames whose header reports none (and the dose budgets).")
     var assumedCurrent = 30.0
+    @Option(help: ArgumentHelp(RunCommand.dashboardHelp, valueName: "host:port")) var dashboard: String?
 
     func validate() throws {
+        _ = try Self.dashboardAddress(dashboard)
         guard assumedCurrent.isFinite, (0.001...1e6).contains(assumedCurrent) else {
             throw ValidationError("--assumed-current is in pA, 0.001 to 1000000")
         }
@@ -55,11 +58,17 @@ struct RunCommand: AsyncParsableCommand {
                 serverPublicKey: try CurveCertificate.read(folder.appendingPathComponent("driver.key")).publicKey)
         }
         let status = LiveStatus()
-        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { status.show($0) }
+        let view = try Self.dashboardServer(dashboard, database: db, logger: logger)
+        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) {
+            status.show($0)
+            view?.show($0)
+        }
+        // The live view is listed first so that it shuts down last, after showing the session's end.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: (view.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                    .init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)
+                ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         status.finish()
         let final = daemon.status
@@ -67,6 +76,28 @@ struct RunCommand: AsyncParsableCommand {
         print(final.line)
         print("review it: scopepilot log decisions \(final.session ?? "SESSION") --db \(db)")
         if final.endStatus == "failed" { throw ExitCode(2) }
+    }
+
+    static let dashboardHelp =
+        "Serve a live view of the session at HOST:PORT (e.g. 127.0.0.1:8080, :0 for any free port). Off by "
+        + "default; on loopback unless an address is given, and then every request needs the token printed at start."
+
+    /// The live view's address, if one was asked for.
+    static func dashboardAddress(_ text: String?) throws -> DashboardAddress? {
+        guard let text else { return nil }
+        do { return try DashboardAddress(text) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The live view asked for by `--dashboard`, printing its address once it listens.
+    static func dashboardServer(_ text: String?, database: String, logger: Logger) throws -> DashboardServer? {
+        guard let address = try dashboardAddress(text) else { return nil }
+        return DashboardServer(address: address, database: database, logger: logger) { url in
+            let note =
+                address.isLoopback
+                ? "" : " (the token is needed on this address; anyone with it can read the session)"
+            print("live view: \(url)\(note)")
+            fflush(nil)  // every stream: a test or script reading the pipe sees the address at once
+        }
     }
 
     /// Structured logs on stderr.

@@ -2,7 +2,7 @@ import ArgumentParser
 import DefectDetection
 import Foundation
 import ImageIO
-import Numerics
+import ImageNumerics
 import Segmentation
 
 /// `scopepilot segment`: chip communities for image files; the files of one call form one session.

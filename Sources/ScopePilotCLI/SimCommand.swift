@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import ImageNumerics
 import InstrumentDriver
 import Logging
-import Numerics
 import ServiceLifecycle
 import SimulatedDriver
 import Simulator

@@ -1,4 +1,5 @@
 import Daemon
+import Dashboard
 import Foundation
 import InstrumentDriver
 import Logging
@@ -19,7 +20,7 @@ enum VirtualMicroscopeRun {
     static func run(
         policy: PolicyFile, scenario: Scenario, noiseSeed: UInt64 = 1, model: String?, database: String,
         truthRoot: URL, clientName: String, logger: Logger, onStatus: (@Sendable (DaemonStatus) -> Void)? = nil,
-        announce: (DriverRuntime) -> Void = { _ in }
+        dashboard: DashboardServer? = nil, announce: (DriverRuntime) -> Void = { _ in }
     ) async throws -> DaemonStatus {
         FrameBufferReuse.enable()
         let context = try ZMQContext()
@@ -35,11 +36,15 @@ enum VirtualMicroscopeRun {
             feed: driver.feedEndpoint, control: driver.controlEndpoint, database: database, policy: policy)
         configuration.model = model
         configuration.clientName = clientName
-        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger, onStatus: onStatus)
-        // Shut down in reverse order: the daemon first, then the driver it talks to.
+        let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { status in
+            onStatus?(status)
+            dashboard?.show(status)
+        }
+        // Shut down in reverse order: the daemon first, then the driver it talks to, then the
+        // live view (which shows the session's end).
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                services: (dashboard.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                     .init(service: driver),
                     .init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

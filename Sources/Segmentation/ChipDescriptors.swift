@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 
 /// Hand-made descriptors of one chip.
 enum ChipDescriptors {

@@ -1,4 +1,4 @@
-public import Numerics
+public import ImageNumerics
 
 /// How chips are described and how a multimodal frame's channels are combined.
 public struct ChipFeatureOptions: Sendable, Hashable, Codable {

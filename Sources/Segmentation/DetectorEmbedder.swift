@@ -1,7 +1,7 @@
 public import DefectDetection
 import Foundation
+public import ImageNumerics
 import NeuralNetwork
-public import Numerics
 
 /// Chip embeddings from the defect detector: the encoder's bottleneck activations (one vector per
 /// 2^depth-pixel block, at the model's pixel size) averaged and max-pooled over each chip — the

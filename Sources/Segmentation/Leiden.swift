@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 
 /// What a partition into communities optimises.
 public enum CommunityQuality: Sendable, Hashable, Codable {

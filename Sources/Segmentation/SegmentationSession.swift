@@ -1,5 +1,5 @@
 import COpenBLAS
-public import Numerics
+public import ImageNumerics
 
 /// How a session cuts, describes, links and groups chips.
 public struct SegmentationOptions: Sendable, Hashable, Codable {

@@ -1,5 +1,5 @@
 import Foundation
-public import Numerics
+public import ImageNumerics
 public import Segmentation
 import Simulator
 import WireProtocol

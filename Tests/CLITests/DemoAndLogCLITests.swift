@@ -164,6 +164,15 @@ struct DemoAndLogCLITests {
         let check = try await CLI.run(["policy", "check", policy.path])
         #expect(check.status == 1)
         #expect(check.stderr.contains("broken.yaml:3:3: parameters.colums"), "\(check.stderr)")
+
+        // A live view's address is checked before anything starts.
+        for command in ["run", "demo"] {
+            let arguments =
+                command == "run" ? ["--feed", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:2", "--db", "x"] : []
+            let dashboard = try await CLI.run([command] + arguments + ["--dashboard", "127.0.0.1:99999"])
+            #expect(dashboard.status != 0)
+            #expect(dashboard.stderr.contains("the port must be a number from 0 to 65535"), "\(dashboard.stderr)")
+        }
     }
 
     @Test("policy eval runs policies side by side on the virtual microscope")

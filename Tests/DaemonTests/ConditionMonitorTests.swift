@@ -2,7 +2,7 @@ import DaemonAnalysis
 import DaemonRetraining
 import DefectDetection
 import DetectorTraining
-import Numerics
+import ImageNumerics
 import Testing
 
 @Suite("Condition monitor")

@@ -4,8 +4,8 @@ import DaemonRetraining
 import DefectDetection
 import DetectorTraining
 import Foundation
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import Simulator
 import Testing
 import WireProtocol

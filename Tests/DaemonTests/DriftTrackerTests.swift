@@ -1,4 +1,4 @@
-import Numerics
+import ImageNumerics
 import Testing
 import WireProtocol
 

@@ -1,7 +1,7 @@
 import DaemonAnalysis
 import DaemonRetraining
 import DefectDetection
-import Numerics
+import ImageNumerics
 import PolicyKit
 import Testing
 import WireProtocol

@@ -5,7 +5,7 @@ import DecisionLog
 import DefectDetection
 import DetectorTraining
 import Foundation
-import Numerics
+import ImageNumerics
 import PolicyKit
 import Testing
 import WireProtocol

@@ -1,6 +1,6 @@
 import DefectDetection
 import Foundation
-import Numerics
+import ImageNumerics
 import Simulator
 import Testing
 import WireProtocol

@@ -1,7 +1,7 @@
 import DefectDetection
 import Foundation
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import Testing
 
 @Suite("Defect detector plumbing")

@@ -1,7 +1,7 @@
 import DefectDetection
 import DetectorTraining
 import Foundation
-import Numerics
+import ImageNumerics
 import Simulator
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import Simulator
 import Testing
 import WireProtocol

@@ -1,6 +1,6 @@
 import Foundation
 import ImageIO
-import Numerics
+import ImageNumerics
 import ScopePilotTestSupport
 import Testing
 

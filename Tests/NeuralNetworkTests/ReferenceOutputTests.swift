@@ -1,7 +1,7 @@
 import Foundation
 import ImageIO
+import ImageNumerics
 import NeuralNetwork
-import Numerics
 import ScopePilotTestSupport
 import Testing
 

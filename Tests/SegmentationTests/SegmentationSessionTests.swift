@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 import Segmentation
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 import Simulator
 import Testing
 import WireProtocol

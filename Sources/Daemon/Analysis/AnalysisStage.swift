@@ -1,7 +1,7 @@
 public import DefectDetection
 import Foundation
+public import ImageNumerics
 import NeuralNetwork
-public import Numerics
 import PolicyKit
 public import Segmentation
 import WireProtocol

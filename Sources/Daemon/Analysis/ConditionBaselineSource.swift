@@ -1,5 +1,5 @@
 public import DefectDetection
-public import Numerics
+public import ImageNumerics
 
 /// Where the condition monitor gets the images it compares the microscope's frames with:
 /// simulations drawn from the conditions a detector was trained for. The analysis layer does not

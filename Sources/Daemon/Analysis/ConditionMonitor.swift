@@ -1,5 +1,5 @@
 public import DefectDetection
-public import Numerics
+public import ImageNumerics
 
 /// Compares the frames with the simulations the detector was trained on: their statistics, and
 /// how sure the detector is of what it finds in them.

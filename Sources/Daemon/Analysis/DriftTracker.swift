@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 public import WireProtocol
 
 /// A drift measurement: how far the sample moved between an earlier overlapping frame and this

@@ -1,4 +1,4 @@
-public import Numerics
+public import ImageNumerics
 public import PolicyKit
 public import Segmentation
 public import WireProtocol

@@ -1,8 +1,8 @@
 import CoreMetrics
 import DaemonAnalysis
 import Foundation
+import ImageNumerics
 import Logging
-import Numerics
 import PolicyKit
 import Transport
 import WireProtocol

@@ -1,8 +1,8 @@
 import DaemonAnalysis
 import DecisionLog
 import Foundation
+import ImageNumerics
 import Logging
-import Numerics
 import PolicyHost
 import PolicyKit
 import WireProtocol

@@ -2,8 +2,8 @@ import CoreMetrics
 import DaemonAnalysis
 import DecisionLog
 import Foundation
+import ImageNumerics
 import Logging
-import Numerics
 import PolicyHost
 import PolicyKit
 import Transport

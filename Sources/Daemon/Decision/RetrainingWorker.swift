@@ -1,8 +1,8 @@
 import DaemonAnalysis
 import DaemonRetraining
 import Foundation
+import ImageNumerics
 import Logging
-import Numerics
 import PolicyKit
 
 /// What the decision stage asks of the retraining worker: retrain the model at `basePath` on

@@ -1,6 +1,6 @@
 import Foundation
 import ImageIO
-import Numerics
+import ImageNumerics
 import WireProtocol
 
 /// What the log keeps of a frame's pixels.

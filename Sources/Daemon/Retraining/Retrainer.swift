@@ -2,7 +2,7 @@ import DaemonAnalysis
 public import DefectDetection
 import DetectorTraining
 public import Foundation
-public import Numerics
+public import ImageNumerics
 
 /// Why a retraining did not produce a model.
 public struct RetrainingError: Error, Sendable, CustomStringConvertible {

@@ -1,7 +1,7 @@
 public import DaemonAnalysis
 public import DefectDetection
 import DetectorTraining
-public import Numerics
+public import ImageNumerics
 
 /// The condition monitor's baseline from the virtual microscope: training tiles drawn from a
 /// model's condition ranges at the frames' pixel size, the same tiles every time.

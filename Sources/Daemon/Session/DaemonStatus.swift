@@ -17,6 +17,9 @@ public struct DaemonStatus: Sendable {
         case ended
     }
 
+    /// A status before anything happened.
+    public init() {}
+
     /// Where the daemon is in its life.
     public var phase = Phase.starting
     /// The session id in the log.

@@ -385,5 +385,7 @@ struct SessionReportPage {
             box[0] = drag[2] - (e.clientX - drag[0]) * box[2] / r.width; box[1] = drag[3] - (e.clientY - drag[1]) * box[3] / r.height; set(); });
           svg.addEventListener('dblclick', () => { box = initial.slice(); set(); });
         }
+        // Says the script ran to its end (a browser test reads it from the DOM).
+        document.documentElement.dataset.zoomable = document.querySelectorAll('svg.zoomable').length;
         """
 }

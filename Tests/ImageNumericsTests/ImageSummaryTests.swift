@@ -1,4 +1,4 @@
-import Numerics
+import ImageNumerics
 import Testing
 
 @Suite("Image statistics and block averages")

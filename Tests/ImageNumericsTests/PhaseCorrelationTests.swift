@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import ImageNumerics
 import Testing
 
 @Suite("Sub-pixel registration by phase correlation")
