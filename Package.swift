@@ -275,6 +275,7 @@ let package = Package(
             name: "DefectDetectionTests",
             dependencies: [
                 "DefectDetection", "DetectorTraining", "NeuralNetwork", "Simulator", "ImageNumerics", "WireProtocol",
+                "ImageIO",
             ],
             swiftSettings: strictSettings),
         .testTarget(

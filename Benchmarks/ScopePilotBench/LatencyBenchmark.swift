@@ -178,7 +178,9 @@ struct LatencyBenchmark: AsyncParsableCommand {
             return String(format: "%7.1f %7.1f", p50, p99)
         }
         print("\n\(size) x \(size), \(status.framesAnalysed) frames analysed in \(Int(seconds)) s (ms: p50 p99)")
-        for stage in ["decode", "drift", "condition", "detect", "segment", "policy", "log_commit", "send"] {
+        for stage in [
+            "decode", "drift", "calibration", "condition", "detect", "segment", "policy", "log_commit", "send",
+        ] {
             print(
                 "  \(stage.padding(toLength: 11, withPad: " ", startingAt: 0)) \(figure(status.stageLatencies[stage]))")
         }

@@ -108,6 +108,12 @@ public enum PolicyWire {
             "stage": ["x_nm": number(frame.stage.x), "y_nm": number(frame.stage.y)],
             "time": number(frame.time), "purpose": frame.purpose.map { $0 as Any } ?? NSNull(),
             "dose_e_per_A2": optional(frame.dose), "channels": frame.channels.map(channel),
+            "pixel_size": frame.pixelSize.map { reading -> Any in
+                [
+                    "claimed_angstrom": number(reading.claimed), "measured_angstrom": number(reading.measured),
+                    "consistent": reading.consistent,
+                ] as [String: Any]
+            } ?? NSNull(),
         ]
     }
 

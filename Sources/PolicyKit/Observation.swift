@@ -93,12 +93,16 @@ public struct FrameSummary: Sendable, Hashable {
     public var dose: Double?
     /// Each channel's brightness over the whole frame.
     public var channels: [ChannelStatistics]
+    /// What the frame's lattice says of its pixel size (nil: not an atomic-resolution frame, or
+    /// no lattice in it). When it disagrees with the header, the frame was not analysed for defects.
+    public var pixelSize: PixelSizeReading?
 
     /// Creates a summary.
     public init(
         seq: UInt64, scan: ScanGeometry, stage: StagePosition, time: Double, purpose: String? = nil,
-        dose: Double? = nil, channels: [ChannelStatistics] = []
+        dose: Double? = nil, channels: [ChannelStatistics] = [], pixelSize: PixelSizeReading? = nil
     ) {
+        self.pixelSize = pixelSize
         self.seq = seq
         self.scan = scan
         self.stage = stage

@@ -2,7 +2,7 @@ import ArgumentParser
 import DefectDetection
 import Foundation
 import ImageIO
-import Numerics
+import ImageNumerics
 
 /// `scopepilot detect`: finds single-atom defects in image files.
 struct DetectCommand: ParsableCommand {
@@ -14,10 +14,20 @@ struct DetectCommand: ParsableCommand {
             128 to 4096 pixels a side. Images are resampled to the model's pixel size internally; \
             coordinates are reported in the input's pixels (x = column, y = row, origin top-left, pixel \
             centres at integers). One JSON object per image: on stdout, one per line, or DIR/STEM.json with --out.
+
+            The pixel size is checked against the lattice each image shows: its period, measured from \
+            the power spectrum, and WSe2's 2.84 Å between {100} planes imply the pixel size, and an image \
+            whose claimed size is more than 15 % off is refused with the measured one (a Å/nm mix-up or a \
+            wrong calibration would otherwise give thousands of confident "defects"). --pixel-size auto \
+            uses the measurement; an image showing no lattice is analysed at the size given.
             """)
 
     @Argument(help: "Image files.") var files: [String]
-    @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
+    @Option(help: "Pixel size of the images, Å, or auto: measured from the lattice.") var pixelSize: PixelSizeOption
+    @Option(help: "The sample's spacing of first-order lattice planes, Å (WSe2: 2.842).")
+    var latticePeriod = LatticePeriod.wse2
+    @Flag(help: "Do not check the pixel size against the lattice (a sample whose lattice is not known).")
+    var noPixelSizeCheck = false
     @Option(
         help:
             "Model: a .safetensors file (its .json beside it) from scopepilot train, or a shipped one: se1 (the default) or all (Se1, Se2 and W)."
@@ -28,9 +38,15 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Probability a pixel needs to count as a defect.") var threshold: Float = 0.6
 
     func validate() throws {
-        guard pixelSize.isFinite, pixelSize >= 0.02, pixelSize <= 5 else {
+        if let given = pixelSize.given, !(0.02...5).contains(given) {
             throw ValidationError(
-                "--pixel-size \(pixelSize) Å is not plausible for atomic-resolution images (0.02 to 5 Å)")
+                "--pixel-size \(given) Å is not plausible for atomic-resolution images (0.02 to 5 Å)")
+        }
+        guard latticePeriod.isFinite, latticePeriod > 0.5, latticePeriod < 50 else {
+            throw ValidationError("--lattice-period is a plane spacing in Å (0.5 to 50)")
+        }
+        if noPixelSizeCheck && pixelSize == .measured {
+            throw ValidationError("--pixel-size auto measures the lattice; it cannot go with --no-pixel-size-check")
         }
         guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be between 0 and 1") }
         guard !files.isEmpty else { throw ValidationError("give at least one image file") }
@@ -46,10 +62,15 @@ struct DetectCommand: ParsableCommand {
 
         let image: String
         let pixelSizeAngstrom: Double
+        /// The pixel size the image's lattice implies (nil: no lattice seen, or not checked).
+        let measuredPixelSizeAngstrom: Double?
         let model: String
         let defects: [Found]
 
-        enum CodingKeys: String, CodingKey { case image, pixelSizeAngstrom = "pixel_size_angstrom", model, defects }
+        enum CodingKeys: String, CodingKey {
+            case image, pixelSizeAngstrom = "pixel_size_angstrom", model, defects
+            case measuredPixelSizeAngstrom = "measured_pixel_size_angstrom"
+        }
     }
 
     func run() throws {
@@ -62,9 +83,12 @@ struct DetectCommand: ParsableCommand {
             do {
                 let url = URL(fileURLWithPath: file)
                 let image = try Self.read(url)
+                let (pixelSize, measured) = try self.pixelSize.resolve(
+                    for: image, samplePeriod: latticePeriod, checked: !noPixelSizeCheck)
                 let found = detector.detect(image, pixelSize: pixelSize, threshold: threshold)
                 let output = Output(
-                    image: file, pixelSizeAngstrom: pixelSize, model: model,
+                    image: file, pixelSizeAngstrom: (pixelSize * 10_000).rounded() / 10_000,
+                    measuredPixelSizeAngstrom: measured.map { ($0 * 10_000).rounded() / 10_000 }, model: model,
                     defects: found.sorted { ($0.y, $0.x) < ($1.y, $1.x) }.map {
                         .init(
                             x: ($0.x * 100).rounded() / 100, y: ($0.y * 100).rounded() / 100, type: $0.kind.description,

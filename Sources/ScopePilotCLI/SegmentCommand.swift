@@ -17,10 +17,20 @@ struct SegmentCommand: ParsableCommand {
             similar chips are linked and Leiden finds communities. All files of one call are one \
             session: the same kind of area gets the same community id in every file. Give a \
             multimodal frame as HAADF.npy+MAADF.npy (first channel first: the detector reads it).
+
+            The pixel size is checked against each image's lattice as in 'scopepilot detect' (an image \
+            showing none, such as a survey frame, is taken at the size given); --pixel-size auto uses \
+            the measurement (the median over the files).
             """)
 
-    @Argument(help: "Image files (.npy or .tif); A.npy+B.npy for one frame with two channels.") var files: [String]
-    @Option(help: "Pixel size of the images, Å.") var pixelSize: Double
+    @Argument(
+        help: "Image files (.npy or .tif); A.npy+B.npy (or HAADF=A.npy+MAADF=B.npy) for one frame with two channels.")
+    var files: [String]
+    @Option(help: "Pixel size of the images, Å, or auto: measured from their lattice.") var pixelSize: PixelSizeOption
+    @Option(help: "The sample's spacing of first-order lattice planes, Å (WSe2: 2.842).")
+    var latticePeriod = LatticePeriod.wse2
+    @Flag(help: "Do not check the pixel size against the lattice (a sample whose lattice is not known).")
+    var noPixelSizeCheck = false
     @Option(help: "Chip side, nm.") var chip = 1.6
     @Option(help: "Distance between chips, nm (default: the chip side, a tiling).") var stride: Double?
     @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 2
@@ -30,7 +40,8 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "Quality: modularity or cpm (constant Potts).") var quality = "modularity"
     @Option(help: "Resolution of the quality function (higher: more, smaller communities).") var resolution = 0.3
     @Option(help: "Seed of the community detection.") var seed: UInt64 = 1
-    @Option(help: "Channels of a multimodal frame: concatenate or average (their similarities).") var channels =
+    @Option(help: "Names of each frame's channels, in order (NAME=file overrides one).") var channels = "HAADF,MAADF"
+    @Option(help: "Channels of a multimodal frame: concatenate or average (their similarities).") var combine =
         "concatenate"
     @Option(help: "Detector for defect density (se1, all or a path); none to leave it out.") var model = "se1"
     @Flag(help: "Also pool the detector's bottleneck activations into the descriptor.") var bottleneck = false
@@ -39,23 +50,25 @@ struct SegmentCommand: ParsableCommand {
         false
 
     func validate() throws {
-        guard pixelSize > 0.01 && pixelSize <= 10_000 else {
-            throw ValidationError("--pixel-size must be a plausible pixel size in Å (0.01 ... 10000), not \(pixelSize)")
+        if let given = pixelSize.given, !(given > 0.01 && given <= 10_000) {
+            throw ValidationError("--pixel-size must be a plausible pixel size in Å (0.01 ... 10000), not \(given)")
+        }
+        if noPixelSizeCheck && pixelSize == .measured {
+            throw ValidationError("--pixel-size auto measures the lattice; it cannot go with --no-pixel-size-check")
         }
         guard chip > 0, chip <= 100_000, (stride ?? chip) > 0, (stride ?? chip) <= 100_000 else {
             throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
         }
-        guard chip * 10 / pixelSize >= 8 else {
-            throw ValidationError(
-                "--chip \(chip) nm is \(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
-            )
-        }
+        if let given = pixelSize.given { try checkChip(pixelSize: given) }
         guard (0...4).contains(context) else { throw ValidationError("--context must be 0 ... 4") }
         guard neighbours > 0 else { throw ValidationError("--neighbours must be positive") }
         guard ["modularity", "cpm"].contains(quality) else { throw ValidationError("--quality is modularity or cpm") }
         guard resolution >= 0 && resolution.isFinite else { throw ValidationError("--resolution must be ≥ 0") }
-        guard ChipFeatureOptions.ChannelCombination(rawValue: channels) != nil else {
-            throw ValidationError("--channels is concatenate or average")
+        guard ChipFeatureOptions.ChannelCombination(rawValue: combine) != nil else {
+            throw ValidationError("--combine is concatenate or average")
+        }
+        guard !channelNames.isEmpty, Set(channelNames).count == channelNames.count else {
+            throw ValidationError("--channels is a comma-separated list of distinct names, e.g. HAADF,MAADF")
         }
     }
 
@@ -94,12 +107,35 @@ struct SegmentCommand: ParsableCommand {
         }
     }
 
+    /// Chips need at least 8 px.
+    func checkChip(pixelSize: Double) throws {
+        guard chip * 10 / pixelSize >= 8 else {
+            throw ValidationError(
+                "--chip \(chip) nm is \(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
+            )
+        }
+    }
+
     func run() throws {
+        let inputs = try readInputs()
+        // Every file's lattice is checked against the pixel size (or measured, for auto).
+        var measured: [Double] = []
+        for input in inputs {
+            do {
+                let resolved = try self.pixelSize.resolve(
+                    for: input.channels[0].image, samplePeriod: latticePeriod, checked: !noPixelSizeCheck)
+                if let value = resolved.measured { measured.append(value) }
+            } catch {
+                throw ValidationError("\(input.name): \(error)")
+            }
+        }
+        let pixelSize = self.pixelSize.given ?? measured.sorted()[measured.count / 2]
+        try checkChip(pixelSize: pixelSize)
         var options = SegmentationOptions()
         options.chipSize = Int((chip * 10 / pixelSize).rounded())
         options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
         options.features.context = context
-        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: channels) ?? .concatenate
+        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: combine) ?? .concatenate
         options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
         options.quality =
             quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
@@ -114,23 +150,6 @@ struct SegmentCommand: ParsableCommand {
             DetectorEmbedder($0, parts: bottleneck ? [.bottleneck, .defectDensity] : [.defectDensity])
         }
         options.features.embedding = embedder != nil
-        var inputs: [(name: String, channels: [(name: String, image: Image)])] = []
-        for file in files {
-            let parts = file.split(separator: "+").map(String.init)
-            var frame: [(name: String, image: Image)] = []
-            for part in parts {
-                do {
-                    frame.append(
-                        (
-                            URL(fileURLWithPath: part).deletingPathExtension().lastPathComponent,
-                            try DetectCommand.read(URL(fileURLWithPath: part))
-                        ))
-                } catch {
-                    throw ValidationError("\(part): \(error)")
-                }
-            }
-            inputs.append((file, frame))
-        }
         options.reservoirCapacity = max(
             options.reservoirCapacity,
             inputs.reduce(0) {
@@ -165,11 +184,49 @@ struct SegmentCommand: ParsableCommand {
             }
         }
         session.repartition()
-        try report(session, inputs: inputs)
+        try report(session, inputs: inputs, pixelSize: pixelSize)
+    }
+
+    /// `--channels` as a list.
+    var channelNames: [String] {
+        channels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The files of the call, each a frame of one or more channels. A channel is named by its
+    /// place (`--channels`) or by `NAME=` before its file, never by the file's name: a series of
+    /// files is one session whatever the files are called.
+    private func readInputs() throws -> [(name: String, channels: [(name: String, image: Image)])] {
+        var inputs: [(name: String, channels: [(name: String, image: Image)])] = []
+        let names = channelNames
+        for file in files {
+            var frame: [(name: String, image: Image)] = []
+            for (index, part) in file.split(separator: "+").map(String.init).enumerated() {
+                var path = part
+                var name = index < names.count ? names[index] : "channel\(index + 1)"
+                if let equals = part.firstIndex(of: "="), !part[..<equals].contains("/"), !part[..<equals].isEmpty {
+                    name = String(part[..<equals])
+                    path = String(part[part.index(after: equals)...])
+                }
+                do {
+                    frame.append((name, try DetectCommand.read(URL(fileURLWithPath: path))))
+                } catch {
+                    throw ValidationError("\(path): \(error)")
+                }
+            }
+            if let first = inputs.first, first.channels.map(\.name) != frame.map(\.name) {
+                throw ValidationError(
+                    "\(file) has the channels \(frame.map(\.name).joined(separator: "+")) but \(first.name) has "
+                        + "\(first.channels.map(\.name).joined(separator: "+")): every frame of a session needs the "
+                        + "same channels, in the same order")
+            }
+            inputs.append((file, frame))
+        }
+        return inputs
     }
 
     private func report(
-        _ session: SegmentationSession, inputs: [(name: String, channels: [(name: String, image: Image)])]
+        _ session: SegmentationSession, inputs: [(name: String, channels: [(name: String, image: Image)])],
+        pixelSize: Double
     ) throws {
         guard let layout = session.featureLayout else { throw ValidationError("no frame was segmented") }
         let means = session.meanDescriptors()

@@ -55,6 +55,40 @@ struct CLITests {
         }
     }
 
+    @Test("detect and segment refuse a pixel size the image's lattice disagrees with, and measure it with auto")
+    func pixelSizeCheck() async throws {
+        let frames = Self.folder.appendingPathComponent("calibration")
+        defer { try? FileManager.default.removeItem(at: frames) }
+        // 4.096 nm over 256 px: 0.16 Å per pixel.
+        let render = try await CLI.run([
+            "sim", "render", "--x=-120", "--y", "60", "--fov", "4.096", "--pixels", "256", "--out", frames.path,
+        ])
+        #expect(render.status == 0, "\(render.stderr)")
+        let image = frames.appendingPathComponent("HAADF.npy").path
+        let wrong = try await CLI.run(["detect", image, "--pixel-size", "1.0"])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.isEmpty, "nothing reported at the wrong scale")
+        #expect(wrong.stderr.contains("Å per pixel, not the 1 Å given"), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("means 0.15") || wrong.stderr.contains("means 0.16"), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("--pixel-size auto"))
+
+        let auto = try await CLI.run(["detect", image, "--pixel-size", "auto"])
+        #expect(auto.status == 0, "\(auto.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(auto.stdout.utf8)) as? [String: Any])
+        let used = try #require(object["pixel_size_angstrom"] as? Double)
+        #expect(abs(used / 0.16 - 1) < 0.03, "\(used)")
+        #expect(object["measured_pixel_size_angstrom"] as? Double == used)
+
+        let unchecked = try await CLI.run(["detect", image, "--pixel-size", "1.0", "--no-pixel-size-check"])
+        #expect(unchecked.status == 0, "the check can be turned off for a sample that is not WSe2")
+
+        let segment = try await CLI.run(["segment", image, "--pixel-size", "1.0", "--chip", "1.6", "--model", "none"])
+        #expect(segment.status != 0)
+        #expect(segment.stderr.contains("Å per pixel, not the 1 Å given"), "\(segment.stderr)")
+        let segmentAuto = try await CLI.run(["segment", image, "--pixel-size", "auto", "--model", "none"])
+        #expect(segmentAuto.status == 0, "\(segmentAuto.stderr)")
+    }
+
     @Test("sim render gives the same frame, bit for bit, in separate runs")
     func renderRepeats() async throws {
         var frames: [Data] = []

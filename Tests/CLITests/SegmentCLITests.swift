@@ -48,6 +48,27 @@ struct SegmentCLITests {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("\(stem)-communities.png").path))
         }
         #expect(used[0].isDisjoint(with: used[1]), "contamination and pristine lattice share a community: \(used)")
+
+        // Channels are named by place or by NAME=, never by the files' names: a plain series of
+        // differently named files is one session.
+        let haadf = contaminated.appendingPathComponent("HAADF.npy").path
+        let other = Self.folder.appendingPathComponent("seg_001.npy").path
+        try FileManager.default.copyItem(atPath: pristine.appendingPathComponent("HAADF.npy").path, toPath: other)
+        let series = try await CLI.run(["segment", haadf, other, "--pixel-size", "0.25", "--model", "none"])
+        #expect(series.status == 0, "\(series.stderr)")
+        #expect(series.stdout.split(separator: "\n").count == 2)
+        let named = try await CLI.run([
+            "segment", "HAADF=\(haadf)+MAADF=\(contaminated.appendingPathComponent("MAADF.npy").path)",
+            "HAADF=\(other)+MAADF=\(pristine.appendingPathComponent("MAADF.npy").path)", "--pixel-size", "0.25",
+            "--model", "none",
+        ])
+        #expect(named.status == 0, "\(named.stderr)")
+        let mixed = try await CLI.run([
+            "segment", haadf + "+" + contaminated.appendingPathComponent("MAADF.npy").path, other, "--pixel-size",
+            "0.25", "--model", "none",
+        ])
+        #expect(mixed.status != 0)
+        #expect(mixed.stderr.contains("same channels, in the same order"), "\(mixed.stderr)")
     }
 
     @Test(
@@ -57,7 +78,8 @@ struct SegmentCLITests {
             (["x.npy", "--pixel-size", "0"], "--pixel-size"),
             (["x.npy", "--pixel-size", "0.25", "--chip", "0.1"], "at least 8 px"),
             (["x.npy", "--pixel-size", "0.25", "--quality", "louvain"], "modularity or cpm"),
-            (["x.npy", "--pixel-size", "0.25", "--channels", "sum"], "concatenate or average"),
+            (["x.npy", "--pixel-size", "0.25", "--combine", "sum"], "concatenate or average"),
+            (["x.npy", "--pixel-size", "0.25", "--channels", "A,A"], "distinct names"),
         ])
     func badInputs(arguments: [String], reason: String) async throws {
         let run = try await CLI.run(["segment"] + arguments)

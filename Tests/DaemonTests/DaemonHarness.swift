@@ -96,6 +96,12 @@ actor RecordingInstrument: Instrument {
     private let instrument: SimulatedInstrument
     /// Everything asked, in order.
     private(set) var requests: [Request] = []
+    /// How much larger than the truth the frames' headers report their field of view (1: true);
+    /// an instrument whose calibration is off.
+    private var fieldOfViewError = 1.0
+
+    /// Reports every later frame's field of view `factor` times the truth.
+    func miscalibrate(by factor: Double) { fieldOfViewError = factor }
 
     init(_ instrument: SimulatedInstrument) {
         self.instrument = instrument
@@ -105,7 +111,10 @@ actor RecordingInstrument: Instrument {
 
     func acquire(_ request: ScanRequest, purpose: FrameHeader.Purpose) async throws -> AcquiredFrame {
         requests.append(.scan(request, purpose))
-        return try await instrument.acquire(request, purpose: purpose)
+        var frame = try await instrument.acquire(request, purpose: purpose)
+        frame.scan.fovX *= fieldOfViewError
+        frame.scan.fovY *= fieldOfViewError
+        return frame
     }
 
     func moveStage(to position: StagePosition) async throws -> StagePosition {

@@ -29,6 +29,7 @@ from .observation import (
     Frame,
     Observation,
     Outcome,
+    PixelSize,
     ScanGeometry,
     SessionMap,
     Visit,
@@ -40,6 +41,6 @@ PROTOCOL = "1.0"
 __all__ = [
     "AcquireReference", "Action", "Blank", "Candidate", "ChannelStatistics", "Chip", "Community",
     "Decision", "Defect", "DoseMap", "Drift", "EndSession", "Envelope", "Frame", "InvalidDecision", "MoveStage",
-    "Observation", "Outcome", "Policy", "PROTOCOL", "RequestRetraining", "Scan", "ScanGeometry",
+    "Observation", "Outcome", "PixelSize", "Policy", "PROTOCOL", "RequestRetraining", "Scan", "ScanGeometry",
     "SessionMap", "Unblank", "Visit",
 ]

@@ -38,6 +38,16 @@ class ScanGeometry:
 
 
 @dataclass(frozen=True)
+class PixelSize:
+    """A frame's pixel size as its header claims it and as its lattice measures it, in Å. When
+    ``consistent`` is false the frame was not analysed for defects (its calibration is off)."""
+
+    claimed_angstrom: float
+    measured_angstrom: float
+    consistent: bool
+
+
+@dataclass(frozen=True)
 class Frame:
     """The newest analysed frame's metadata."""
 
@@ -49,6 +59,8 @@ class Frame:
     purpose: Optional[str]
     dose_e_per_A2: Optional[float]
     channels: List[ChannelStatistics]
+    #: What the lattice says of the pixel size (None: not an atomic-resolution frame, or no lattice).
+    pixel_size: Optional[PixelSize] = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ class Observation:
                 purpose=f.get("purpose"),
                 dose_e_per_A2=f.get("dose_e_per_A2"),
                 channels=channels(f.get("channels")),
+                pixel_size=PixelSize(**f["pixel_size"]) if f.get("pixel_size") else None,
             )
         drift = None
         if wire.get("drift"):

@@ -37,3 +37,15 @@ def test_the_dose_map_comes_with_its_grid_and_finds_the_peak_under_a_field_of_vi
 def test_without_the_array_there_is_no_dose_map():
     observation = Observation.from_wire(_wire())
     assert observation.dose_map is None and observation.thumbnail is None and observation.step == 3
+
+
+def test_a_frames_pixel_size_reading_arrives_as_a_dataclass():
+    scan = {"center_x_nm": 0.0, "center_y_nm": 0.0, "fov_x_nm": 4.0, "fov_y_nm": 4.0, "width": 128, "height": 128,
+            "dwell_us": 10.0, "rotation_deg": 0.0}
+    frame = {"seq": 1, "scan": scan, "stage": {"x_nm": 0.0, "y_nm": 0.0}, "time": 1.0, "purpose": None,
+             "dose_e_per_A2": 10.0, "channels": [],
+             "pixel_size": {"claimed_angstrom": 0.3125, "measured_angstrom": 0.2, "consistent": False}}
+    reading = Observation.from_wire(_wire(frame=frame), {}).frame.pixel_size
+    assert reading.claimed_angstrom == 0.3125 and reading.measured_angstrom == 0.2 and not reading.consistent
+    frame["pixel_size"] = None
+    assert Observation.from_wire(_wire(frame=frame), {}).frame.pixel_size is None

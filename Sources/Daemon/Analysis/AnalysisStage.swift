@@ -133,7 +133,25 @@ public actor AnalysisStage {
         }
         lap("drift")
 
-        if let detector, let embedder,
+        var calibrated = true
+        if let detectorPixelSize = detector?.metadata.pixelSize, pixelSize >= 0.5 * detectorPixelSize,
+            pixelSize <= 2 * detectorPixelSize
+        {
+            // The lattice must agree with the header's pixel size before the detector may judge
+            // the frame: at the wrong scale it would report nonsense with confidence.
+            let check = PixelSizeCheck(primary, claimed: pixelSize)
+            if let implied = check.implied {
+                result.pixelSize = PixelSizeReading(
+                    claimed: pixelSize, measured: implied, consistent: check.refusal(claimed: pixelSize) == nil)
+            }
+            if let refusal = check.refusal(claimed: pixelSize) {
+                calibrated = false
+                result.calibrationRefusal = "frame \(received.key) not analysed for defects: " + refusal
+                result.problems.append("pixel size: \(refusal)")
+            }
+            lap("calibration")
+        }
+        if calibrated, let detector, let embedder,
             pixelSize >= 0.5 * detector.metadata.pixelSize && pixelSize <= 2 * detector.metadata.pixelSize
         {
             // One lattice mask serves the detector (no defects in vacuum) and the monitor (no

@@ -34,6 +34,11 @@ public struct FrameAnalysis: Sendable {
     public var timings: [String: Double] = [:]
     /// Problems that left a stage out (e.g. a registration that failed), in words.
     public var problems: [String] = []
+    /// The pixel size the frame's lattice implies beside the header's (nil: the detector's
+    /// magnification range was not reached, or no lattice stands out).
+    public var pixelSize: PixelSizeReading?
+    /// Why the frame was not analysed for defects when its calibration is off, in words.
+    public var calibrationRefusal: String?
 
     /// An analysis with nothing found yet.
     public init(key: FrameKey, header: FrameHeader, receivedAt: ContinuousClock.Instant) {

@@ -259,7 +259,7 @@ struct PolicyRunner {
         return FrameSummary(
             seq: header.seq, scan: header.scan, stage: header.stage, time: header.time.start,
             purpose: header.purpose?.rawValue, dose: Dose.perArea(of: header.scan, current: reported ?? current),
-            channels: analysis.channels)
+            channels: analysis.channels, pixelSize: analysis.pixelSize)
     }
 
     private static func defects(_ analysis: FrameAnalysis?) -> [DefectObservation] {

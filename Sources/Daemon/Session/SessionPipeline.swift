@@ -92,6 +92,11 @@ struct SessionPipeline {
                             if let drift = analysed.drift { status.drift = (drift.vx, drift.vy) }
                         }
                         await sessionLog.record(analysed)
+                        if let refusal = analysed.calibrationRefusal {
+                            logger.warning("\(refusal)")
+                            await sessionLog.refused(
+                                source: "calibration", error: refusal, detail: "frame \(analysed.key)")
+                        }
                     case .failure(let failure):
                         logger.warning(
                             "frame \(failure.frame.key) could not be analysed", metadata: ["error": "\(failure.error)"])

@@ -1,0 +1,85 @@
+import DefectDetection
+import Foundation
+import ImageIO
+import ImageNumerics
+import Simulator
+import Testing
+import WireProtocol
+
+@Suite("The pixel-size check: the lattice says what a pixel is")
+struct PixelSizeCheckTests {
+    /// A frame of `pixels` px at `pixelSize` Å per pixel, `dwell` µs.
+    static func frame(pixelSize: Double, pixels: Int = 256, dwell: Double = 10, x: Double = -40) -> Image {
+        let fov = Double(pixels) * pixelSize / 10
+        let frame = VirtualMicroscope(noiseSeed: 3).acquire(
+            ScanGeometry(centerX: x, centerY: 30, fovX: fov, width: pixels, height: pixels, dwell: dwell),
+            channels: ["HAADF"])
+        return frame.channels["HAADF"]!
+    }
+
+    @Test(
+        "The measured period is the {100} spacing at every pixel size atoms are resolved at",
+        arguments: [0.08, 0.12, 0.16, 0.2, 0.3, 0.45])
+    func measures(pixelSize: Double) throws {
+        let period = try #require(LatticePeriod.measure(Self.frame(pixelSize: pixelSize)))
+        let implied = period.pixelSize()
+        #expect(abs(implied / pixelSize - 1) < 0.05, "measured \(period), implies \(implied) Å for \(pixelSize)")
+        #expect(PixelSizeCheck(Self.frame(pixelSize: pixelSize, x: 60), claimed: pixelSize).implied != nil)
+        if case .consistent = PixelSizeCheck(Self.frame(pixelSize: pixelSize, x: 60), claimed: pixelSize) {
+        } else {
+            Issue.record("the true pixel size \(pixelSize) Å was not accepted")
+        }
+    }
+
+    @Test("Low dose and small frames still measure it")
+    func lowDose() throws {
+        let period = try #require(LatticePeriod.measure(Self.frame(pixelSize: 0.2, pixels: 128, dwell: 1)))
+        #expect(abs(period.pixelSize() / 0.2 - 1) < 0.06, "\(period)")
+    }
+
+    @Test("A wrong pixel size is refused with the one the lattice implies", arguments: [1.0, 0.02, 0.3, 2.0])
+    func refuses(claimed: Double) throws {
+        let check = PixelSizeCheck(Self.frame(pixelSize: 0.16), claimed: claimed)
+        guard case .mismatch(_, let implied) = check else {
+            Issue.record("\(claimed) Å for a 0.16 Å image was accepted: \(check)")
+            return
+        }
+        #expect(abs(implied / 0.16 - 1) < 0.05)
+        let message = try #require(check.refusal(claimed: claimed))
+        #expect(message.contains("Å per pixel, not the") && message.contains("--pixel-size auto"), "\(message)")
+    }
+
+    @Test("Noise and flat frames have no lattice: unmeasured, not a guess")
+    func noLattice() {
+        var generator = SplitMix64(seed: 9)
+        let noise = Image(
+            width: 256, height: 256,
+            pixels: (0..<(256 * 256)).map { _ in Float(Double(generator.next() % 10_000) / 10_000) })
+        #expect(LatticePeriod.measure(noise) == nil)
+        #expect(PixelSizeCheck(noise, claimed: 0.2) == .unmeasured)
+        #expect(LatticePeriod.measure(Image(width: 128, height: 128, value: 3)) == nil)
+        var nan = Image(width: 64, height: 64, value: 1)
+        nan.pixels[100] = .nan
+        #expect(LatticePeriod.measure(nan) == nil)
+    }
+}
+
+@Suite("The pixel-size check on an image we did not make")
+struct IndependentPixelSizeTests {
+    @Test("An abTEM multislice HAADF image of WSe2 at 0.198 Å per pixel (Tests/Fixtures/abtem)")
+    func abTEM() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/abtem/wse2-haadf-0.198A.npy")
+        let image = try NumpyFile.read(url)
+        #expect(PixelSizeCheck(image, claimed: 1.0).refusal(claimed: 1.0) != nil)
+        // A known gap, kept visible (and this test fails once it is fixed, to be turned into a
+        // plain expectation): on this 86 x 83 noise-free frame a streak near Nyquist outshines the
+        // lattice, and the first order is then chosen as a hexagonal multiple of it; the {100}
+        // (5.7 cycles) and {110} (9.9) spots are both there. Next: choose the first order by the
+        // hexagonal consistency of the candidates themselves.
+        withKnownIssue("the first order is chosen relative to the strongest ring, here an artefact") {
+            let period = try #require(LatticePeriod.measure(image))
+            #expect(abs(period.pixelSize() / 0.198 - 1) < 0.04, "\(period) implies \(period.pixelSize()) Å")
+        }
+    }
+}
