@@ -33,14 +33,22 @@ public enum PixelSizeCheck: Sendable, Equatable {
         }
     }
 
-    /// Why `claimed` is refused, in words a person can act on (nil unless a mismatch).
-    public func refusal(claimed: Double, samplePeriod: Double = LatticePeriod.wse2) -> String? {
+    /// What the lattice says against `claimed`, in words (nil unless a mismatch).
+    public func finding(claimed: Double, samplePeriod: Double = LatticePeriod.wse2) -> String? {
         guard case .mismatch(let period, let implied) = self else { return nil }
         let factor = claimed > implied ? claimed / implied : implied / claimed
         return "the lattice in this image repeats every \(Self.format(period.pixels)) px, which for WSe2 "
             + "(\(Self.format(samplePeriod)) Å between {100} planes) means \(Self.format(implied)) Å per pixel, not "
-            + "the \(Self.format(claimed)) Å given (\(Self.format(factor))x off). Check the calibration; give "
-            + "--pixel-size \(Self.format(implied)), or --pixel-size auto to use the measurement"
+            + "the \(Self.format(claimed)) Å given (\(Self.format(factor))x off)"
+    }
+
+    /// Why `claimed` is refused on the command line, with what to give instead (nil unless a
+    /// mismatch).
+    public func refusal(claimed: Double, samplePeriod: Double = LatticePeriod.wse2) -> String? {
+        guard case .mismatch(_, let implied) = self, let finding = finding(claimed: claimed, samplePeriod: samplePeriod)
+        else { return nil }
+        return finding + ". Check the calibration; give --pixel-size \(Self.format(implied)), or --pixel-size auto to "
+            + "use the measurement"
     }
 
     static func format(_ value: Double) -> String {

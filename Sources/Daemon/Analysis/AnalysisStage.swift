@@ -140,14 +140,18 @@ public actor AnalysisStage {
             // The lattice must agree with the header's pixel size before the detector may judge
             // the frame: at the wrong scale it would report nonsense with confidence.
             let check = PixelSizeCheck(primary, claimed: pixelSize)
+            let finding = check.finding(claimed: pixelSize)
             if let implied = check.implied {
-                result.pixelSize = PixelSizeReading(
-                    claimed: pixelSize, measured: implied, consistent: check.refusal(claimed: pixelSize) == nil)
+                result.pixelSize = PixelSizeReading(claimed: pixelSize, measured: implied, consistent: finding == nil)
             }
-            if let refusal = check.refusal(claimed: pixelSize) {
+            if let finding {
                 calibrated = false
-                result.calibrationRefusal = "frame \(received.key) not analysed for defects: " + refusal
-                result.problems.append("pixel size: \(refusal)")
+                // The header's pixel size is the scan's field of view over its pixels: the
+                // instrument's magnification calibration or the driver adapter's units.
+                result.calibrationRefusal =
+                    "frame \(received.key) not analysed for defects: \(finding). Check the microscope's "
+                    + "magnification calibration and the field of view (nm) the driver adapter reports"
+                result.problems.append("pixel size: \(finding)")
             }
             lap("calibration")
         }
