@@ -9,9 +9,9 @@ public import ImageNumerics
 /// The measurement: the central square of the frame (at most 256 px), mean removed, Hann
 /// windowed, its power spectrum in rings one frequency step wide. A lattice shows as spots that
 /// stand far above their ring (the ring's peak over its median; noise alone reaches about 10);
-/// the period is that of the lowest-frequency ring whose spots stand out and whose frequency the
-/// strongest ring's is a hexagonal multiple of (the first order: for WSe2 the {100} planes,
-/// 2.84 Å), refined to a fraction of a step by the spot's centroid.
+/// the period is that of the lowest-frequency ring whose spots stand out and that has a partner
+/// standing out at a hexagonal multiple of its frequency (the first order: for WSe2 the {100}
+/// planes, 2.84 Å), refined to a fraction of a step by the spot's centroid.
 public struct LatticePeriod: Sendable, Equatable {
     /// The period, pixels.
     public let pixels: Double
@@ -101,20 +101,32 @@ public struct LatticePeriod: Sendable, Equatable {
             }
             return weight > 0 ? ((fx / weight) * (fx / weight) + (fy / weight) * (fy / weight)).squareRoot() : 0
         }
-        // The first order: the lowest ring whose spots stand out and whose frequency the
-        // strongest's is a hexagonal lattice's multiple of (1, √3, 2, √7, 3: in a HAADF image of
-        // WSe2 the {110} spots can outshine the {100}, and a spot spreads into the rings beside it).
-        let strongestFrequency = frequency(row: strongest.row, column: strongest.column)
+        // The first order: the lowest ring whose spots stand out and that has a partner standing
+        // out at a hexagonal lattice's multiple of its frequency (√3, 2, √7, 3: the {110}, {200},
+        // ... spots of the same lattice). Without any such pair, the strongest ring. Chosen among
+        // the candidates themselves, not relative to the strongest: in a HAADF image of WSe2 the
+        // {110} spots can outshine the {100}, and a small frame's edges can leave a streak near
+        // Nyquist that outshines both.
         let floor = max(minimumContrast, strongest.contrast * 1e-3)
-        let orders = [1, 3.0.squareRoot(), 2, 7.0.squareRoot(), 3]
-        for candidate in candidates where candidate.contrast >= floor {
-            let f = frequency(row: candidate.row, column: candidate.column)
-            guard f > 0 else { continue }
-            let ratio = strongestFrequency / f
-            guard orders.contains(where: { abs(ratio / $0 - 1) < 0.04 }) else { continue }
-            return LatticePeriod(pixels: Double(side) / f, contrast: candidate.contrast)
+        // A spot spreads into the rings beside it: only the ring where it peaks counts.
+        let byRing = Dictionary(candidates.map { ($0.ring, $0.contrast) }, uniquingKeysWith: max)
+        let peaks = candidates.filter { candidate in
+            (-2...2).allSatisfy { offset in
+                offset == 0 || (byRing[candidate.ring + offset] ?? 0) <= candidate.contrast
+            }
         }
-        return nil
+        let significant = peaks.filter { $0.contrast >= floor }.map {
+            (frequency: frequency(row: $0.row, column: $0.column), contrast: $0.contrast)
+        }.filter { $0.frequency > 0 }
+        let multiples: [Double] = [Double(3).squareRoot(), 2, Double(7).squareRoot(), 3]
+        for candidate in significant.sorted(by: { $0.frequency < $1.frequency }) {
+            let partnered = significant.contains { other in
+                multiples.contains { abs(other.frequency / (candidate.frequency * $0) - 1) < 0.04 }
+            }
+            if partnered { return LatticePeriod(pixels: Double(side) / candidate.frequency, contrast: candidate.contrast) }
+        }
+        let f = frequency(row: strongest.row, column: strongest.column)
+        return f > 0 ? LatticePeriod(pixels: Double(side) / f, contrast: strongest.contrast) : nil
     }
 
     /// The pixel size this period implies for a lattice of `period` Å.

@@ -72,14 +72,9 @@ struct IndependentPixelSizeTests {
             .appendingPathComponent("Fixtures/abtem/wse2-haadf-0.198A.npy")
         let image = try NumpyFile.read(url)
         #expect(PixelSizeCheck(image, claimed: 1.0).refusal(claimed: 1.0) != nil)
-        // A known gap, kept visible (and this test fails once it is fixed, to be turned into a
-        // plain expectation): on this 86 x 83 noise-free frame a streak near Nyquist outshines the
-        // lattice, and the first order is then chosen as a hexagonal multiple of it; the {100}
-        // (5.7 cycles) and {110} (9.9) spots are both there. Next: choose the first order by the
-        // hexagonal consistency of the candidates themselves.
-        withKnownIssue("the first order is chosen relative to the strongest ring, here an artefact") {
-            let period = try #require(LatticePeriod.measure(image))
-            #expect(abs(period.pixelSize() / 0.198 - 1) < 0.04, "\(period) implies \(period.pixelSize()) Å")
-        }
+        // On this 86 x 83 noise-free frame a streak near Nyquist outshines the lattice; the {100}
+        // (5.7 cycles) and {110} (9.9) spots are both there and say the scale.
+        let period = try #require(LatticePeriod.measure(image))
+        #expect(abs(period.pixelSize() / 0.198 - 1) < 0.04, "\(period) implies \(period.pixelSize()) Å")
     }
 }
