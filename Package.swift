@@ -135,6 +135,10 @@ let package = Package(
 
         // Image files: NumPy .npy, TIFF, PNG.
         .target(name: "ImageIO", dependencies: ["ImageNumerics"], swiftSettings: strictSettings),
+        // Folders of images with what is really in them, for scoring on data the project did not make.
+        .target(
+            name: "LabelledSets", dependencies: ["DefectDetection", "ImageIO", "ImageNumerics", "NeuralNetwork"],
+            swiftSettings: strictSettings),
 
         // YAML configuration files (scenarios, policies) with errors that point at key and line.
         .target(
@@ -199,7 +203,7 @@ let package = Package(
                 "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO",
                 "ImageNumerics",
                 "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
-                "Daemon", "Dashboard",
+                "LabelledSets", "Daemon", "Dashboard",
                 "DecisionLog", "PolicyKit", "PolicyHost",
                 "BuiltInPolicies", "COpenBLAS", "CFFTW3", "CSQLite3",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -281,6 +285,12 @@ let package = Package(
         .testTarget(
             name: "NeuralNetworkTests",
             dependencies: ["NeuralNetwork", "ImageIO", "ImageNumerics", "ScopePilotTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LabelledSetsTests",
+            dependencies: [
+                "LabelledSets", "DefectDetection", "ImageIO", "ImageNumerics", "Segmentation", "SegmentationEvaluation",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "ImageIOTests", dependencies: ["ImageIO", "ImageNumerics", "ScopePilotTestSupport"],

@@ -123,7 +123,9 @@ public struct LatticePeriod: Sendable, Equatable {
             let partnered = significant.contains { other in
                 multiples.contains { abs(other.frequency / (candidate.frequency * $0) - 1) < 0.04 }
             }
-            if partnered { return LatticePeriod(pixels: Double(side) / candidate.frequency, contrast: candidate.contrast) }
+            if partnered {
+                return LatticePeriod(pixels: Double(side) / candidate.frequency, contrast: candidate.contrast)
+            }
         }
         let f = frequency(row: strongest.row, column: strongest.column)
         return f > 0 ? LatticePeriod(pixels: Double(side) / f, contrast: strongest.contrast) : nil

@@ -1,8 +1,9 @@
 public import Foundation
 public import ImageNumerics
 
-/// NumPy `.npy` files (format 1.0-3.0): 2-D, C order, float32, float64 or uint16 read; float32 or
-/// uint16 written.
+/// NumPy `.npy` files (format 1.0-3.0). Read: 2-D arrays (or 3-D with one plane) of every real
+/// numeric dtype (bool, signed and unsigned integers of 1-8 bytes, float16/32/64) in either byte
+/// order, C or Fortran order. Written: float32 or uint16.
 public enum NumpyFile {
     /// Element types that can be written.
     public enum StoredType: String, Sendable {
@@ -46,52 +47,115 @@ public enum NumpyFile {
         guard bytes.count >= headerStart + headerLength else { throw fail("truncated header") }
         let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
         guard let descr = field(header, "descr") else { throw fail("header has no 'descr'") }
-        if field(header, "fortran_order") == "True" {
-            throw fail("the array is in Fortran order; save it with np.ascontiguousarray first")
-        }
+        let fortran = field(header, "fortran_order") == "True"
         guard let shapeText = field(header, "shape") else { throw fail("header has no 'shape'") }
-        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()"))
-            .split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard shape.count == 2 else {
+        let dimensions = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()"))
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let parsed = dimensions.compactMap { Int($0) }
+        // A single plane saved with its axis (1, rows, columns) or (rows, columns, 1) is an image.
+        var shape = parsed
+        if shape.count == 3, shape[0] == 1 {
+            shape.removeFirst()
+        } else if shape.count == 3, shape[2] == 1 {
+            shape.removeLast()
+        }
+        guard parsed.count == dimensions.count, shape.count == 2 else {
             throw fail(
-                "the array has shape (\(shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")))); an image must be 2-D (rows, columns)"
-            )
+                "the array has shape (\(dimensions.joined(separator: ", "))); an image must be 2-D (rows, columns)"
+                    + (parsed.count == 3 ? ": save one plane, e.g. a[0], or each plane to its own file" : ""))
         }
         let (height, width) = (shape[0], shape[1])
         guard height > 0, width > 0 else { throw fail("the array is empty (shape \(height) x \(width))") }
-        let size: Int
-        switch descr {
-        case "<f4", "=f4", "f4": size = 4
-        case "<f8", "=f8", "f8": size = 8
-        case "<u2", "=u2", "u2": size = 2
-        default:
-            throw fail("unsupported dtype '\(descr)'; use float32, float64 or uint16 (little-endian)")
-        }
+        let element = try ElementType(descr, fail: fail)
         let start = headerStart + headerLength
-        guard bytes.count - start == width * height * size else {
+        let count = width * height
+        guard bytes.count - start == count * element.size else {
             throw fail(
-                "expected \(width * height * size) bytes of data for \(height) x \(width) \(descr), found \(bytes.count - start)"
+                "expected \(count * element.size) bytes of data for \(height) x \(width) \(descr), found \(bytes.count - start)"
             )
         }
-        var pixels = [Float](repeating: 0, count: width * height)
+        var pixels = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
-            for i in 0..<(width * height) {
-                let offset = start + i * size
-                switch size {
-                case 4:
-                    pixels[i] = Float(
-                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                case 8:
-                    pixels[i] = Float(
-                        Double(
-                            bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-                        ))
-                default:
-                    pixels[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
-                }
+            let base = UnsafeRawBufferPointer(rebasing: raw[start...])
+            for i in 0..<count { pixels[i] = element.value(in: base, at: i) }
+        }
+        if fortran {
+            // Column-major: element i is row i % height of column i / height.
+            var transposed = [Float](repeating: 0, count: count)
+            for column in 0..<width {
+                for row in 0..<height { transposed[row * width + column] = pixels[column * height + row] }
             }
+            pixels = transposed
         }
         return Image(width: width, height: height, pixels: pixels)
+    }
+
+    /// An array element's type, from a dtype string such as `<f4`, `>i2` or `|u1`.
+    private struct ElementType {
+        enum Kind { case float, signed, unsigned, bool }
+        let kind: Kind
+        let size: Int
+        let bigEndian: Bool
+
+        init(_ descr: String, fail: (String) -> ImageFileError) throws(ImageFileError) {
+            var text = Substring(descr)
+            var big = false
+            if let order = text.first, "<>=|".contains(order) {
+                big = order == ">"
+                text = text.dropFirst()
+            }
+            guard let code = text.first, let size = Int(text.dropFirst()) else {
+                throw fail("unsupported dtype '\(descr)'")
+            }
+            switch (code, size) {
+            case ("f", 2), ("f", 4), ("f", 8): kind = .float
+            case ("i", 1), ("i", 2), ("i", 4), ("i", 8): kind = .signed
+            case ("u", 1), ("u", 2), ("u", 4), ("u", 8): kind = .unsigned
+            case ("b", 1): kind = .bool
+            case ("c", _):
+                throw fail(
+                    "the array is complex ('\(descr)'), which has no single intensity; save np.abs(a)**2 or a.real")
+            default:
+                throw fail(
+                    "unsupported dtype '\(descr)'; images are arrays of numbers (bool, int8 ... uint64, float16 ... float64)"
+                )
+            }
+            self.size = size
+            self.bigEndian = big && size > 1
+        }
+
+        func value(in raw: UnsafeRawBufferPointer, at index: Int) -> Float {
+            let offset = index * size
+            func bits<T: FixedWidthInteger>(_: T.Type) -> T {
+                let stored = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+                return bigEndian ? T(bigEndian: stored) : T(littleEndian: stored)
+            }
+            switch (kind, size) {
+            case (.float, 2): return Self.half(bits(UInt16.self))
+            case (.float, 4): return Float(bitPattern: bits(UInt32.self))
+            case (.float, 8): return Float(Double(bitPattern: bits(UInt64.self)))
+            case (.signed, 1): return Float(Int8(bitPattern: raw[offset]))
+            case (.signed, 2): return Float(Int16(bitPattern: bits(UInt16.self)))
+            case (.signed, 4): return Float(Int32(bitPattern: bits(UInt32.self)))
+            case (.signed, 8): return Float(Int64(bitPattern: bits(UInt64.self)))
+            case (.unsigned, 1), (.bool, _): return Float(raw[offset])
+            case (.unsigned, 2): return Float(bits(UInt16.self))
+            case (.unsigned, 4): return Float(bits(UInt32.self))
+            default: return Float(bits(UInt64.self))
+            }
+        }
+
+        /// IEEE 754 half precision to single.
+        static func half(_ h: UInt16) -> Float {
+            let sign: Float = h & 0x8000 != 0 ? -1 : 1
+            let exponent = Int((h >> 10) & 0x1F)
+            let mantissa = Float(h & 0x3FF)
+            switch exponent {
+            case 0: return sign * mantissa * 0x1p-24
+            case 31: return mantissa == 0 ? sign * .infinity : .nan
+            default: return sign * (1 + mantissa / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+            }
+        }
     }
 
     /// Writes `image` as a 2-D `.npy` array of `type`.

@@ -131,60 +131,17 @@ struct SegmentCommand: ParsableCommand {
         }
         let pixelSize = self.pixelSize.given ?? measured.sorted()[measured.count / 2]
         try checkChip(pixelSize: pixelSize)
-        var options = SegmentationOptions()
-        options.chipSize = Int((chip * 10 / pixelSize).rounded())
-        options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
-        options.features.context = context
-        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: combine) ?? .concatenate
-        options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
-        options.quality =
-            quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
-        options.seed = seed
-        // The CLI's session holds every chip of the call, so every chip gets the final partition.
-        options.repartitionEvery = Int.max
-        var detector: DefectDetector?
-        if model != "none" {
-            detector = try DetectCommand.loadModel(model).0
-        }
-        let embedder = detector.map {
-            DetectorEmbedder($0, parts: bottleneck ? [.bottleneck, .defectDensity] : [.defectDensity])
-        }
-        options.features.embedding = embedder != nil
-        options.reservoirCapacity = max(
-            options.reservoirCapacity,
-            inputs.reduce(0) {
-                let first = $1.channels[0].image
-                return $0
-                    + ChipGrid(
-                        width: first.width, height: first.height, chipSize: options.chipSize, stride: options.stride
-                    ).count
-            })
-        let session = SegmentationSession(options: options, embedder: embedder)
-        for (file, frame) in inputs {
-            let grid = ChipGrid(
-                width: frame[0].image.width, height: frame[0].image.height, chipSize: options.chipSize,
-                stride: options.stride)
-            var counts: [Int]?
-            if let detector, let embedder {
-                let found = detector.detect(frame[0].image, pixelSize: pixelSize)
-                embedder.nextDetections = found
-                var perChip = [Int](repeating: 0, count: grid.count)
-                for defect in found {
-                    if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
-                        perChip[chip] += 1
-                    }
-                }
-                counts = perChip
-            }
-            do {
-                try session.add(
-                    channels: frame.map { ($0.name, $0.image) }, pixelSize: pixelSize, defectsPerChip: counts)
-            } catch {
-                throw ValidationError("\(file): \(error)")
-            }
-        }
-        session.repartition()
+        let session = try settings(detector: model == "none" ? nil : DetectCommand.loadModel(model).0)
+            .segment(inputs, pixelSize: pixelSize)
         try report(session, inputs: inputs, pixelSize: pixelSize)
+    }
+
+    /// The segmentation these options ask for.
+    func settings(detector: DefectDetector?) -> SegmentationRun {
+        SegmentationRun(
+            chip: chip, stride: stride, context: context, neighbours: neighbours, histogramCutoff: histogramCutoff,
+            quality: quality, resolution: resolution, seed: seed, combine: combine, detector: detector,
+            bottleneck: bottleneck)
     }
 
     /// `--channels` as a list.

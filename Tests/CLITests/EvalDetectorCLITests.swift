@@ -21,6 +21,25 @@ struct EvalDetectorCLITests {
         #expect(run.stderr.contains("epoch 1"))
     }
 
+    @Test("--set scores a folder of labelled images per dose: the abTEM detection set")
+    func labelledSet() async throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/abtem/detection")
+        let run = try await CLI.run(["eval-detector", "--set", folder.path, "--model", "all"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = run.stdout.split(separator: "\n").filter {
+            $0.split(separator: " ").first.flatMap { Double($0) } != nil && $0.contains("(")
+        }
+        #expect(rows.count == 4, "one row per dose: \(run.stdout)")
+        for row in rows { #expect(row.components(separatedBy: "(").count == 4, "Se1, Se2 and W in \(row)") }
+        #expect(run.stdout.contains("target: Se1 F1 ≥ 0.95 at every dose from 1e4 e/Å² up"))
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-empty-\(UUID())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let refused = try await CLI.run(["eval-detector", "--set", empty.path])
+        #expect(refused.status != 0 && refused.stderr.contains("no frame label files"), "\(refused.stderr)")
+    }
+
     @Test(
         "bad options are refused with a reason",
         arguments: [

@@ -87,6 +87,23 @@ struct SegmentCLITests {
         #expect(run.stderr.contains(reason), "\(run.stderr)")
     }
 
+    @Test("eval-segmentation --set scores a labelled folder per dose and pixel size beside k-means")
+    func labelledSet() async throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/abtem/segmentation")
+        let run = try await CLI.run(["eval-segmentation", "--set", folder.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = run.stdout.split(separator: "\n").filter { $0.first == " " && $0.contains("│") }
+        #expect(rows.count == 6, "3 doses x 2 pixel sizes: \(run.stdout)")
+        for row in rows {
+            let numbers = row.split(separator: " ").compactMap { Double($0) }
+            #expect(numbers.count == 11, "\(row)")
+            // ARI, NMI, merged ARI, communities, then k-means' two ARIs.
+            #expect(numbers.count < 11 || ((0...1).contains(numbers[6]) && numbers[8] >= 1), "\(row)")
+        }
+        #expect(run.stdout.contains("targets in every row: ARI ≥ 0.6, merged ARI ≥ 0.8"))
+    }
+
     @Test("eval-segmentation prints ARI and NMI per method and the target line")
     func evaluation() async throws {
         let run = try await CLI.run(["eval-segmentation", "--pixels", "256", "--standard-only"])

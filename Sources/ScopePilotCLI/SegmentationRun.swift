@@ -1,0 +1,90 @@
+import ArgumentParser
+import DefectDetection
+import ImageNumerics
+import Segmentation
+
+/// The segmentation `scopepilot segment` runs, shared with `eval-segmentation --set` so that the
+/// evaluation scores exactly what a user gets from the same settings.
+struct SegmentationRun {
+    /// Chip side, nm.
+    var chip = 1.6
+    /// Distance between chips, nm (nil: the chip side).
+    var stride: Double?
+    /// Chips of context on each side averaged into a descriptor.
+    var context = 2
+    /// Nearest neighbours per chip in the graph.
+    var neighbours = 20
+    /// Link pairs above the similarity histogram's mode instead (the published method).
+    var histogramCutoff = false
+    /// `modularity` or `cpm`.
+    var quality = "modularity"
+    /// The quality function's resolution.
+    var resolution = 0.3
+    /// Seed of the community detection.
+    var seed: UInt64 = 1
+    /// `concatenate` or `average`.
+    var combine = "concatenate"
+    /// The detector whose defect density joins the descriptor, if any.
+    var detector: DefectDetector?
+    /// Also pool the detector's bottleneck activations.
+    var bottleneck = false
+
+    /// One session over `frames` (each a list of named channels, the first the one the detector
+    /// reads), all at `pixelSize` Å, partitioned once at the end.
+    func segment(
+        _ frames: [(name: String, channels: [(name: String, image: Image)])], pixelSize: Double
+    ) throws
+        -> SegmentationSession
+    {
+        var options = SegmentationOptions()
+        options.chipSize = Int((chip * 10 / pixelSize).rounded())
+        options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
+        options.features.context = context
+        options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: combine) ?? .concatenate
+        options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
+        options.quality =
+            quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
+        options.seed = seed
+        // The session holds every chip of the call, so every chip gets the final partition.
+        options.repartitionEvery = Int.max
+        let embedder = detector.map {
+            DetectorEmbedder($0, parts: bottleneck ? [.bottleneck, .defectDensity] : [.defectDensity])
+        }
+        options.features.embedding = embedder != nil
+        options.reservoirCapacity = max(
+            options.reservoirCapacity,
+            frames.reduce(0) {
+                let first = $1.channels[0].image
+                return $0
+                    + ChipGrid(
+                        width: first.width, height: first.height, chipSize: options.chipSize, stride: options.stride
+                    ).count
+            })
+        let session = SegmentationSession(options: options, embedder: embedder)
+        for (name, frame) in frames {
+            let grid = ChipGrid(
+                width: frame[0].image.width, height: frame[0].image.height, chipSize: options.chipSize,
+                stride: options.stride)
+            var counts: [Int]?
+            if let detector, let embedder {
+                let found = detector.detect(frame[0].image, pixelSize: pixelSize)
+                embedder.nextDetections = found
+                var perChip = [Int](repeating: 0, count: grid.count)
+                for defect in found {
+                    if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
+                        perChip[chip] += 1
+                    }
+                }
+                counts = perChip
+            }
+            do {
+                try session.add(
+                    channels: frame.map { ($0.name, $0.image) }, pixelSize: pixelSize, defectsPerChip: counts)
+            } catch {
+                throw ValidationError("\(name): \(error)")
+            }
+        }
+        session.repartition()
+        return session
+    }
+}
