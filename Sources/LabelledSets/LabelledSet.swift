@@ -166,13 +166,7 @@ public struct LabelledSet: Sendable {
     /// An image file of the set (.npy or .tif), every pixel finite.
     static func readImage(_ url: URL) throws -> Image {
         let image: Image
-        switch url.pathExtension.lowercased() {
-        case "npy": image = try NumpyFile.read(url)
-        case "tif", "tiff": image = try TIFFFile.read(url)
-        default:
-            throw LabelledSetError(
-                path: url.path, problem: "unsupported image type '.\(url.pathExtension)'; give .npy or .tif")
-        }
+        do { image = try ImageFile.read(url) } catch { throw LabelledSetError(path: url.path, problem: error.problem) }
         guard image.pixels.allSatisfy(\.isFinite) else {
             throw LabelledSetError(path: url.path, problem: "the image holds NaN or infinite values")
         }

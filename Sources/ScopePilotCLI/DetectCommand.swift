@@ -127,14 +127,7 @@ struct DetectCommand: ParsableCommand {
 
     /// Reads a supported image and checks its size.
     static func read(_ url: URL) throws -> Image {
-        let image: Image
-        switch url.pathExtension.lowercased() {
-        case "npy": image = try NumpyFile.read(url)
-        case "tif", "tiff": image = try TIFFFile.read(url)
-        default:
-            throw ImageFileError(
-                path: url.path, problem: "unsupported file type '.\(url.pathExtension)'; give .npy or .tif")
-        }
+        let image = try ImageFile.read(url)
         guard (128...4096).contains(image.width), (128...4096).contains(image.height) else {
             throw ImageFileError(
                 path: url.path,

@@ -34,7 +34,7 @@ struct EvalSegmentationCommand: ParsableCommand {
     @Option(help: "Frame side, pixels.") var pixels = 1024
     @Option(help: "Pixel size, Å.") var pixelSize = 0.25
     @Option(help: "Dwell, µs (the low-dose scenario uses a quarter).") var dwell = 20.0
-    @Option(help: "Detector (se1, all or a path).") var model = "se1"
+    @Option(help: "Detector (se1, all or a path; with --set also none).") var model = "se1"
     @Option(help: "Sample seed.") var seed: UInt64 = 1
     @Flag(help: "Only the standard scenario (skip the low-dose one).") var standardOnly = false
     @Flag(help: "Also print, for each row, how many chips of each region fell in each community.") var confusion =
@@ -52,11 +52,11 @@ struct EvalSegmentationCommand: ParsableCommand {
     }
 
     func run() throws {
-        let detector = try DetectCommand.loadModel(model).0
         if let set {
-            try scoreSet(URL(fileURLWithPath: set), detector: detector)
+            try scoreSet(URL(fileURLWithPath: set), detector: model == "none" ? nil : DetectCommand.loadModel(model).0)
             return
         }
+        let detector = try DetectCommand.loadModel(model).0
         let chip = Int((16 / pixelSize).rounded())  // 1.6 nm
         print("chips of \(chip) px (1.6 nm); matching by adjusted Rand index (ARI) and NMI over all chips\n")
         print(pad("scenario", 24) + pad("method", 28) + "   ARI     NMI   communities  regions")
@@ -125,7 +125,7 @@ struct EvalSegmentationCommand: ParsableCommand {
 
     /// Communities on a labelled set against its region maps, per dose and pixel size, beside
     /// the k-means baseline, and the targets.
-    private func scoreSet(_ folder: URL, detector: DefectDetector) throws {
+    private func scoreSet(_ folder: URL, detector: DefectDetector?) throws {
         let labelled: LabelledSet
         do { labelled = try LabelledSet.load(folder) } catch { throw ValidationError("\(error)") }
         let frames = labelled.frames.filter { $0.regionFile != nil }
@@ -195,6 +195,18 @@ struct EvalSegmentationCommand: ParsableCommand {
                                 "  %.3f  %6d %5d %7d │            %6.3f %6.3f   %6.3f    %6d      │     %6.3f      %6.3f",
                             pixelSize, session.count, truth.count, Set(truth).count, ari, nmi, mergedARI,
                             Set(found).count, baseline, baselineMerged))
+                if confusion {
+                    var table: [Int: [Int: Int]] = [:]
+                    for (region, community) in zip(truth, found) {
+                        table[region, default: [:]][community, default: 0] += 1
+                    }
+                    for region in table.keys.sorted() {
+                        let cells = (table[region] ?? [:]).sorted { $0.key < $1.key }.map {
+                            "community \($0.key): \($0.value)"
+                        }
+                        print("    " + pad(labelled.regions[region], 14) + cells.joined(separator: ", "))
+                    }
+                }
             }
         }
         print(

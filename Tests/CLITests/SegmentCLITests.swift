@@ -102,6 +102,13 @@ struct SegmentCLITests {
             #expect(numbers.count < 11 || ((0...1).contains(numbers[6]) && numbers[8] >= 1), "\(row)")
         }
         #expect(run.stdout.contains("targets in every row: ARI ≥ 0.6, merged ARI ≥ 0.8"))
+        // Without the detector, and with each region's chips by community.
+        let plain = try await CLI.run(["eval-segmentation", "--set", folder.path, "--model", "none", "--confusion"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let regions = plain.stdout.split(separator: "\n").filter {
+            $0.hasPrefix("    hole") && $0.contains("community")
+        }
+        #expect(regions.count == 6, "\(plain.stdout)")
     }
 
     @Test("eval-segmentation prints ARI and NMI per method and the target line")

@@ -418,12 +418,49 @@ def segmentation_set(root, cache, seed):
     )
 
 
+WIDE_LAYOUTS = [
+    [("vacancy-rich", 40), ("hole", 18), ("contamination", 34), ("damaged", 12)],
+    [("damaged", 45), ("vacancy-rich", 22), ("hole", 10)],
+    [("contamination", 55), ("hole", 25), ("vacancy-rich", 15)],
+    [("hole", 35), ("vacancy-rich", 45), ("damaged", 20), ("contamination", 15)],
+]
+
+
+def wide_segmentation_set(root, cache, seed):
+    """Frames of 15 nm with regions from 2 to 11 nm across: the scale users' frames have."""
+    folder = root / "segmentation-wide"
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for index, layout in enumerate(WIDE_LAYOUTS):
+        rng = np.random.default_rng(seed + 200 + index)
+        extent = 160.0
+        structure, region = regions_structure(extent, rng, layout)
+        probe = list(PROBES)[index % 2]
+        started = time.time()
+        simulated = simulate(structure, {probe: PROBES[probe]}, cache / f"wide-{seed + 200 + index}.npz")
+        print(f"wide segmentation structure {index}: {time.time() - started:.0f} s", flush=True)
+        haadf, maadf, sampling = simulated[probe]
+        images, pixel, origin = crop_frame([haadf, maadf], sampling, 0.25, extent)
+        for dose in (1e4, 1e5):
+            noise = np.random.default_rng([seed, 200 + index, int(dose)])
+            (h, m), shifts = acquire(images, pixel, dose, noise, jitter=0.25, shear=noise.uniform(-0.01, 0.01))
+            name = f"w{index}-{dose:.0e}".replace("+0", "")
+            write_frame(folder, name, {"HAADF": h, "MAADF": m}, pixel, dose, probe, shifts, origin, region=region)
+            count += 1
+    write_set(
+        folder,
+        "Regions of pristine lattice, vacancy-rich lattice, amorphised (damaged) film, holes and hydrocarbon "
+        "contamination, 2 to 11 nm across in 15 nm frames at 0.25 Å/px, two doses",
+        count,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     here = pathlib.Path(__file__).resolve().parent
     parser.add_argument("--out", type=pathlib.Path, default=here, help="where the sets' folders go")
     parser.add_argument("--cache", type=pathlib.Path, default=pathlib.Path.home() / ".cache/scopepilot/abtem")
-    parser.add_argument("--only", choices=["detection", "segmentation"])
+    parser.add_argument("--only", choices=["detection", "segmentation", "segmentation-wide"])
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     import abtem
@@ -435,6 +472,8 @@ def main():
         detection_set(args.out, args.cache, args.seed)
     if args.only in (None, "segmentation"):
         segmentation_set(args.out, args.cache, args.seed)
+    if args.only in (None, "segmentation-wide"):
+        wide_segmentation_set(args.out, args.cache, args.seed)
 
 
 if __name__ == "__main__":
