@@ -17,9 +17,9 @@ enum AbTEMSets {
 struct IndependentSetTests {
     @Test("every frame of both sets is readable, and its labels lie in it and name known kinds")
     func integrity() throws {
-        for name in ["detection", "segmentation"] {
+        for name in ["detection", "segmentation", "segmentation-wide"] {
             let set = try AbTEMSets.load(name)
-            #expect(set.frames.count >= 12, "\(name)")
+            #expect(set.frames.count >= 8, "\(name)")
             #expect(set.regions == ["pristine", "vacancy-rich", "damaged", "hole", "contamination"])
             for frame in set.frames {
                 let image = try frame.image(frame.detectorChannel)

@@ -389,32 +389,37 @@ LAYOUTS = [
 ]
 
 
-def segmentation_set(root, cache, seed):
-    folder = root / "segmentation"
+def region_set(root, cache, seed, folder_name, prefix, layouts, extent, pixel_size, doses, offset, description):
+    """Frames of `layouts` (regions in pristine lattice) in `extent` Å cells, at `pixel_size(index)`
+    Å/px and `doses`, probes alternating."""
+    folder = root / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     count = 0
-    for index, layout in enumerate(LAYOUTS):
-        rng = np.random.default_rng(seed + 100 + index)
-        extent = 80.0
+    for index, layout in enumerate(layouts):
+        rng = np.random.default_rng(seed + offset + index)
         structure, region = regions_structure(extent, rng, layout)
         probe = list(PROBES)[index % 2]
         started = time.time()
-        simulated = simulate(structure, {probe: PROBES[probe]}, cache / f"segmentation-{seed + 100 + index}.npz")
-        print(f"segmentation structure {index}: {time.time() - started:.0f} s", flush=True)
+        cached = cache / f"{'segmentation' if prefix == 's' else 'wide'}-{seed + offset + index}.npz"
+        simulated = simulate(structure, {probe: PROBES[probe]}, cached)
+        print(f"{folder_name} structure {index}: {time.time() - started:.0f} s", flush=True)
         haadf, maadf, sampling = simulated[probe]
-        pixel_size = 0.2 if index % 3 != 2 else 0.3
-        images, pixel, origin = crop_frame([haadf, maadf], sampling, pixel_size, extent)
-        for dose in DOSES[1:]:
-            noise = np.random.default_rng([seed, 100 + index, int(dose)])
+        images, pixel, origin = crop_frame([haadf, maadf], sampling, pixel_size(index), extent)
+        for dose in doses:
+            noise = np.random.default_rng([seed, offset + index, int(dose)])
             (h, m), shifts = acquire(images, pixel, dose, noise, jitter=0.25, shear=noise.uniform(-0.01, 0.01))
-            name = f"s{index}-{dose:.0e}".replace("+0", "")
+            name = f"{prefix}{index}-{dose:.0e}".replace("+0", "")
             write_frame(folder, name, {"HAADF": h, "MAADF": m}, pixel, dose, probe, shifts, origin, region=region)
             count += 1
-    write_set(
-        folder,
+    write_set(folder, description, count)
+
+
+def segmentation_set(root, cache, seed):
+    region_set(
+        root, cache, seed, "segmentation", "s", LAYOUTS, 80.0, lambda index: 0.2 if index % 3 != 2 else 0.3,
+        DOSES[1:], 100,
         "Regions of pristine lattice, vacancy-rich lattice, amorphised (damaged) film, holes and hydrocarbon "
         "contamination, 1.5 to 6 nm across in 7 nm frames, 0.2 and 0.3 Å/px, three doses",
-        count,
     )
 
 
@@ -428,30 +433,10 @@ WIDE_LAYOUTS = [
 
 def wide_segmentation_set(root, cache, seed):
     """Frames of 15 nm with regions from 2 to 11 nm across: the scale users' frames have."""
-    folder = root / "segmentation-wide"
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for index, layout in enumerate(WIDE_LAYOUTS):
-        rng = np.random.default_rng(seed + 200 + index)
-        extent = 160.0
-        structure, region = regions_structure(extent, rng, layout)
-        probe = list(PROBES)[index % 2]
-        started = time.time()
-        simulated = simulate(structure, {probe: PROBES[probe]}, cache / f"wide-{seed + 200 + index}.npz")
-        print(f"wide segmentation structure {index}: {time.time() - started:.0f} s", flush=True)
-        haadf, maadf, sampling = simulated[probe]
-        images, pixel, origin = crop_frame([haadf, maadf], sampling, 0.25, extent)
-        for dose in (1e4, 1e5):
-            noise = np.random.default_rng([seed, 200 + index, int(dose)])
-            (h, m), shifts = acquire(images, pixel, dose, noise, jitter=0.25, shear=noise.uniform(-0.01, 0.01))
-            name = f"w{index}-{dose:.0e}".replace("+0", "")
-            write_frame(folder, name, {"HAADF": h, "MAADF": m}, pixel, dose, probe, shifts, origin, region=region)
-            count += 1
-    write_set(
-        folder,
+    region_set(
+        root, cache, seed, "segmentation-wide", "w", WIDE_LAYOUTS, 160.0, lambda index: 0.25, (1e4, 1e5), 200,
         "Regions of pristine lattice, vacancy-rich lattice, amorphised (damaged) film, holes and hydrocarbon "
         "contamination, 2 to 11 nm across in 15 nm frames at 0.25 Å/px, two doses",
-        count,
     )
 
 
