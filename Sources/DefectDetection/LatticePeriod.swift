@@ -6,7 +6,7 @@ public import ImageNumerics
 /// instrument makes the detector see thousands of "defects" with confidence; the lattice says
 /// what the pixel size really is.
 ///
-/// The measurement: the central square of the frame (at most 256 px), mean removed, Hann
+/// The measurement: the central square of the frame (at most 512 px), mean removed, Hann
 /// windowed, its power spectrum in rings one frequency step wide. A lattice shows as spots that
 /// stand far above their ring (the ring's peak over its median; noise alone reaches about 10);
 /// the period is that of the lowest-frequency ring whose spots stand out and that has a partner
@@ -22,8 +22,10 @@ public struct LatticePeriod: Sendable, Equatable {
     public static let wse2 = 2.842
     /// Spot contrast a lattice must reach to count as measured.
     public static let minimumContrast = 40.0
-    /// Side of the central square measured, at most (256 px: a few ms, periods to about 1 %).
-    public static let maximumSide = 256
+    /// Side of the central square measured, at most (512 px: about 10 ms, periods to better than
+    /// 1 %). A smaller square can fall on a patch of amorphous film where the first-order spots
+    /// fade while the {110} ones still stand out, and then reads the period √3 too short.
+    public static let maximumSide = 512
     /// Longest period measured, as a fraction of the square's side.
     static let longestFraction = 1.0 / 4
 
@@ -107,7 +109,10 @@ public struct LatticePeriod: Sendable, Equatable {
         // the candidates themselves, not relative to the strongest: in a HAADF image of WSe2 the
         // {110} spots can outshine the {100}, and a small frame's edges can leave a streak near
         // Nyquist that outshines both.
-        let floor = max(minimumContrast, strongest.contrast * 1e-3)
+        // Spots under 2 % of the strongest are rarely the lattice's: shot noise and a frame's edges
+        // leave isolated bright pixels of that order in a high-dose frame's spectrum. They are
+        // looked at only when no pair stands out above that (a small frame whose streak near
+        // Nyquist outshines the lattice).
         // A spot spreads into the rings beside it: only the ring where it peaks counts.
         let byRing = Dictionary(candidates.map { ($0.ring, $0.contrast) }, uniquingKeysWith: max)
         let peaks = candidates.filter { candidate in
@@ -115,16 +120,29 @@ public struct LatticePeriod: Sendable, Equatable {
                 offset == 0 || (byRing[candidate.ring + offset] ?? 0) <= candidate.contrast
             }
         }
-        let significant = peaks.filter { $0.contrast >= floor }.map {
-            (frequency: frequency(row: $0.row, column: $0.column), contrast: $0.contrast)
-        }.filter { $0.frequency > 0 }
         let multiples: [Double] = [Double(3).squareRoot(), 2, Double(7).squareRoot(), 3]
-        for candidate in significant.sorted(by: { $0.frequency < $1.frequency }) {
-            let partnered = significant.contains { other in
-                multiples.contains { abs(other.frequency / (candidate.frequency * $0) - 1) < 0.04 }
-            }
-            if partnered {
-                return LatticePeriod(pixels: Double(side) / candidate.frequency, contrast: candidate.contrast)
+        func significant(_ fraction: Double) -> [(frequency: Double, contrast: Double)] {
+            let floor = max(minimumContrast, strongest.contrast * fraction)
+            return peaks.filter { $0.contrast >= floor }.map {
+                (frequency: frequency(row: $0.row, column: $0.column), contrast: $0.contrast)
+            }.filter { $0.frequency > 0 }
+        }
+        let strong = significant(0.02)
+        let faint = significant(1e-3)
+        func isMultiple(_ high: Double, of low: Double) -> Bool {
+            multiples.contains { abs(high / (low * $0) - 1) < 0.04 }
+        }
+        // A partnered pair among the strong spots; its lower spot may itself be a higher order of
+        // a fainter first order (the {110} of a frame whose {100} spots are faint), which then wins.
+        for candidates in [strong, faint] {
+            for candidate in candidates.sorted(by: { $0.frequency < $1.frequency }) {
+                guard candidates.contains(where: { isMultiple($0.frequency, of: candidate.frequency) }) else {
+                    continue
+                }
+                let first =
+                    faint.filter { isMultiple(candidate.frequency, of: $0.frequency) }
+                    .min { $0.frequency < $1.frequency } ?? candidate
+                return LatticePeriod(pixels: Double(side) / first.frequency, contrast: first.contrast)
             }
         }
         let f = frequency(row: strongest.row, column: strongest.column)

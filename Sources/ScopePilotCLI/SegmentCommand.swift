@@ -11,12 +11,16 @@ struct SegmentCommand: ParsableCommand {
         commandName: "segment",
         abstract: "Group the chips of images into communities of similar areas, without labels.",
         discussion: """
-            Each image is cut into chips; each chip is described (Fourier descriptor, intensity \
-            statistics, and the defect detector's defect density, each averaged over its 5 x 5 \
-            neighbourhood); \
-            similar chips are linked and Leiden finds communities. All files of one call are one \
-            session: the same kind of area gets the same community id in every file. Give a \
-            multimodal frame as HAADF.npy+MAADF.npy (first channel first: the detector reads it).
+            Each image is cut into chips (by default a sixteenth of the frames' shorter side, 1.2 \
+            to 1.6 nm); each chip is described relative to its frame (power in rings of the lattice's \
+            frequency, six-fold lattice order, intensity statistics, and the defect detector's defect \
+            density), averaged with its neighbours where the frame is large enough (at most a third \
+            of its side); similar chips are linked and Leiden finds communities, separately among \
+            chips that show the lattice and chips that do not; communities of fewer than \
+            --min-community chips are merged into their closest neighbour. All files of one call are \
+            one session: the same kind of area gets the same community id in every file. Channels \
+            are named by --channels (or NAME=file), never by file names. Give a multimodal frame as \
+            HAADF.npy+MAADF.npy (first channel first: the detector reads it).
 
             The pixel size is checked against each image's lattice as in 'scopepilot detect' (an image \
             showing none, such as a survey frame, is taken at the size given); --pixel-size auto uses \
@@ -31,10 +35,22 @@ struct SegmentCommand: ParsableCommand {
     var latticePeriod = LatticePeriod.wse2
     @Flag(help: "Do not check the pixel size against the lattice (a sample whose lattice is not known).")
     var noPixelSizeCheck = false
-    @Option(help: "Chip side, nm.") var chip = 1.6
+    @Option(help: "Chip side, nm (default: a sixteenth of the frames' shorter side, 1.2 to 1.6 nm).")
+    var chip: Double?
     @Option(help: "Distance between chips, nm (default: the chip side, a tiling).") var stride: Double?
     @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 2
     @Option(help: "Graph: each chip linked to its K most similar chips.") var neighbours = 20
+    @Option(help: "Graph: chips compared by distance (self-tuning Gaussian weights) or cosine.")
+    var similarity = "distance"
+    @Option(help: "Communities of fewer chips are merged into the one they are most linked to (1: keep all).")
+    var minCommunity = 3
+    @Flag(
+        help: """
+            Describe chips by their absolute values, not relative to their frame's lattice: for a \
+            session at one dose and detector setting, where a frame wholly of one kind of area \
+            (all contamination, say) must differ from a frame wholly of another.
+            """)
+    var absolute = false
     @Flag(help: "Graph: link pairs above the mode of the similarity histogram instead (the published method).")
     var histogramCutoff = false
     @Option(help: "Quality: modularity or cpm (constant Potts).") var quality = "modularity"
@@ -56,12 +72,19 @@ struct SegmentCommand: ParsableCommand {
         if noPixelSizeCheck && pixelSize == .measured {
             throw ValidationError("--pixel-size auto measures the lattice; it cannot go with --no-pixel-size-check")
         }
-        guard chip > 0, chip <= 100_000, (stride ?? chip) > 0, (stride ?? chip) <= 100_000 else {
+        if let chip, !(chip > 0 && chip <= 100_000) {
             throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
         }
-        if let given = pixelSize.given { try checkChip(pixelSize: given) }
+        if let stride, !(stride > 0 && stride <= 100_000) {
+            throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
+        }
+        if let given = pixelSize.given { try checkChip(chip, pixelSize: given) }
         guard (0...4).contains(context) else { throw ValidationError("--context must be 0 ... 4") }
         guard neighbours > 0 else { throw ValidationError("--neighbours must be positive") }
+        guard ["distance", "cosine"].contains(similarity) else {
+            throw ValidationError("--similarity is distance or cosine")
+        }
+        guard minCommunity >= 1 else { throw ValidationError("--min-community must be at least 1") }
         guard ["modularity", "cpm"].contains(quality) else { throw ValidationError("--quality is modularity or cpm") }
         guard resolution >= 0 && resolution.isFinite else { throw ValidationError("--resolution must be ≥ 0") }
         guard ChipFeatureOptions.ChannelCombination(rawValue: combine) != nil else {
@@ -88,13 +111,15 @@ struct SegmentCommand: ParsableCommand {
             let community: Int
             let chips: Int
             let chipsHere: Int
-            let meanIntensity: [String: Float]
-            let fourierRadialLogPower: [String: [Float]]
+            let meanIntensity: [String: Double]
+            let fourierRingLogPower: [String: [Float]]
+            let latticeOrder: Float?
+            let showsLattice: Bool?
             let defectsPerSquareNanometre: Double?
             enum CodingKeys: String, CodingKey {
                 case community, chips, chipsHere = "chips_in_this_image", meanIntensity = "mean_intensity"
-                case fourierRadialLogPower = "fourier_radial_log_power"
-                case defectsPerSquareNanometre = "defects_per_nm2"
+                case fourierRingLogPower = "fourier_ring_log_power", latticeOrder = "lattice_order"
+                case showsLattice = "shows_lattice", defectsPerSquareNanometre = "defects_per_nm2"
             }
         }
         let image: String
@@ -108,10 +133,12 @@ struct SegmentCommand: ParsableCommand {
     }
 
     /// Chips need at least 8 px.
-    func checkChip(pixelSize: Double) throws {
+    func checkChip(_ chip: Double?, pixelSize: Double) throws {
+        guard let chip else { return }
         guard chip * 10 / pixelSize >= 8 else {
             throw ValidationError(
-                "--chip \(chip) nm is \(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
+                "\(self.chip == nil ? "the automatic chip side" : "--chip") \(chip) nm is "
+                    + "\(String(format: "%.1f", chip * 10 / pixelSize)) px at this pixel size; chips need at least 8 px"
             )
         }
     }
@@ -130,9 +157,9 @@ struct SegmentCommand: ParsableCommand {
             }
         }
         let pixelSize = self.pixelSize.given ?? measured.sorted()[measured.count / 2]
-        try checkChip(pixelSize: pixelSize)
-        let session = try settings(detector: model == "none" ? nil : DetectCommand.loadModel(model).0)
-            .segment(inputs, pixelSize: pixelSize)
+        let run = try settings(detector: model == "none" ? nil : DetectCommand.loadModel(model).0)
+        try checkChip(run.chipSide(inputs, pixelSize: pixelSize), pixelSize: pixelSize)
+        let session = try run.segment(inputs, pixelSize: pixelSize)
         try report(session, inputs: inputs, pixelSize: pixelSize)
     }
 
@@ -140,8 +167,9 @@ struct SegmentCommand: ParsableCommand {
     func settings(detector: DefectDetector?) -> SegmentationRun {
         SegmentationRun(
             chip: chip, stride: stride, context: context, neighbours: neighbours, histogramCutoff: histogramCutoff,
-            quality: quality, resolution: resolution, seed: seed, combine: combine, detector: detector,
-            bottleneck: bottleneck)
+            similarity: similarity, quality: quality, resolution: resolution, seed: seed, combine: combine,
+            detector: detector, bottleneck: bottleneck, latticePeriod: noPixelSizeCheck ? nil : latticePeriod,
+            minimumCommunity: minCommunity, absolute: absolute)
     }
 
     /// `--channels` as a list.
@@ -187,16 +215,29 @@ struct SegmentCommand: ParsableCommand {
     ) throws {
         guard let layout = session.featureLayout else { throw ValidationError("no frame was segmented") }
         let means = session.meanDescriptors()
+        let lattice = session.latticeCommunities()
+        let knowsLattice = session.frames.contains { $0.latticeOrder != nil }
         var totals: [Int: Int] = [:]
         var defects: [Int: Int] = [:]
         var area: [Int: Double] = [:]
-        for frame in session.frames {
+        // Mean pixel value per channel and lattice order over each community's chips, session-wide.
+        var intensitySums: [Int: [String: Double]] = [:]
+        var orders: [Int: [Float]] = [:]
+        for (frame, input) in zip(session.frames, inputs) {
             let chipArea = pow(Double(frame.grid.chipSize) * frame.pixelSize / 10, 2)
             for (chip, community) in frame.communities.enumerated() {
                 totals[community, default: 0] += 1
                 if let counts = frame.defects {
                     defects[community, default: 0] += counts[chip]
                     area[community, default: 0] += chipArea
+                }
+                if let order = frame.latticeOrder { orders[community, default: []].append(order[chip]) }
+                let (x, y) = frame.grid.origin(of: chip)
+                for channel in input.channels {
+                    let size = frame.grid.chipSize
+                    if let mean = channel.image.statistics(x: x, y: y, width: size, height: size)?.mean {
+                        intensitySums[community, default: [:]][channel.name, default: 0] += mean
+                    }
                 }
             }
         }
@@ -205,21 +246,26 @@ struct SegmentCommand: ParsableCommand {
         let stems = Self.stems(inputs.map(\.name))
         for ((frame, input), stem) in zip(zip(session.frames, inputs), stems) {
             let summary = totals.keys.sorted().map { community -> Output.Community in
-                var intensity: [String: Float] = [:]
+                let count = Double(max(totals[community] ?? 1, 1))
                 var radial: [String: [Float]] = [:]
                 var column = 0
                 for block in layout.blocks {
                     let values = means[community].map { Array($0[column..<(column + block.width)]) } ?? []
-                    if block.name == "intensity", !values.isEmpty { intensity[block.channel] = values[0] }
                     if block.name == "fourier", !values.isEmpty {
-                        radial[block.channel] = Swift.stride(from: 0, to: values.count, by: 7).map { values[$0] }
+                        radial[block.channel] = Array(values.prefix(ChipFeatures.fourierRingCount))
                     }
                     column += block.width
                 }
+                let order = orders[community].map { values -> Float in
+                    let sorted = values.sorted()
+                    return sorted[sorted.count / 2]
+                }
                 return .init(
                     community: community, chips: totals[community] ?? 0,
-                    chipsHere: frame.communities.filter { $0 == community }.count, meanIntensity: intensity,
-                    fourierRadialLogPower: radial,
+                    chipsHere: frame.communities.filter { $0 == community }.count,
+                    meanIntensity: (intensitySums[community] ?? [:]).mapValues { $0 / count },
+                    fourierRingLogPower: radial, latticeOrder: order,
+                    showsLattice: knowsLattice ? lattice.contains(community) : nil,
                     defectsPerSquareNanometre: area[community].map { Double(defects[community] ?? 0) / $0 })
             }
             let grid = frame.grid

@@ -6,8 +6,9 @@ import Segmentation
 /// The segmentation `scopepilot segment` runs, shared with `eval-segmentation --set` so that the
 /// evaluation scores exactly what a user gets from the same settings.
 struct SegmentationRun {
-    /// Chip side, nm.
-    var chip = 1.6
+    /// Chip side, nm (nil: ``SegmentationOptions/automaticChipSide(frameSide:)`` of the session's
+    /// smallest frame).
+    var chip: Double?
     /// Distance between chips, nm (nil: the chip side).
     var stride: Double?
     /// Chips of context on each side averaged into a descriptor.
@@ -16,6 +17,8 @@ struct SegmentationRun {
     var neighbours = 20
     /// Link pairs above the similarity histogram's mode instead (the published method).
     var histogramCutoff = false
+    /// `distance` (Euclidean, self-tuning Gaussian weights) or `cosine`.
+    var similarity = "distance"
     /// `modularity` or `cpm`.
     var quality = "modularity"
     /// The quality function's resolution.
@@ -28,6 +31,20 @@ struct SegmentationRun {
     var detector: DefectDetector?
     /// Also pool the detector's bottleneck activations.
     var bottleneck = false
+    /// The sample's first-order lattice plane spacing, Å, for Fourier rings in lattice units.
+    var latticePeriod: Double? = LatticePeriod.wse2
+    /// Smaller communities are merged into their most strongly linked neighbour.
+    var minimumCommunity = 3
+    /// Describe chips by their absolute values, not relative to their frame.
+    var absolute = false
+
+    /// The chip side, nm, for `frames` at `pixelSize` Å: `chip`, or the automatic choice for the
+    /// smallest frame.
+    func chipSide(_ frames: [(name: String, channels: [(name: String, image: Image)])], pixelSize: Double) -> Double {
+        if let chip { return chip }
+        let shorter = frames.map { min($0.channels[0].image.width, $0.channels[0].image.height) }.min() ?? 0
+        return SegmentationOptions.automaticChipSide(frameSide: Double(shorter) * pixelSize / 10)
+    }
 
     /// One session over `frames` (each a list of named channels, the first the one the detector
     /// reads), all at `pixelSize` Å, partitioned once at the end.
@@ -37,11 +54,18 @@ struct SegmentationRun {
         -> SegmentationSession
     {
         var options = SegmentationOptions()
+        let chip = chipSide(frames, pixelSize: pixelSize)
         options.chipSize = Int((chip * 10 / pixelSize).rounded())
         options.stride = Int(((stride ?? chip) * 10 / pixelSize).rounded())
         options.features.context = context
+        options.features.latticePeriod = latticePeriod
+        options.features.relativeToFrame = !absolute
+        options.minimumCommunity = minimumCommunity
         options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: combine) ?? .concatenate
-        options.graph = histogramCutoff ? .histogramModeCutoff(limit: 50) : .nearestNeighbours(neighbours)
+        options.graph =
+            histogramCutoff
+            ? .histogramModeCutoff(limit: 50)
+            : similarity == "cosine" ? .nearestNeighbours(neighbours) : .gaussianNeighbours(neighbours)
         options.quality =
             quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
         options.seed = seed

@@ -3,68 +3,152 @@ import ImageNumerics
 
 /// Hand-made descriptors of one chip.
 enum ChipDescriptors {
-    /// Radial bins of the Fourier descriptor.
+    /// Radial rings of the Fourier descriptor.
     static let radialBins = 8
-    /// Angular bins (over 0 ..< π; the power spectrum of a real image is symmetric).
-    static let angularBins = 6
+    /// Width of a ring in units of the lattice's first-order frequency, when the lattice is known:
+    /// the rings then cover 0 to 2.4 times it (the first order falls in the fourth ring, the √3 and
+    /// second orders in the sixth and seventh), whatever the pixel size.
+    static let latticeRingWidth = 0.3
+    /// Values of the Fourier block per chip: each ring's power, then the lattice order.
+    static let fourierWidth = radialBins + 1
+    /// The band of the lattice order, in units of the lattice's first-order frequency.
+    static let orderBand = 0.8..<1.25
+    /// Values of the intensity block per chip.
+    static let intensityWidth = 7
 
-    /// The Fourier descriptor: the chip's log power spectrum (mean removed, Hann window) binned
-    /// radially and angularly. Per radial ring: the log mean power, then the ring's angular profile
-    /// sorted from strongest to weakest and divided by its mean. A crystal puts its power in a few
-    /// angular bins of a few rings; disorder spreads it evenly; noise flattens it. Sorting makes
-    /// the descriptor the same for a lattice at any rotation, so grains of one kind match.
-    /// `radialBins · (1 + angularBins)` values.
-    /// The bin (radial · angularBins + angular) of every half-spectrum entry, or −1 for DC and
-    /// frequencies beyond Nyquist; computed once per chip size.
-    static func bins(side: Int, transform: FourierTransform2D) -> [Int] {
+    /// Which ring each half-spectrum entry of a `side`-pixel chip falls in, and which entries
+    /// measure the noise floor.
+    struct Rings {
+        /// Ring of every entry; −1 for DC, frequencies outside the rings, and the noise band.
+        var bins: [Int]
+        /// Entries whose power is the white noise floor: frequencies above 0.8 Nyquist, when they lie
+        /// beyond every ring (empty otherwise: the floor is then 0).
+        var noise: [Int]
+        /// Frequencies (row, column; signed, in spectrum samples) of the lattice order's band,
+        /// each with where it goes when turned by 60° and 120° (onto a hexagonal lattice's own
+        /// spots) and by 30° and 90° (between them). Empty without a lattice.
+        var order: [(y: Int, x: Int, onto: [(y: Double, x: Double)], between: [(y: Double, x: Double)])]
+    }
+
+    /// The rings of a `side`-pixel chip. With `latticeFrequency` (cycles per pixel of the lattice's
+    /// first order) rings are `latticeRingWidth` of it wide; without, they divide 0 ... Nyquist evenly.
+    static func rings(side: Int, transform: FourierTransform2D, latticeFrequency: Double?) -> Rings {
+        let ringWidth = latticeFrequency.map { $0 * latticeRingWidth } ?? 0.5 / Double(radialBins)
+        let outer = ringWidth * Double(radialBins)
         var bins = [Int](repeating: -1, count: side * transform.spectrumWidth)
+        var noise: [Int] = []
         for row in 0..<side {
             let fy = Double(transform.frequencyY(row))
             for column in 0..<transform.spectrumWidth {
                 let fx = Double(transform.frequencyX(column))
                 let k = (fx * fx + fy * fy).squareRoot()
-                guard k > 0, k <= 0.5 else { continue }
-                let radial = min(radialBins - 1, Int(k / 0.5 * Double(radialBins)))
-                var angle = atan2(fy, fx)
-                if angle < 0 { angle += .pi }
-                let angular = min(angularBins - 1, Int(angle / .pi * Double(angularBins)))
-                bins[row * transform.spectrumWidth + column] = radial * angularBins + angular
+                let entry = row * transform.spectrumWidth + column
+                if k > 0.4 && k <= 0.5 && outer < 0.4 {
+                    noise.append(entry)
+                    continue
+                }
+                guard k > 0, k < outer, k <= 0.5 else { continue }
+                bins[entry] = min(radialBins - 1, Int(k / ringWidth))
             }
         }
-        return bins
+        var order: [(y: Int, x: Int, onto: [(y: Double, x: Double)], between: [(y: Double, x: Double)])] = []
+        if let latticeFrequency {
+            let half = side / 2 - 1
+            for y in -half...max(-half, half) {
+                for x in -half...max(-half, half) {
+                    let k = (Double(x * x + y * y)).squareRoot() / Double(side) / latticeFrequency
+                    guard orderBand.contains(k) else { continue }
+                    func turned(_ angle: Double) -> (y: Double, x: Double) {
+                        (
+                            Double(y) * cos(angle) + Double(x) * sin(angle),
+                            -Double(y) * sin(angle) + Double(x) * cos(angle)
+                        )
+                    }
+                    order.append((y, x, [turned(.pi / 3), turned(2 * .pi / 3)], [turned(.pi / 6), turned(.pi / 2)]))
+                }
+            }
+        }
+        return Rings(bins: bins, noise: noise, order: order)
     }
 
-    static func fourier(
-        _ chip: [Float], side: Int, transform: FourierTransform2D, window: [Float], bins: [Int]
-    ) -> [Float] {
+    /// A chip's spectrum summarised per ring, before the frame's reference scales it.
+    struct Spectrum {
+        /// Mean power per ring, the noise floor subtracted (may be negative: noise).
+        var ringPower: [Double]
+        /// Six-fold order of the spectrum around the lattice's first order: the correlation of the
+        /// band's amplitude with itself turned by 60° and 120°, less that turned by 30° and 90°,
+        /// over its variance. Above 1 for a hexagonal lattice at any rotation (turned by 60° it
+        /// falls on itself, by 30° between its spots), about 0 for amorphous material, vacuum
+        /// and noise; it does not change with brightness or blur. 0 without a lattice period.
+        var latticeOrder: Double
+    }
+
+    /// The spectrum of a chip: power spectrum of the chip, mean removed, under a Hann window
+    /// (normalised by the window's energy, so it does not depend on the chip's size).
+    static func spectrum(
+        _ chip: [Float], side: Int, transform: FourierTransform2D, window: [Float], rings: Rings
+    ) -> Spectrum {
         let mean = chip.reduce(0, +) / Float(chip.count)
         var windowed = [Float](repeating: 0, count: chip.count)
+        var energy = 0.0
         for y in 0..<side {
-            for x in 0..<side { windowed[y * side + x] = (chip[y * side + x] - mean) * window[x] * window[y] }
+            for x in 0..<side {
+                let w = window[x] * window[y]
+                windowed[y * side + x] = (chip[y * side + x] - mean) * w
+                energy += Double(w * w)
+            }
         }
-        let spectrum = transform.forward(windowed)
-        var sums = [Double](repeating: 0, count: radialBins * angularBins)
-        var counts = [Int](repeating: 0, count: radialBins * angularBins)
-        for (entry, bin) in bins.enumerated() where bin >= 0 {
-            let re = Double(spectrum[2 * entry])
-            let im = Double(spectrum[2 * entry + 1])
-            sums[bin] += re * re + im * im
+        let transformed = transform.forward(windowed)
+        func power(_ entry: Int) -> Double {
+            let re = Double(transformed[2 * entry])
+            let im = Double(transformed[2 * entry + 1])
+            return (re * re + im * im) / max(energy, 1e-12)
+        }
+        var sums = [Double](repeating: 0, count: radialBins)
+        var counts = [Int](repeating: 0, count: radialBins)
+        for (entry, bin) in rings.bins.enumerated() where bin >= 0 {
+            sums[bin] += power(entry)
             counts[bin] += 1
         }
-        var descriptor: [Float] = []
-        descriptor.reserveCapacity(radialBins * (1 + angularBins))
-        let scale = 1 / Double(side * side)
-        for r in 0..<radialBins {
-            var profile = (0..<angularBins).map { a in
-                counts[r * angularBins + a] > 0
-                    ? sums[r * angularBins + a] / Double(counts[r * angularBins + a]) * scale : 0
-            }
-            let ringMean = profile.reduce(0, +) / Double(angularBins)
-            descriptor.append(Float(log10(ringMean + 1e-6)))
-            profile.sort(by: >)
-            for value in profile { descriptor.append(Float(ringMean > 0 ? value / ringMean : 1)) }
+        let floor = rings.noise.isEmpty ? 0 : rings.noise.reduce(0) { $0 + power($1) } / Double(rings.noise.count)
+        let ringPower = (0..<radialBins).map { r in counts[r] > 0 ? sums[r] / Double(counts[r]) - floor : 0 }
+        return Spectrum(
+            ringPower: ringPower,
+            latticeOrder: latticeOrder(
+                side: side, spectrumWidth: transform.spectrumWidth, rings: rings, power: { power($0).squareRoot() }))
+    }
+
+    /// The six-fold order of `Spectrum.latticeOrder`, with the amplitude at signed frequencies read
+    /// from the half spectrum (the spectrum of a real image is symmetric) and interpolated
+    /// bilinearly. Amplitudes, not powers: a lattice's spots stand out either way, while noise's
+    /// power is exponentially distributed and a few bright samples would make a pattern of it.
+    static func latticeOrder(side: Int, spectrumWidth: Int, rings: Rings, power: (Int) -> Double) -> Double {
+        guard rings.order.count > 2 else { return 0 }
+        func at(_ y: Int, _ x: Int) -> Double {
+            let (row, column) = x >= 0 ? (y, x) : (-y, -x)
+            guard column < spectrumWidth, abs(row) < side else { return 0 }
+            return power(((row % side) + side) % side * spectrumWidth + column)
         }
-        return descriptor
+        func interpolated(_ p: (y: Double, x: Double)) -> Double {
+            let y0 = Int(p.y.rounded(.down))
+            let x0 = Int(p.x.rounded(.down))
+            let fy = p.y - Double(y0)
+            let fx = p.x - Double(x0)
+            return (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+                + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1))
+        }
+        let values = rings.order.map { at($0.y, $0.x) }
+        let mean = values.reduce(0, +) / Double(values.count)
+        var variance = 0.0
+        var same = 0.0
+        var between = 0.0
+        for (entry, value) in zip(rings.order, values) {
+            let centred = value - mean
+            variance += centred * centred
+            for p in entry.onto { same += centred * (interpolated(p) - mean) }
+            for p in entry.between { between += centred * (interpolated(p) - mean) }
+        }
+        return variance > 0 ? (same - between) / (2 * variance) : 0
     }
 
     /// Intensity statistics: mean, standard deviation, skewness, excess kurtosis, and the 10th,
@@ -99,6 +183,15 @@ enum ChipDescriptors {
             Float(mean), Float(deviation), Float(deviation > 0 ? m3 / (m2 * deviation) : 0),
             Float(m2 > 0 ? m4 / (m2 * m2) - 3 : 0),
         ] + percentiles
+    }
+
+    /// The `fraction` quantile of `values` (by selection; 0 for none).
+    static func percentile(_ values: [Float], _ fraction: Double) -> Float {
+        guard !values.isEmpty else { return 0 }
+        var copy = values
+        let rank = min(copy.count - 1, max(0, Int(fraction * Double(copy.count - 1))))
+        select(&copy, rank: rank, from: 0)
+        return copy[rank]
     }
 
     /// Moves the element of rank `rank` to its sorted place, smaller ones before it and larger after

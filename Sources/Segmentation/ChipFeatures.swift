@@ -1,3 +1,4 @@
+import Foundation
 public import ImageNumerics
 
 /// How chips are described and how a multimodal frame's channels are combined.
@@ -24,7 +25,19 @@ public struct ChipFeatureOptions: Sendable, Hashable, Codable {
     /// Chips of context on each side whose descriptors are averaged into a chip's (0 for none, 1
     /// for the 3 x 3 neighbourhood): a chip then describes its surroundings as well, which steadies
     /// statistics of rare things (a few vacancies per chip) at the cost of blurring boundaries.
+    /// The largest context is further capped by the frame: the window of (2·context + 1) chips
+    /// covers at most a third of the frame's shorter side (see `reach(for:)`).
     public var context = 0
+    /// The sample's first-order lattice plane spacing, Å (WSe2: 2.842), when known: the Fourier
+    /// rings are then placed in units of the lattice frequency, so that the same area gives the
+    /// same descriptor at any pixel size. Without it the rings divide 0 ... Nyquist evenly.
+    public var latticePeriod: Double?
+    /// Describe every chip relative to its frame: intensities above the frame's dark level as a
+    /// fraction of its median chip's, Fourier ring powers as a fraction of its square, and every
+    /// value less the frame's median chip's value. A frame's overall brightness, dose, detector
+    /// gain and focus then do not move its chips: what remains is how a chip differs from the
+    /// frame's usual area (the sample, in a frame that is mostly sample). Off: absolute values.
+    public var relativeToFrame = true
 
     /// Every block on, channels concatenated.
     public init() {}
@@ -51,9 +64,16 @@ public struct ChipFeatures: Sendable {
     public let grid: ChipGrid
     /// The blocks, channel by channel.
     public let blocks: [FeatureBlock]
+    /// Six-fold lattice order of every chip in the first channel, before any centring or context
+    /// (nil without a lattice period or the Fourier descriptor): about 1 where a hexagonal lattice
+    /// shows, about 0 on amorphous material and vacuum.
+    public var latticeOrder: [Float]? = nil
 
     /// Number of chips.
     public var count: Int { grid.count }
+
+    /// Rings of power at the start of each "fourier" block (the lattice order follows them).
+    public static let fourierRingCount = ChipDescriptors.radialBins
 }
 
 /// Something that turns a frame into one embedding vector per chip (the defect detector's
@@ -71,7 +91,12 @@ public final class ChipFeatureExtractor {
     public let options: ChipFeatureOptions
     /// The encoder for embeddings, if any.
     public let embedder: (any ChipEmbedder)?
-    private var transforms: [Int: (FourierTransform2D, [Float], [Int])] = [:]
+    private var transforms: [PlanKey: (FourierTransform2D, [Float], ChipDescriptors.Rings)] = [:]
+
+    private struct PlanKey: Hashable {
+        let side: Int
+        let latticeFrequency: Double?
+    }
 
     /// An extractor; embeddings need `embedder`.
     public init(options: ChipFeatureOptions = ChipFeatureOptions(), embedder: (any ChipEmbedder)? = nil) {
@@ -83,10 +108,13 @@ public final class ChipFeatureExtractor {
     public func features(of channels: [(name: String, image: Image)], pixelSize: Double, grid: ChipGrid) -> ChipFeatures
     {
         var blocks: [FeatureBlock] = []
+        var order: [Float]?
         let side = grid.chipSize
+        let latticeFrequency = options.latticePeriod.map { pixelSize / $0 }
+        let relative = options.relativeToFrame
         for (name, image) in channels {
-            var fourier: [Float] = []
-            var intensity: [Float] = []
+            var statistics: [[Float]] = []
+            var spectra: [ChipDescriptors.Spectrum] = []
             var chip = [Float](repeating: 0, count: side * side)
             for index in 0..<grid.count {
                 let (x0, y0) = grid.origin(of: index)
@@ -94,20 +122,54 @@ public final class ChipFeatureExtractor {
                     for x in 0..<side { chip[y * side + x] = image.pixels[(y0 + y) * image.width + x0 + x] }
                 }
                 if options.fourier {
-                    let (transform, window, bins) = plan(side)
-                    fourier += ChipDescriptors.fourier(
-                        chip, side: side, transform: transform, window: window, bins: bins)
+                    let (transform, window, rings) = plan(side, latticeFrequency: latticeFrequency)
+                    spectra.append(
+                        ChipDescriptors.spectrum(chip, side: side, transform: transform, window: window, rings: rings))
                 }
-                if options.intensity { intensity += ChipDescriptors.intensity(chip) }
+                statistics.append(ChipDescriptors.intensity(chip))
             }
+            if options.fourier, options.latticePeriod != nil, order == nil {
+                order = spectra.map { Float($0.latticeOrder) }
+            }
+            // The frame's reference chips: those showing the lattice when there are enough of
+            // them (the same kind of area in every frame), else all.
+            let reference = Self.referenceChips(order: order, count: grid.count)
+            // The frame's reference: its dark level and its median reference chip's mean above it.
+            let dark = relative ? Double(ChipDescriptors.percentile(image.pixels, 0.01)) : 0
+            let scale = relative ? max(Self.median(reference.map { Double(statistics[$0][0]) }) - dark, 1e-6) : 1
+            let spread = relative ? max(Self.median(reference.map { Double(statistics[$0][1]) }), 1e-9) : 1
             if options.fourier {
+                var values: [Float] = []
+                values.reserveCapacity(grid.count * ChipDescriptors.fourierWidth)
+                let floor = relative ? 1e-3 * scale * scale : 1e-6
+                for spectrum in spectra {
+                    for power in spectrum.ringPower { values.append(Float(log10(max(power, floor) / (scale * scale)))) }
+                    values.append(Float(spectrum.latticeOrder))
+                }
                 blocks.append(
-                    FeatureBlock(
-                        channel: name, name: "fourier",
-                        width: ChipDescriptors.radialBins * (1 + ChipDescriptors.angularBins), values: fourier))
+                    FeatureBlock(channel: name, name: "fourier", width: ChipDescriptors.fourierWidth, values: values))
             }
             if options.intensity {
-                blocks.append(FeatureBlock(channel: name, name: "intensity", width: 7, values: intensity))
+                var values: [Float] = []
+                values.reserveCapacity(grid.count * ChipDescriptors.intensityWidth)
+                for s in statistics {
+                    guard relative else {
+                        values += s
+                        continue
+                    }
+                    let level = { (v: Float) in Float((Double(v) - dark) / scale) }
+                    values += [
+                        Float(log(max((Double(s[0]) - dark) / scale, 0.02))),
+                        Float(log(max(Double(s[1]) / spread, 1e-3))),
+                        s[2], s[3], level(s[4]), level(s[5]), level(s[6]),
+                    ]
+                }
+                blocks.append(
+                    FeatureBlock(
+                        channel: name, name: "intensity", width: ChipDescriptors.intensityWidth, values: values))
+            }
+            if relative {
+                blocks = blocks.map { $0.channel == name ? Self.centred($0, reference: reference) : $0 }
             }
             // The detector learned HAADF: only the first channel is embedded.
             if options.embedding, let embedder, name == channels.first?.name {
@@ -117,10 +179,44 @@ public final class ChipFeatureExtractor {
                         values: embedder.embeddings(of: image, pixelSize: pixelSize, grid: grid)))
             }
         }
-        if options.context > 0 {
-            blocks = blocks.map { Self.smooth($0, grid: grid, reach: options.context) }
+        let reach = options.reach(for: grid)
+        if reach > 0 {
+            blocks = blocks.map { Self.smooth($0, grid: grid, reach: reach) }
         }
-        return ChipFeatures(grid: grid, blocks: blocks)
+        return ChipFeatures(grid: grid, blocks: blocks, latticeOrder: order)
+    }
+
+    /// The chips a frame's descriptors are measured against: those whose lattice order exceeds
+    /// ``latticeReferenceOrder`` when at least ``minimumReferenceChips`` do, else every chip.
+    static func referenceChips(order: [Float]?, count: Int) -> [Int] {
+        if let order {
+            let lattice = order.indices.filter { order[$0] > latticeReferenceOrder }
+            if lattice.count >= minimumReferenceChips { return lattice }
+        }
+        return Array(0..<count)
+    }
+
+    /// The lattice order above which a chip counts as showing the lattice (1 for a perfect one).
+    static let latticeReferenceOrder = SegmentationSession.latticeOrderThreshold
+    /// The fewest lattice chips a frame needs for them to be its reference.
+    static let minimumReferenceChips = 4
+
+    /// `block` less, in every column, the median over the `reference` chips.
+    static func centred(_ block: FeatureBlock, reference: [Int]) -> FeatureBlock {
+        var out = block
+        let count = block.values.count / max(block.width, 1)
+        for k in 0..<block.width {
+            let m = Float(median(reference.map { Double(block.values[$0 * block.width + k]) }))
+            for chip in 0..<count { out.values[chip * block.width + k] -= m }
+        }
+        return out
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 
     /// Each chip's values replaced by the mean over a (2·reach + 1)² window of chips around it; at
@@ -148,11 +244,26 @@ public final class ChipFeatureExtractor {
         return out
     }
 
-    private func plan(_ side: Int) -> (FourierTransform2D, [Float], [Int]) {
-        if let known = transforms[side] { return known }
+    private func plan(_ side: Int, latticeFrequency: Double?) -> (FourierTransform2D, [Float], ChipDescriptors.Rings) {
+        let key = PlanKey(side: side, latticeFrequency: latticeFrequency)
+        if let known = transforms[key] { return known }
         let transform = FourierTransform2D(width: side, height: side)
-        let made = (transform, ChipDescriptors.hann(side), ChipDescriptors.bins(side: side, transform: transform))
-        transforms[side] = made
+        let made = (
+            transform, ChipDescriptors.hann(side),
+            ChipDescriptors.rings(side: side, transform: transform, latticeFrequency: latticeFrequency)
+        )
+        transforms[key] = made
         return made
+    }
+}
+
+extension ChipFeatureOptions {
+    /// The context used on `grid`: `context`, capped so that the window of (2·reach + 1) chips
+    /// covers at most a third of the frame's shorter side. A frame of 4 x 4 chips is then described
+    /// chip by chip, one of 16 x 16 with its 5 x 5 neighbourhood, so a chip's descriptor never
+    /// averages most of its frame.
+    public func reach(for grid: ChipGrid) -> Int {
+        let shorter = min(grid.rows, grid.columns)
+        return max(0, min(context, (shorter / 3 - 1) / 2))
     }
 }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 import NeuralNetwork
 
 /// How chips are linked.
@@ -9,6 +10,18 @@ public enum GraphConstruction: Sendable, Hashable, Codable {
     /// method does; each chip keeps at most `limit` of its links (the most similar), so that the
     /// graph stays sparse on large sessions.
     case histogramModeCutoff(limit: Int)
+    /// Each chip linked to its K nearest chips by Euclidean distance between standardised
+    /// descriptors (not normalised to unit length), weighted exp(−d² / (σᵢ σⱼ)) with σ a chip's
+    /// distance to its 7th nearest neighbour (self-tuning, after Zelnik-Manor and Perona). Unlike
+    /// cosine similarity it keeps chips close to the session's average together: a chip of the
+    /// usual area, described relative to its frame, sits near the origin where angles mean nothing.
+    case gaussianNeighbours(Int)
+
+    /// Whether rows are compared by distance (not normalised to unit length).
+    public var usesDistance: Bool {
+        if case .gaussianNeighbours = self { return true }
+        return false
+    }
 }
 
 /// Builds the chip similarity graph: cosine similarity (rows of a ``FeatureMatrix`` have unit
@@ -19,11 +32,12 @@ public enum SimilarityGraph {
     /// Rows of the similarity matrix computed per sgemm.
     static let blockRows = 256
 
-    /// The graph over the rows of `matrix`. `overlapping(i, j)`, when given, marks pairs of chips
-    /// whose descriptors share context (neighbours in one frame): they are not linked, so that
-    /// links say "alike", not "next to each other".
+    /// The graph over the rows of `matrix`. `unlinked(i, j)`, when given, marks pairs of chips that
+    /// must not be linked: chips whose descriptors share context (neighbours in one frame), so
+    /// that links say "alike", not "next to each other", and chips on different sides of the
+    /// lattice split.
     public static func build(
-        _ matrix: FeatureMatrix, construction: GraphConstruction, overlapping: ((Int, Int) -> Bool)? = nil
+        _ matrix: FeatureMatrix, construction: GraphConstruction, unlinked overlapping: ((Int, Int) -> Bool)? = nil
     ) -> WeightedGraph {
         BLASThreads.pinOnce()
         let n = matrix.rows
@@ -38,6 +52,28 @@ public enum SimilarityGraph {
                     let best = top(similarities, row: r, width: n, excluding: i, count: k, skip: overlapping)
                     for (j, s) in best where s > 0 { edges.append((i, j, Double(s))) }
                 }
+            }
+            return WeightedGraph(nodeCount: n, edges: symmetricMaximum(edges))
+        case .gaussianNeighbours(let k):
+            let norms = (0..<n).map { i in matrix.row(i).reduce(Float(0)) { $0 + $1 * $1 } }
+            var lists: [[(Int, Float)]] = Array(repeating: [], count: n)
+            forEachBlock(matrix) { start, count, products in
+                var negatedDistances = [Float](repeating: 0, count: n)
+                for r in 0..<count {
+                    let i = start + r
+                    for j in 0..<n { negatedDistances[j] = 2 * products[r * n + j] - norms[i] - norms[j] }
+                    lists[i] = top(negatedDistances, row: 0, width: n, excluding: i, count: k, skip: overlapping)
+                        .map { ($0.0, max(-$0.1, 0)) }
+                }
+            }
+            let sigma = lists.map { list -> Float in
+                guard !list.isEmpty else { return 1 }
+                return max(list[min(6, list.count - 1)].1.squareRoot(), 1e-6)
+            }
+            var edges: [(Int, Int, Double)] = []
+            edges.reserveCapacity(n * k)
+            for (i, list) in lists.enumerated() {
+                for (j, squared) in list { edges.append((i, j, Double(exp(-squared / (sigma[i] * sigma[j]))))) }
             }
             return WeightedGraph(nodeCount: n, edges: symmetricMaximum(edges))
         case .histogramModeCutoff(let limit):

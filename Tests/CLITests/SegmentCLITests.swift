@@ -29,7 +29,7 @@ struct SegmentCLITests {
             contaminated.appendingPathComponent("HAADF.npy").path + "+"
                 + contaminated.appendingPathComponent("MAADF.npy").path,
             pristine.appendingPathComponent("HAADF.npy").path + "+" + pristine.appendingPathComponent("MAADF.npy").path,
-            "--pixel-size", "0.25", "--out", out.path, "--overlay",
+            "--pixel-size", "0.25", "--out", out.path, "--overlay", "--absolute",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         var used: [Set<Int>] = []
@@ -38,15 +38,18 @@ struct SegmentCLITests {
                 try JSONSerialization.jsonObject(
                     with: Data(contentsOf: out.appendingPathComponent("\(stem).json"))) as! [String: Any]
             let grid = json["grid"] as! [String: Int]
-            #expect(grid["chip_size"] == 64 && grid["columns"] == 8 && grid["rows"] == 8)
+            // 12.8 nm frames: the automatic chip is its floor, 1.2 nm (48 px), a 10 x 10 grid.
+            #expect(grid["chip_size"] == 48 && grid["columns"] == 10 && grid["rows"] == 10, "\(grid)")
             let ids = (json["communities"] as! [[Int]]).flatMap { $0 }
-            #expect(ids.count == 64)
+            #expect(ids.count == 100)
             #expect(Set(ids).count <= 3, "\(stem): a uniform area in at most three communities, \(ids)")
             used.append(Set(ids))
             let summary = json["summary"] as! [[String: Any]]
             #expect(!summary.isEmpty && summary.allSatisfy { $0["defects_per_nm2"] is Double })
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("\(stem)-communities.png").path))
         }
+        // Each frame is wholly one kind of area: told apart by absolute descriptors (one dose and
+        // detector here); described relative to its frame, each is its frame's usual area.
         #expect(used[0].isDisjoint(with: used[1]), "contamination and pristine lattice share a community: \(used)")
 
         // Channels are named by place or by NAME=, never by the files' names: a plain series of
@@ -102,11 +105,19 @@ struct SegmentCLITests {
             #expect(numbers.count < 11 || ((0...1).contains(numbers[6]) && numbers[8] >= 1), "\(row)")
         }
         #expect(run.stdout.contains("targets in every row: ARI ≥ 0.6, merged ARI ≥ 0.8"))
+        // With pristine, vacancy-rich and contaminated lattice merged, every session meets its target.
+        #expect(run.stdout.contains("merged ARI ≥ 0.8 and above k-means in 6 of 6 rows"), "\(run.stdout)")
+        let wide = try await CLI.run([
+            "eval-segmentation", "--set",
+            folder.deletingLastPathComponent().appendingPathComponent("segmentation-wide").path,
+        ])
+        #expect(wide.status == 0, "\(wide.stderr)")
+        #expect(wide.stdout.contains("merged ARI ≥ 0.8 and above k-means in 2 of 2 rows"), "\(wide.stdout)")
         // Without the detector, and with each region's chips by community.
         let plain = try await CLI.run(["eval-segmentation", "--set", folder.path, "--model", "none", "--confusion"])
         #expect(plain.status == 0, "\(plain.stderr)")
         let regions = plain.stdout.split(separator: "\n").filter {
-            $0.hasPrefix("    hole") && $0.contains("community")
+            $0.hasPrefix("    pristine") && $0.contains("community") && $0.contains("lattice order 10/50/90 %")
         }
         #expect(regions.count == 6, "\(plain.stdout)")
     }

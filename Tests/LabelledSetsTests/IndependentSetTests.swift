@@ -37,6 +37,18 @@ struct IndependentSetTests {
         }
     }
 
+    @Test("the lattice gives every frame's pixel size within 2 %, at every dose, probe and pixel size")
+    func pixelSize() throws {
+        for name in ["detection", "segmentation", "segmentation-wide"] {
+            for frame in try AbTEMSets.load(name).frames {
+                let image = try frame.image(frame.detectorChannel)
+                let period = try #require(LatticePeriod.measure(image), "\(name)/\(frame.name): no lattice found")
+                let measured = period.pixelSize()
+                #expect(abs(measured / frame.pixelSize - 1) < 0.02, "\(name)/\(frame.name): \(measured) Å/px")
+            }
+        }
+    }
+
     @Test("the shipped Se1 detector finds single Se vacancies in abTEM images: F1 ≥ 0.95 from 1e4 e/Å² up")
     func detector() throws {
         let set = try AbTEMSets.load("detection")

@@ -204,15 +204,22 @@ public actor AnalysisStage {
         modelID = id
     }
 
-    /// Chip communities of a frame. Chips are 1.6 nm at atomic resolution and 16 pixels at survey
-    /// magnification; one session per chip size and feature set, each with its own id range.
+    /// Chip communities of a frame. Chips are 1.2 to 1.6 nm at atomic resolution (a sixteenth of
+    /// the frame's shorter side, ``SegmentationOptions/automaticChipSide(frameSide:)``), described
+    /// in units of WSe2's lattice frequency, and 16 pixels at survey magnification; one session
+    /// per chip size and feature set, each with its own id range.
     private func segment(
         _ images: [(name: String, image: Image)], pixelSize: Double, scan: ScanGeometry, found: [DefectLocation]?,
         embedder: DetectorEmbedder?, into result: inout FrameAnalysis
     ) {
         var options = segmentationOptions
-        // 1.6 nm chips at atomic resolution (at most 4096 px, whatever pixel size a header claims).
-        options.chipSize = pixelSize < 1 ? Int(min(max(8, (16 / pixelSize).rounded()), 4096)) : 16
+        // At atomic resolution chips of 1.2-1.6 nm (8 to 4096 px, whatever pixel size a header
+        // claims), their rings in units of the lattice.
+        let atomic = pixelSize < 1
+        let shorter = Double(images.map { min($0.image.width, $0.image.height) }.min() ?? 0)
+        let chipSide = SegmentationOptions.automaticChipSide(frameSide: shorter * pixelSize / 10)
+        options.chipSize = atomic ? Int(min(max(8, (chipSide * 10 / pixelSize).rounded()), 4096)) : 16
+        options.features.latticePeriod = atomic ? LatticePeriod.wse2 : nil
         options.stride = options.chipSize
         options.features.embedding = embedder != nil
         let key = "\(options.chipSize)/\(embedder != nil)"
