@@ -51,6 +51,10 @@ struct EvalSegmentationCommand: ParsableCommand {
             throw ValidationError("--pixel-size must be 0.05 ... 0.5 Å (atomic resolution)")
         }
         guard dwell > 0 && dwell <= 1000 else { throw ValidationError("--dwell must be 0 ... 1000 µs") }
+        try SegmentationRun.checkSimilarity(similarity)
+        if let chip, !(chip > 0 && chip <= 100_000) {
+            throw ValidationError("--chip must be a positive number of nm, at most 100000")
+        }
     }
 
     func run() throws {
@@ -73,7 +77,7 @@ struct EvalSegmentationCommand: ParsableCommand {
             defaults.stride = chip
             defaults.repartitionEvery = Int.max
             defaults.features.context = context
-            defaults.graph = similarity == "cosine" ? .nearestNeighbours(neighbours) : .gaussianNeighbours(neighbours)
+            defaults.graph = SegmentationRun.graph(similarity: similarity, neighbours: neighbours)
             defaults.quality = .modularity(resolution: resolution)
             defaults.reservoirCapacity = 1_000_000
             defaults.features.latticePeriod = LatticePeriod.wse2

@@ -72,18 +72,13 @@ struct SegmentCommand: ParsableCommand {
         if noPixelSizeCheck && pixelSize == .measured {
             throw ValidationError("--pixel-size auto measures the lattice; it cannot go with --no-pixel-size-check")
         }
-        if let chip, !(chip > 0 && chip <= 100_000) {
-            throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
-        }
-        if let stride, !(stride > 0 && stride <= 100_000) {
+        for side in [chip, stride].compactMap({ $0 }) where !(side > 0 && side <= 100_000) {
             throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
         }
         if let given = pixelSize.given { try checkChip(chip, pixelSize: given) }
         guard (0...4).contains(context) else { throw ValidationError("--context must be 0 ... 4") }
         guard neighbours > 0 else { throw ValidationError("--neighbours must be positive") }
-        guard ["distance", "cosine"].contains(similarity) else {
-            throw ValidationError("--similarity is distance or cosine")
-        }
+        try SegmentationRun.checkSimilarity(similarity)
         guard minCommunity >= 1 else { throw ValidationError("--min-community must be at least 1") }
         guard ["modularity", "cpm"].contains(quality) else { throw ValidationError("--quality is modularity or cpm") }
         guard resolution >= 0 && resolution.isFinite else { throw ValidationError("--resolution must be ≥ 0") }
@@ -215,14 +210,13 @@ struct SegmentCommand: ParsableCommand {
     ) throws {
         guard let layout = session.featureLayout else { throw ValidationError("no frame was segmented") }
         let means = session.meanDescriptors()
-        let lattice = session.latticeCommunities()
+        let orderMedians = session.latticeOrderMedians()
         let knowsLattice = session.frames.contains { $0.latticeOrder != nil }
         var totals: [Int: Int] = [:]
         var defects: [Int: Int] = [:]
         var area: [Int: Double] = [:]
-        // Mean pixel value per channel and lattice order over each community's chips, session-wide.
+        // Mean pixel value per channel over each community's chips, session-wide.
         var intensitySums: [Int: [String: Double]] = [:]
-        var orders: [Int: [Float]] = [:]
         for (frame, input) in zip(session.frames, inputs) {
             let chipArea = pow(Double(frame.grid.chipSize) * frame.pixelSize / 10, 2)
             for (chip, community) in frame.communities.enumerated() {
@@ -231,7 +225,6 @@ struct SegmentCommand: ParsableCommand {
                     defects[community, default: 0] += counts[chip]
                     area[community, default: 0] += chipArea
                 }
-                if let order = frame.latticeOrder { orders[community, default: []].append(order[chip]) }
                 let (x, y) = frame.grid.origin(of: chip)
                 for channel in input.channels {
                     let size = frame.grid.chipSize
@@ -256,16 +249,13 @@ struct SegmentCommand: ParsableCommand {
                     }
                     column += block.width
                 }
-                let order = orders[community].map { values -> Float in
-                    let sorted = values.sorted()
-                    return sorted[sorted.count / 2]
-                }
+                let order = orderMedians[community]
                 return .init(
                     community: community, chips: totals[community] ?? 0,
                     chipsHere: frame.communities.filter { $0 == community }.count,
                     meanIntensity: (intensitySums[community] ?? [:]).mapValues { $0 / count },
                     fourierRingLogPower: radial, latticeOrder: order,
-                    showsLattice: knowsLattice ? lattice.contains(community) : nil,
+                    showsLattice: knowsLattice ? (order ?? 0) > SegmentationSession.latticeOrderThreshold : nil,
                     defectsPerSquareNanometre: area[community].map { Double(defects[community] ?? 0) / $0 })
             }
             let grid = frame.grid

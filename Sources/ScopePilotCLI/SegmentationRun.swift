@@ -38,6 +38,19 @@ struct SegmentationRun {
     /// Describe chips by their absolute values, not relative to their frame.
     var absolute = false
 
+    /// The graph `--similarity` names: `cosine` (K nearest by cosine) or `distance` (K nearest by
+    /// Euclidean distance, self-tuning Gaussian weights).
+    static func graph(similarity: String, neighbours: Int) -> GraphConstruction {
+        similarity == "cosine" ? .nearestNeighbours(neighbours) : .gaussianNeighbours(neighbours)
+    }
+
+    /// Refuses a `--similarity` other than `distance` or `cosine`.
+    static func checkSimilarity(_ similarity: String) throws {
+        guard ["distance", "cosine"].contains(similarity) else {
+            throw ValidationError("--similarity is distance or cosine, not \(similarity)")
+        }
+    }
+
     /// The chip side, nm, for `frames` at `pixelSize` Å: `chip`, or the automatic choice for the
     /// smallest frame.
     func chipSide(_ frames: [(name: String, channels: [(name: String, image: Image)])], pixelSize: Double) -> Double {
@@ -64,8 +77,7 @@ struct SegmentationRun {
         options.features.channels = ChipFeatureOptions.ChannelCombination(rawValue: combine) ?? .concatenate
         options.graph =
             histogramCutoff
-            ? .histogramModeCutoff(limit: 50)
-            : similarity == "cosine" ? .nearestNeighbours(neighbours) : .gaussianNeighbours(neighbours)
+            ? .histogramModeCutoff(limit: 50) : Self.graph(similarity: similarity, neighbours: neighbours)
         options.quality =
             quality == "cpm" ? .constantPotts(resolution: resolution) : .modularity(resolution: resolution)
         options.seed = seed

@@ -65,8 +65,8 @@ public struct ChipFeatures: Sendable {
     /// The blocks, channel by channel.
     public let blocks: [FeatureBlock]
     /// Six-fold lattice order of every chip in the first channel, before any centring or context
-    /// (nil without a lattice period or the Fourier descriptor): about 1 where a hexagonal lattice
-    /// shows, about 0 on amorphous material and vacuum.
+    /// (nil without a lattice period or the Fourier descriptor): about 1.45 where a hexagonal
+    /// lattice shows, about 0 on amorphous material and vacuum.
     public var latticeOrder: [Float]? = nil
 
     /// Number of chips.
@@ -92,6 +92,9 @@ public final class ChipFeatureExtractor {
     /// The encoder for embeddings, if any.
     public let embedder: (any ChipEmbedder)?
     private var transforms: [PlanKey: (FourierTransform2D, [Float], ChipDescriptors.Rings)] = [:]
+
+    /// Plans kept at most.
+    static let maximumPlans = 8
 
     private struct PlanKey: Hashable {
         let side: Int
@@ -196,7 +199,8 @@ public final class ChipFeatureExtractor {
         return Array(0..<count)
     }
 
-    /// The lattice order above which a chip counts as showing the lattice (1 for a perfect one).
+    /// The lattice order above which a chip counts as showing the lattice (a perfect one gives
+    /// about 1.45).
     static let latticeReferenceOrder = SegmentationSession.latticeOrderThreshold
     /// The fewest lattice chips a frame needs for them to be its reference.
     static let minimumReferenceChips = 4
@@ -247,6 +251,9 @@ public final class ChipFeatureExtractor {
     private func plan(_ side: Int, latticeFrequency: Double?) -> (FourierTransform2D, [Float], ChipDescriptors.Rings) {
         let key = PlanKey(side: side, latticeFrequency: latticeFrequency)
         if let known = transforms[key] { return known }
+        // Frames whose headers claim slightly different pixel sizes each need their own rings: a
+        // long session must not keep one plan per frame.
+        if transforms.count >= Self.maximumPlans { transforms.removeAll() }
         let transform = FourierTransform2D(width: side, height: side)
         let made = (
             transform, ChipDescriptors.hann(side),

@@ -291,16 +291,18 @@ public final class SegmentationSession {
     /// know the lattice period. Pristine, vacancy-rich and contaminated lattice are in it;
     /// amorphised film and holes are not.
     public func latticeCommunities() -> Set<Int> {
+        Set(latticeOrderMedians().compactMap { $0.value > Self.latticeOrderThreshold ? $0.key : nil })
+    }
+
+    /// The median lattice order of each community's chips over every frame so far (empty when the
+    /// session does not know the lattice period).
+    public func latticeOrderMedians() -> [Int: Float] {
         var orders: [Int: [Float]] = [:]
         for frame in frames {
             guard let order = frame.latticeOrder else { continue }
             for (community, value) in zip(frame.communities, order) { orders[community, default: []].append(value) }
         }
-        return Set(
-            orders.compactMap { community, values in
-                let sorted = values.sorted()
-                return sorted[sorted.count / 2] > Self.latticeOrderThreshold ? community : nil
-            })
+        return orders.mapValues { values in values.sorted()[values.count / 2] }
     }
 
     /// The layout of the descriptors, once a frame has been added.
@@ -331,6 +333,8 @@ public final class SegmentationSession {
         let reservoirNorms =
             distances
             ? (0..<n).map { slot in (0..<d).reduce(Float(0)) { $0 + pow(reservoirNormalised[slot * d + $1], 2) } } : []
+        // A row is kept to its own side of the lattice split only when the reservoir has that side.
+        let sidesPresent = Set(reservoirLattice.compactMap { $0 })
         return (0..<matrix.rows).map { row in
             var scores = Array(similarities[(row * n)..<((row + 1) * n)])
             if distances {
@@ -338,7 +342,7 @@ public final class SegmentationSession {
                 let norm = matrix.row(row).reduce(Float(0)) { $0 + $1 * $1 }
                 for slot in 0..<n { scores[slot] = 2 * scores[slot] - norm - reservoirNorms[slot] }
             }
-            if let side = lattice[row], reservoirLattice.contains(where: { $0 == side }) {
+            if let side = lattice[row], sidesPresent.contains(side) {
                 for slot in 0..<n where reservoirLattice[slot] != nil && reservoirLattice[slot] != side {
                     scores[slot] = -.infinity
                 }
