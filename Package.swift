@@ -40,6 +40,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CFFTW3", path: "Sources/CFFTW3"),
         .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
 
         // Images and the FFTW and BLAS wrappers that own their plans and buffers.
         .target(name: "ImageNumerics", dependencies: ["CFFTW3", "COpenBLAS"], swiftSettings: strictSettings),
@@ -133,8 +134,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
 
-        // Image files: NumPy .npy, TIFF, PNG.
-        .target(name: "ImageIO", dependencies: ["ImageNumerics"], swiftSettings: strictSettings),
+        // Image files: NumPy .npy, TIFF (compressed, tiled, paged, BigTIFF), PNG, Gatan .dm3/.dm4.
+        .target(name: "ImageIO", dependencies: ["ImageNumerics", "CZlib"], swiftSettings: strictSettings),
         // Folders of images with what is really in them, for scoring on data the project did not make.
         .target(
             name: "LabelledSets", dependencies: ["DefectDetection", "ImageIO", "ImageNumerics", "NeuralNetwork"],
@@ -188,7 +189,9 @@ let package = Package(
         // the corpus replay test both call.
         .target(
             name: "FuzzEntryPoints",
-            dependencies: ["WireProtocol", "PolicyKit", "BuiltInPolicies", "Simulator", "YAMLConfig", "ImageNumerics"],
+            dependencies: [
+                "WireProtocol", "PolicyKit", "BuiltInPolicies", "Simulator", "YAMLConfig", "ImageNumerics", "ImageIO",
+            ],
             swiftSettings: strictSettings),
 
         // Helpers the test suites share (the reference Python).

@@ -7,7 +7,7 @@
 import PackageDescription
 
 /// One executable per `FuzzTarget`, each a `main.swift` that starts libFuzzer's driver.
-let names = ["FuzzFrame", "FuzzControl", "FuzzWelcome", "FuzzPolicyFile", "FuzzScenario"]
+let names = ["FuzzFrame", "FuzzControl", "FuzzWelcome", "FuzzPolicyFile", "FuzzScenario", "FuzzImageFile"]
 
 let package = Package(
     name: "ScopePilotFuzz",

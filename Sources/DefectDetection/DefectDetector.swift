@@ -238,6 +238,34 @@ public final class DefectDetector {
             lattice: lattice ?? LatticeMask(image, pixelSize: pixelSize))
     }
 
+    /// Defects in `image` of `pixelSize` Å (as ``detect(_:pixelSize:threshold:lattice:)``) and the
+    /// per-class probability maps behind them, in the image's own pixels, one per class in
+    /// ``DefectClass`` order (background first); each pixel's probabilities sum to 1.
+    public func detectWithProbabilities(
+        _ image: Image, pixelSize: Double, threshold: Float? = nil
+    ) -> (defects: [DefectLocation], probabilities: [Image]) {
+        let scale = pixelSize / metadata.pixelSize
+        let resampled = Self.resample(image, scale: scale)
+        let maps = probabilities(resampled)
+        let defects = peaks(
+            in: maps, width: resampled.width, height: resampled.height, scale: scale,
+            threshold: threshold ?? metadata.peakThreshold ?? Self.defaultPeakThreshold,
+            lattice: LatticeMask(image, pixelSize: pixelSize))
+        let inImagePixels = maps.map { map -> Image in
+            let model = Image(width: resampled.width, height: resampled.height, pixels: map)
+            guard model.width != image.width || model.height != image.height else { return model }
+            var out = Image(width: image.width, height: image.height)
+            for y in 0..<image.height {
+                for x in 0..<image.width {
+                    out[x, y] = model.sample(
+                        x: Float((Double(x) + 0.5) * scale - 0.5), y: Float((Double(y) + 0.5) * scale - 0.5))
+                }
+            }
+            return out
+        }
+        return (defects, inImagePixels)
+    }
+
     /// Defects from per-class probability maps of an image resampled by `scale`, in the original
     /// image's pixel coordinates; with `lattice` (the original image's), only those on lattice.
     public func peaks(

@@ -1,4 +1,6 @@
 import BuiltInPolicies
+import Foundation
+import ImageIO
 import ImageNumerics
 import PolicyKit
 import Simulator
@@ -55,6 +57,42 @@ enum FileInputs {
             for (name, image) in frame.channels where !image.pixels.allSatisfy(\.isFinite) {
                 violations.append("channel \(name) has pixels that are not numbers under '\(set?.name ?? "start")'")
             }
+        }
+        return .accepted(violations)
+    }
+
+    /// An image file, by its first bytes as the readers recognise them: refused with a reason, or
+    /// accepted with at least one frame whose pixels fill its size, and a calibration that is a
+    /// plausible length.
+    static func imageFile(_ bytes: [UInt8]) -> FuzzOutcome {
+        let contents: ImageFileContents
+        do {
+            switch bytes.prefix(4) {
+            case [0x49, 0x49, 42, 0], [0x4D, 0x4D, 0, 42], [0x49, 0x49, 43, 0], [0x4D, 0x4D, 0, 43]:
+                contents = try TIFFFile.decodeContents(bytes)
+            case [0x89, 0x50, 0x4E, 0x47]:
+                contents = ImageFileContents(frames: [try PNGFile.decode(bytes)], calibration: nil)
+            case [0x93, 0x4E, 0x55, 0x4D]:
+                contents = ImageFileContents(frames: [try NumpyFile.decode(Data(bytes))], calibration: nil)
+            default:
+                contents = try DigitalMicrographFile.decode(bytes)
+            }
+        } catch {
+            return .refused(error.problem.isEmpty ? ["a refusal without a reason"] : [])
+        }
+        var violations: [String] = []
+        for (index, frame) in contents.frames.enumerated()
+        where frame.width <= 0 || frame.height <= 0 || frame.pixels.count != frame.width * frame.height {
+            violations.append(
+                "frame \(index + 1) is \(frame.width) x \(frame.height) with \(frame.pixels.count) pixels")
+        }
+        if let size = contents.frames.first.map({ ($0.width, $0.height) }),
+            contents.frames.contains(where: { ($0.width, $0.height) != size })
+        {
+            violations.append("a series of frames of different sizes")
+        }
+        if let calibration = contents.calibration, !(calibration.angstrom > 0 && calibration.angstrom.isFinite) {
+            violations.append("a calibration of \(calibration.angstrom) Å")
         }
         return .accepted(violations)
     }

@@ -19,6 +19,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case policyFile = "policy-file"
     /// Scenario files (YAML) as `scopepilot sim --scenario` reads them, then a small scan.
     case scenario
+    /// Image files as `scopepilot detect` reads them: TIFF, PNG, NumPy and DigitalMicrograph.
+    case imageFile = "image-file"
 
     /// Runs one input: whether it was accepted, and the invariants it broke.
     public func run(_ input: UnsafeRawBufferPointer) -> FuzzOutcome {
@@ -28,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .welcome: WireInputs.welcome(MessageParts.split(input))
         case .policyFile: FileInputs.policyFile(String(decoding: input, as: UTF8.self))
         case .scenario: FileInputs.scenario(String(decoding: input, as: UTF8.self))
+        case .imageFile: FileInputs.imageFile(Array(input))
         }
     }
 
@@ -53,7 +56,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .frame: SeedCorpus.frames
         case .control: SeedCorpus.controlMessages
         case .welcome: SeedCorpus.welcomes
-        case .policyFile, .scenario: []  // the shipped files are the seeds: see Fuzz/README.md
+        case .policyFile, .scenario, .imageFile: []  // the shipped and fixture files are the seeds: see Fuzz/README.md
         }
     }
 }

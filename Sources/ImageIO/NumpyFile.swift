@@ -66,7 +66,7 @@ public enum NumpyFile {
         }
         let (height, width) = (shape[0], shape[1])
         guard height > 0, width > 0 else { throw fail("the array is empty (shape \(height) x \(width))") }
-        let element = try ElementType(descr, fail: fail)
+        let element = try sampleType(descr, fail: fail)
         let start = headerStart + headerLength
         let count = width * height
         guard bytes.count - start == count * element.size else {
@@ -74,11 +74,7 @@ public enum NumpyFile {
                 "expected \(count * element.size) bytes of data for \(height) x \(width) \(descr), found \(bytes.count - start)"
             )
         }
-        var pixels = [Float](repeating: 0, count: count)
-        bytes.withUnsafeBytes { raw in
-            let base = UnsafeRawBufferPointer(rebasing: raw[start...])
-            for i in 0..<count { pixels[i] = element.value(in: base, at: i) }
-        }
+        var pixels = element.values(bytes[start...], count: count)
         if fortran {
             // Column-major: element i is row i % height of column i / height.
             var transposed = [Float](repeating: 0, count: count)
@@ -90,72 +86,37 @@ public enum NumpyFile {
         return Image(width: width, height: height, pixels: pixels)
     }
 
-    /// An array element's type, from a dtype string such as `<f4`, `>i2` or `|u1`.
-    private struct ElementType {
-        enum Kind { case float, signed, unsigned, bool }
-        let kind: Kind
-        let size: Int
-        let bigEndian: Bool
-
-        init(_ descr: String, fail: (String) -> ImageFileError) throws(ImageFileError) {
-            var text = Substring(descr)
-            var big = false
-            if let order = text.first, "<>=|".contains(order) {
-                big = order == ">"
-                text = text.dropFirst()
-            }
-            guard let code = text.first, let size = Int(text.dropFirst()) else {
-                throw fail("unsupported dtype '\(descr)'")
-            }
-            switch (code, size) {
-            case ("f", 2), ("f", 4), ("f", 8): kind = .float
-            case ("i", 1), ("i", 2), ("i", 4), ("i", 8): kind = .signed
-            case ("u", 1), ("u", 2), ("u", 4), ("u", 8): kind = .unsigned
-            case ("b", 1): kind = .bool
-            case ("c", _):
-                throw fail(
-                    "the array is complex ('\(descr)'), which has no single intensity; save np.abs(a)**2 or a.real")
-            default:
-                throw fail(
-                    "unsupported dtype '\(descr)'; images are arrays of numbers (bool, int8 ... uint64, float16 ... float64)"
-                )
-            }
-            self.size = size
-            self.bigEndian = big && size > 1
+    /// An array element's type, from a dtype string such as `<f4`, `>i2`, `|u1` or `|b1`.
+    private static func sampleType(
+        _ descr: String, fail: (String) -> ImageFileError
+    ) throws(ImageFileError)
+        -> SampleType
+    {
+        var text = Substring(descr)
+        var big = false
+        if let order = text.first, "<>=|".contains(order) {
+            big = order == ">"
+            text = text.dropFirst()
         }
-
-        func value(in raw: UnsafeRawBufferPointer, at index: Int) -> Float {
-            let offset = index * size
-            func bits<T: FixedWidthInteger>(_: T.Type) -> T {
-                let stored = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
-                return bigEndian ? T(bigEndian: stored) : T(littleEndian: stored)
-            }
-            switch (kind, size) {
-            case (.float, 2): return Self.half(bits(UInt16.self))
-            case (.float, 4): return Float(bitPattern: bits(UInt32.self))
-            case (.float, 8): return Float(Double(bitPattern: bits(UInt64.self)))
-            case (.signed, 1): return Float(Int8(bitPattern: raw[offset]))
-            case (.signed, 2): return Float(Int16(bitPattern: bits(UInt16.self)))
-            case (.signed, 4): return Float(Int32(bitPattern: bits(UInt32.self)))
-            case (.signed, 8): return Float(Int64(bitPattern: bits(UInt64.self)))
-            case (.unsigned, 1), (.bool, _): return Float(raw[offset])
-            case (.unsigned, 2): return Float(bits(UInt16.self))
-            case (.unsigned, 4): return Float(bits(UInt32.self))
-            default: return Float(bits(UInt64.self))
-            }
+        guard let code = text.first, let size = Int(text.dropFirst()) else {
+            throw fail("unsupported dtype '\(descr)'")
         }
-
-        /// IEEE 754 half precision to single.
-        static func half(_ h: UInt16) -> Float {
-            let sign: Float = h & 0x8000 != 0 ? -1 : 1
-            let exponent = Int((h >> 10) & 0x1F)
-            let mantissa = Float(h & 0x3FF)
-            switch exponent {
-            case 0: return sign * mantissa * 0x1p-24
-            case 31: return mantissa == 0 ? sign * .infinity : .nan
-            default: return sign * (1 + mantissa / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
-            }
+        let kind: SampleType.Kind?
+        switch code {
+        case "f": kind = .float
+        case "i": kind = .signed
+        case "u": kind = .unsigned
+        case "b" where size == 1: kind = .unsigned
+        case "c":
+            throw fail("the array is complex ('\(descr)'), which has no single intensity; save np.abs(a)**2 or a.real")
+        default: kind = nil
         }
+        guard let kind, let type = SampleType(kind, size: size, bigEndian: big) else {
+            throw fail(
+                "unsupported dtype '\(descr)'; images are arrays of numbers (bool, int8 ... uint64, float16 ... float64)"
+            )
+        }
+        return type
     }
 
     /// Writes `image` as a 2-D `.npy` array of `type`.

@@ -1,8 +1,10 @@
 public import Foundation
 public import ImageNumerics
 
-/// PNG writing, for overlays and label maps a person looks at. Uses stored (uncompressed) deflate
-/// blocks, so it needs no compression library; files are about the raw size.
+/// PNG. Written: 8-bit gray or RGB, for overlays and label maps a person looks at. Read: every
+/// grayscale kind (1 to 16 bits, with or without alpha, gray palettes, RGB whose channels are
+/// equal), not interlaced; PNG carries no pixel size a microscope could use (its pHYs chunk stops
+/// at about 2 Å per pixel), so none is read.
 public enum PNGFile {
     /// Writes 8-bit pixels: `channels` 1 (gray) or 3 (RGB), row-major, interleaved.
     public static func write(
@@ -33,7 +35,7 @@ public enum PNGFile {
             png += big32(UInt32(body.count)) + typed + big32(crc32(typed))
         }
         chunk("IHDR", big32(UInt32(width)) + big32(UInt32(height)) + [8, channels == 1 ? 0 : 2, 0, 0, 0])
-        chunk("IDAT", zlibStored(raw))
+        chunk("IDAT", Decompression.deflate(raw))
         chunk("IEND", [])
         return png
     }
@@ -53,35 +55,13 @@ public enum PNGFile {
         return image.pixels.map { UInt8(clamping: Int((($0.isFinite ? $0 : low) - low) * scale)) }
     }
 
-    private static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var offset = 0
-        repeat {
-            let length = min(65535, data.count - offset)
-            let final: UInt8 = offset + length == data.count ? 1 : 0
-            out += [
-                final, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8((~length >> 8) & 0xFF),
-            ]
-            out += data[offset..<(offset + length)]
-            offset += length
-        } while offset < data.count
-        var a: UInt32 = 1
-        var b: UInt32 = 0
-        for byte in data {
-            a = (a + UInt32(byte)) % 65521
-            b = (b + a) % 65521
-        }
-        let adler = b << 16 | a
-        return out + [UInt8(adler >> 24), UInt8(adler >> 16 & 0xFF), UInt8(adler >> 8 & 0xFF), UInt8(adler & 0xFF)]
-    }
-
-    private static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
         var c = UInt32(n)
         for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
 
-    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         for byte in bytes { c = crcTable[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
         return c ^ 0xFFFF_FFFF

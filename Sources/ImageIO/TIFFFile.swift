@@ -1,8 +1,10 @@
 public import Foundation
 public import ImageNumerics
 
-/// Baseline TIFF, one grayscale image: read uncompressed 8-bit, 16-bit or float32 (either byte
-/// order, in strips); written as uncompressed little-endian 16-bit or float32.
+/// TIFF and BigTIFF. Read: grayscale pages of every integer and float sample type in either byte
+/// order, uncompressed or deflate, LZW or PackBits, in strips or tiles, one page or a series, with
+/// the pixel size from OME-XML, ImageJ metadata or the resolution tags. Written: one uncompressed
+/// little-endian page of 16-bit or float32 pixels.
 public enum TIFFFile {
     /// Element types that can be written.
     public enum StoredType: Sendable {
@@ -12,109 +14,53 @@ public enum TIFFFile {
         case float32
     }
 
-    /// Reads the first image of a TIFF file.
+    /// Reads a TIFF file's one frame; a file of several pages is refused (read it with ``contents(of:)``).
     public static func read(_ url: URL) throws(ImageFileError) -> Image {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageFileError(
-                .unreadable, path: url.path, problem: "cannot read the file: \(error.localizedDescription)")
-        }
-        return try decode([UInt8](data), path: url.path)
+        try ImageFile.single(contents(of: url), path: url.path)
     }
 
-    /// Decodes TIFF bytes.
+    /// Reads every page of a TIFF file, and the pixel size its metadata states.
+    public static func contents(of url: URL) throws(ImageFileError) -> ImageFileContents {
+        try decodeContents(ImageFile.bytes(of: url), path: url.path)
+    }
+
+    /// Decodes a TIFF file's one frame from its bytes.
     public static func decode(_ bytes: [UInt8], path: String = "<data>") throws(ImageFileError) -> Image {
-        func fail(_ problem: String) -> ImageFileError { ImageFileError(path: path, problem: problem) }
-        guard bytes.count >= 8 else { throw fail("not a TIFF file (too short)") }
-        let little: Bool
-        switch (bytes[0], bytes[1]) {
-        case (0x49, 0x49): little = true
-        case (0x4D, 0x4D): little = false
-        default: throw fail("not a TIFF file (no II or MM byte-order mark)")
-        }
-        func u16(_ at: Int) throws(ImageFileError) -> Int {
-            guard at >= 0, at + 2 <= bytes.count else { throw fail("truncated at byte \(at)") }
-            return little ? Int(bytes[at]) | Int(bytes[at + 1]) << 8 : Int(bytes[at]) << 8 | Int(bytes[at + 1])
-        }
-        func u32(_ at: Int) throws(ImageFileError) -> Int {
-            guard at >= 0, at + 4 <= bytes.count else { throw fail("truncated at byte \(at)") }
-            let b = (0..<4).map { Int(bytes[at + $0]) }
-            return little ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
-        }
-        guard try u16(2) == 42 else { throw fail("not a classic TIFF (BigTIFF is not supported)") }
-        let directory = try u32(4)
-        let count = try u16(directory)
-        var tags: [Int: [Int]] = [:]
-        for index in 0..<count {
-            let entry = directory + 2 + 12 * index
-            let tag = try u16(entry)
-            let type = try u16(entry + 2)
-            let n = try u32(entry + 4)
-            let size = [1: 1, 3: 2, 4: 4][type]
-            guard let size else { continue }
-            let inline = n * size <= 4
-            let base = inline ? entry + 8 : try u32(entry + 8)
-            var values: [Int] = []
-            for k in 0..<min(n, 1 << 20) {
-                switch size {
-                case 1: values.append(Int(bytes[min(base + k, bytes.count - 1)]))
-                case 2: values.append(try u16(base + 2 * k))
-                default: values.append(try u32(base + 4 * k))
-                }
+        try ImageFile.single(decodeContents(bytes, path: path), path: path)
+    }
+
+    /// Decodes every page of a TIFF or BigTIFF, grayscale, of any integer or float sample type,
+    /// uncompressed or compressed with deflate, LZW or PackBits (with or without a predictor), in
+    /// strips or tiles. Reduced-resolution pages (thumbnails, pyramids) are skipped; the other pages
+    /// are a series and must share one size. The calibration is taken from OME-XML, ImageJ's
+    /// metadata, or the resolution tags in cm or inches, in that order.
+    public static func decodeContents(
+        _ bytes: [UInt8], path: String = "<data>"
+    ) throws(ImageFileError)
+        -> ImageFileContents
+    {
+        let (reader, directories) = try TIFFDirectory.read(bytes, path: path)
+        // NewSubfileType bit 0: a reduced-resolution version of another page.
+        let pages = directories.filter { ($0.integer(254) ?? 0) & 1 == 0 }
+        guard let first = pages.first else { throw reader.fail("every page is a reduced-resolution copy") }
+        var frames: [Image] = []
+        for (index, page) in pages.enumerated() {
+            let image: Image
+            do { image = try TIFFPage(page, reader).decode() } catch {
+                throw pages.count > 1 ? reader.fail("page \(index + 1): \(error.problem)") : error
             }
-            tags[tag] = values
-        }
-        guard let width = tags[256]?.first, let height = tags[257]?.first, width > 0, height > 0 else {
-            throw fail("no image size (tags 256, 257)")
-        }
-        let bits = tags[258]?.first ?? 1
-        let compression = tags[259]?.first ?? 1
-        let samples = tags[277]?.first ?? 1
-        let format = tags[339]?.first ?? 1
-        guard compression == 1 else {
-            throw fail("compressed TIFF (compression \(compression)) is not supported; save it uncompressed")
-        }
-        guard samples == 1 else { throw fail("\(samples) samples per pixel; an image for ScopePilot is grayscale") }
-        let kind: String
-        switch (bits, format) {
-        case (8, 1): kind = "u8"
-        case (16, 1): kind = "u16"
-        case (32, 3): kind = "f32"
-        default:
-            throw fail(
-                "\(bits)-bit \(format == 3 ? "float" : format == 2 ? "signed" : "unsigned") pixels are not supported; use 8- or 16-bit unsigned, or 32-bit float"
-            )
-        }
-        guard let offsets = tags[273], let counts = tags[279], offsets.count == counts.count else {
-            throw fail("no strip offsets (tags 273, 279)")
-        }
-        var raw: [UInt8] = []
-        raw.reserveCapacity(width * height * bits / 8)
-        for (offset, length) in zip(offsets, counts) {
-            guard offset >= 0, length >= 0, offset + length <= bytes.count else {
-                throw fail("a strip lies beyond the end of the file")
+            if let size = frames.first, size.width != image.width || size.height != image.height {
+                throw reader.fail(
+                    "page \(index + 1) is \(image.width) x \(image.height) but page 1 is \(size.width) x \(size.height): "
+                        + "a series must be of one size; save each image to its own file")
             }
-            raw += bytes[offset..<(offset + length)]
+            frames.append(image)
         }
-        let size = bits / 8
-        guard raw.count >= width * height * size else {
-            throw fail("expected \(width * height * size) bytes of pixels, found \(raw.count)")
+        // ImageJ writes a large stack as one directory and its planes one after another.
+        if frames.count == 1, let planes = TIFFCalibration.imageJPlanes(first.text(270)), planes > 1 {
+            frames = try TIFFPage(first, reader).contiguousPlanes(planes)
         }
-        var pixels = [Float](repeating: 0, count: width * height)
-        for i in 0..<(width * height) {
-            let at = i * size
-            switch kind {
-            case "u8": pixels[i] = Float(raw[at])
-            case "u16":
-                pixels[i] = Float(little ? Int(raw[at]) | Int(raw[at + 1]) << 8 : Int(raw[at]) << 8 | Int(raw[at + 1]))
-            default:
-                let b = (0..<4).map { UInt32(raw[at + $0]) }
-                let bitsValue =
-                    little ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
-                pixels[i] = Float(bitPattern: bitsValue)
-            }
-        }
-        return Image(width: width, height: height, pixels: pixels)
+        return ImageFileContents(frames: frames, calibration: TIFFCalibration.calibration(first))
     }
 
     /// Writes `image` as an uncompressed little-endian grayscale TIFF.

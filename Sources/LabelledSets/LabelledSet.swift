@@ -163,7 +163,7 @@ public struct LabelledSet: Sendable {
         }
     }
 
-    /// An image file of the set (.npy or .tif), every pixel finite.
+    /// An image file of the set (any format `ImageFile` reads, one image), every pixel finite.
     static func readImage(_ url: URL) throws -> Image {
         let image: Image
         do { image = try ImageFile.read(url) } catch { throw LabelledSetError(path: url.path, problem: error.problem) }

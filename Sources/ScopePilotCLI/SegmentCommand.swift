@@ -22,15 +22,22 @@ struct SegmentCommand: ParsableCommand {
             are named by --channels (or NAME=file), never by file names. Give a multimodal frame as \
             HAADF.npy+MAADF.npy (first channel first: the detector reads it).
 
-            The pixel size is checked against each image's lattice as in 'scopepilot detect' (an image \
-            showing none, such as a survey frame, is taken at the size given); --pixel-size auto uses \
-            the measurement (the median over the files).
+            Each file's own pixel size is used when --pixel-size is left out (and must agree with it \
+            within 2 % when both are given); the frames of one call share one. It is checked against \
+            each image's lattice as in 'scopepilot detect' (an image showing none, such as a survey \
+            frame, is taken at the size given); --pixel-size auto uses the measurement (the median over \
+            the files).
             """)
 
     @Argument(
-        help: "Image files (.npy or .tif); A.npy+B.npy (or HAADF=A.npy+MAADF=B.npy) for one frame with two channels.")
+        help:
+            "Image files (.npy, .tif, .png, .dm3, .dm4; a multi-page file is a series); A.npy+B.npy (or HAADF=A.npy+MAADF=B.npy) for one frame with two channels."
+    )
     var files: [String]
-    @Option(help: "Pixel size of the images, Å, or auto: measured from their lattice.") var pixelSize: PixelSizeOption
+    @Option(
+        help: "Pixel size of the images, Å, or auto: measured from their lattice (default: the files' own calibration)."
+    )
+    var pixelSize: PixelSizeOption?
     @Option(help: "The sample's spacing of first-order lattice planes, Å (WSe2: 2.842).")
     var latticePeriod = LatticePeriod.wse2
     @Flag(help: "Do not check the pixel size against the lattice (a sample whose lattice is not known).")
@@ -66,7 +73,7 @@ struct SegmentCommand: ParsableCommand {
         false
 
     func validate() throws {
-        if let given = pixelSize.given, !(given > 0.01 && given <= 10_000) {
+        if let given = pixelSize?.given, !(given > 0.01 && given <= 10_000) {
             throw ValidationError("--pixel-size must be a plausible pixel size in Å (0.01 ... 10000), not \(given)")
         }
         if noPixelSizeCheck && pixelSize == .measured {
@@ -75,7 +82,7 @@ struct SegmentCommand: ParsableCommand {
         for side in [chip, stride].compactMap({ $0 }) where !(side > 0 && side <= 100_000) {
             throw ValidationError("--chip and --stride must be positive numbers of nm, at most 100000")
         }
-        if let given = pixelSize.given { try checkChip(chip, pixelSize: given) }
+        if let given = pixelSize?.given { try checkChip(chip, pixelSize: given) }
         guard (0...4).contains(context) else { throw ValidationError("--context must be 0 ... 4") }
         guard neighbours > 0 else { throw ValidationError("--neighbours must be positive") }
         try SegmentationRun.checkSimilarity(similarity)
@@ -139,19 +146,31 @@ struct SegmentCommand: ParsableCommand {
     }
 
     func run() throws {
-        let inputs = try readInputs()
-        // Every file's lattice is checked against the pixel size (or measured, for auto).
-        var measured: [Double] = []
-        for input in inputs {
+        let (inputs, leads) = try readInputs()
+        // Every frame's pixel size: its file's calibration or --pixel-size (checked against each
+        // other), or the lattice's measurement for auto; each checked against the frame's lattice.
+        var sizes: [Double] = []
+        for (input, lead) in zip(inputs, leads) {
             do {
-                let resolved = try self.pixelSize.resolve(
-                    for: input.channels[0].image, samplePeriod: latticePeriod, checked: !noPixelSizeCheck)
-                if let value = resolved.measured { measured.append(value) }
+                let resolved = try PixelSizeOption.resolve(
+                    pixelSize, for: lead, samplePeriod: latticePeriod, checked: !noPixelSizeCheck)
+                sizes.append(resolved.value)
             } catch {
                 throw ValidationError("\(input.name): \(error)")
             }
         }
-        let pixelSize = self.pixelSize.given ?? measured.sorted()[measured.count / 2]
+        let sorted = sizes.sorted()
+        let pixelSize = sorted[sorted.count / 2]
+        if pixelSize != sorted.first || pixelSize != sorted.last,
+            let odd = zip(inputs, sizes).first(where: {
+                abs($0.1 - pixelSize) > PixelSizeOption.calibrationTolerance * pixelSize
+            })
+        {
+            throw ValidationError(
+                "\(odd.0.name) is at \(odd.1) Å/px but the session's median is \(pixelSize) Å/px: the frames of one "
+                    + "session share a pixel size; segment them in separate calls")
+        }
+        try checkChip(chip, pixelSize: pixelSize)
         let run = try settings(detector: model == "none" ? nil : DetectCommand.loadModel(model).0)
         try checkChip(run.chipSide(inputs, pixelSize: pixelSize), pixelSize: pixelSize)
         let session = try run.segment(inputs, pixelSize: pixelSize)
@@ -172,14 +191,19 @@ struct SegmentCommand: ParsableCommand {
         channels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    /// The files of the call, each a frame of one or more channels. A channel is named by its
-    /// place (`--channels`) or by `NAME=` before its file, never by the file's name: a series of
-    /// files is one session whatever the files are called.
-    private func readInputs() throws -> [(name: String, channels: [(name: String, image: Image)])] {
+    /// The files of the call, each a frame of one or more channels (a series, a frame per page),
+    /// and each frame's first channel as read, with its file's calibration. A channel is named by
+    /// its place (`--channels`) or by `NAME=` before its file, never by the file's name: a series
+    /// of files is one session whatever the files are called.
+    private func readInputs() throws -> (
+        frames: [(name: String, channels: [(name: String, image: Image)])], leads: [ImageInput]
+    ) {
         var inputs: [(name: String, channels: [(name: String, image: Image)])] = []
+        var leads: [ImageInput] = []
         let names = channelNames
         for file in files {
-            var frame: [(name: String, image: Image)] = []
+            // Each channel's frames: one, or a series.
+            var parts: [(name: String, frames: [ImageInput])] = []
             for (index, part) in file.split(separator: "+").map(String.init).enumerated() {
                 var path = part
                 var name = index < names.count ? names[index] : "channel\(index + 1)"
@@ -188,20 +212,31 @@ struct SegmentCommand: ParsableCommand {
                     path = String(part[part.index(after: equals)...])
                 }
                 do {
-                    frame.append((name, try DetectCommand.read(URL(fileURLWithPath: path))))
+                    parts.append((name, try ImageInput.read(path)))
                 } catch {
-                    throw ValidationError("\(path): \(error)")
+                    throw ValidationError(error is ImageFileError ? "\(error)" : "\(path): \(error)")
                 }
             }
-            if let first = inputs.first, first.channels.map(\.name) != frame.map(\.name) {
+            let count = parts[0].frames.count
+            guard parts.allSatisfy({ $0.frames.count == count }) else {
                 throw ValidationError(
-                    "\(file) has the channels \(frame.map(\.name).joined(separator: "+")) but \(first.name) has "
-                        + "\(first.channels.map(\.name).joined(separator: "+")): every frame of a session needs the "
-                        + "same channels, in the same order")
+                    "\(file): the channels hold \(parts.map { String($0.frames.count) }.joined(separator: ", ")) frames; "
+                        + "the channels of a series need one frame each per scan")
             }
-            inputs.append((file, frame))
+            for k in 0..<count {
+                let frame = parts.map { (name: $0.name, image: $0.frames[k].image) }
+                let name = count > 1 ? "\(file)[\(k + 1)]" : file
+                if let first = inputs.first, first.channels.map(\.name) != frame.map(\.name) {
+                    throw ValidationError(
+                        "\(file) has the channels \(frame.map(\.name).joined(separator: "+")) but \(first.name) has "
+                            + "\(first.channels.map(\.name).joined(separator: "+")): every frame of a session needs the "
+                            + "same channels, in the same order")
+                }
+                inputs.append((name, frame))
+                leads.append(parts[0].frames[k])
+            }
         }
-        return inputs
+        return (inputs, leads)
     }
 
     private func report(
@@ -280,7 +315,7 @@ struct SegmentCommand: ParsableCommand {
             if overlay {
                 let target = (folder ?? url.deletingLastPathComponent()).appendingPathComponent(
                     "\(stem)-communities.png")
-                try Self.writeOverlay(input.channels[0].image, frame, to: target)
+                try Self.writeOverlay(input.channels[0].image, frame, pixelSize: pixelSize, to: target)
             }
         }
     }
@@ -289,11 +324,25 @@ struct SegmentCommand: ParsableCommand {
     /// when two inputs would share a name (frames/a/HAADF.npy and frames/b/HAADF.npy give a-HAADF
     /// and b-HAADF), and a number after that if they still do.
     static func stems(_ names: [String]) -> [String] {
-        let urls = names.map { URL(fileURLWithPath: $0.split(separator: "+").first.map(String.init) ?? $0) }
-        var stems = urls.map { $0.deletingPathExtension().lastPathComponent }
+        // Frame K of a series is named FILE[K] and gets -frameK.
+        var frames: [String] = []
+        let urls = names.map { name -> URL in
+            var first = name.split(separator: "+").first.map(String.init) ?? name
+            var suffix = ""
+            if name.hasSuffix("]"), let open = name.lastIndex(of: "["),
+                let k = Int(name[name.index(after: open)...].dropLast())
+            {
+                suffix = "-frame\(k)"
+                if !name.contains("+") { first = String(name[..<open]) }
+            }
+            frames.append(suffix)
+            return URL(fileURLWithPath: first)
+        }
+        var stems = zip(urls, frames).map { $0.deletingPathExtension().lastPathComponent + $1 }
         if Set(stems).count < stems.count {
-            stems = urls.map {
+            stems = zip(urls, frames).map {
                 $0.deletingLastPathComponent().lastPathComponent + "-" + $0.deletingPathExtension().lastPathComponent
+                    + $1
             }
         }
         if Set(stems).count < stems.count { stems = stems.enumerated().map { "\($1)-\($0 + 1)" } }
@@ -306,26 +355,23 @@ struct SegmentCommand: ParsableCommand {
         [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40],
     ]
 
-    /// The image in gray with each chip tinted by its community's colour and outlined.
-    static func writeOverlay(_ image: Image, _ frame: FrameSegmentation, to url: URL) throws {
-        let gray = PNGFile.stretch(image)
-        var rgb = [UInt8](repeating: 0, count: gray.count * 3)
-        for (i, value) in gray.enumerated() { (rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]) = (value, value, value) }
+    /// The image in gray with each chip tinted by its community's colour and outlined, a legend of
+    /// the communities in the frame and a scale bar.
+    static func writeOverlay(_ image: Image, _ frame: FrameSegmentation, pixelSize: Double, to url: URL) throws {
+        var canvas = OverlayCanvas(image)
         let grid = frame.grid
         for chip in 0..<grid.count {
             let colour = palette[frame.communities[chip] % palette.count]
             let (x0, y0) = grid.origin(of: chip)
             for y in y0..<min(image.height, y0 + grid.chipSize) {
                 for x in x0..<min(image.width, x0 + grid.chipSize) {
-                    let p = 3 * (y * image.width + x)
-                    let edge = x == x0 || y == y0
-                    for k in 0..<3 {
-                        let tint = edge ? Float(colour[k]) : 0.55 * Float(rgb[p + k]) + 0.45 * Float(colour[k])
-                        rgb[p + k] = UInt8(min(255, max(0, tint)))
-                    }
+                    canvas.blend(x, y, colour, weight: x == x0 || y == y0 ? 1 : 0.45)
                 }
             }
         }
-        try PNGFile.write(width: image.width, height: image.height, channels: 3, pixels: rgb, to: url)
+        let present = Set(frame.communities).sorted()
+        canvas.legend(present.prefix(12).map { ("#\($0)", palette[$0 % palette.count]) })
+        canvas.scaleBar(pixelSize: pixelSize)
+        try canvas.write(to: url)
     }
 }

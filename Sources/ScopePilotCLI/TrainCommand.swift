@@ -32,7 +32,7 @@ struct TrainCommand: ParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: """
-            Frames from the microscope as it is now (.npy or .tif, unlabelled): the realism step estimates             its conditions from them, and training draws conditions around the estimate.
+            Frames from the microscope as it is now (.npy, .tif, .png, .dm3, .dm4; unlabelled): the realism step estimates             its conditions from them, and training draws conditions around the estimate.
             """)
     var match: [String] = []
     @Option(help: "Pixel size of the --match frames, Å.") var matchPixelSize: Double?
@@ -100,7 +100,7 @@ struct TrainCommand: ParsableCommand {
         }
         var ranges = ConditionRanges()
         if !match.isEmpty, let matchPixelSize {
-            let frames = try match.map { try DetectCommand.read(URL(fileURLWithPath: $0)) }
+            let frames = try match.flatMap { try ImageInput.read($0) }.map(\.image)
             say("realism step: estimating the microscope's conditions from \(frames.count) frame(s) ...")
             let estimate = try ConditionEstimator.estimate(frames: frames, pixelSize: matchPixelSize, dwell: matchDwell)
             let c = estimate.conditions

@@ -13,6 +13,10 @@ private func corpus(_ target: FuzzTarget) throws -> [(name: String, bytes: [UInt
     switch target {
     case .policyFile: folders.append(repository.appending(path: "Policies/examples"))
     case .scenario: folders.append(repository.appending(path: "Simulator/scenarios"))
+    case .imageFile:
+        folders += ["Tests/Fixtures/formats", "Tests/Fixtures/formats/rosettasciio"].map {
+            repository.appending(path: $0)
+        }
     case .frame, .control, .welcome: break
     }
     var inputs: [(name: String, bytes: [UInt8])] = []
