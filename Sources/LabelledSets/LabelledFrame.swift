@@ -49,8 +49,7 @@ public struct LabelledFrame: Sendable {
 
     /// Loads one channel's image.
     public func image(_ channel: (name: String, file: URL)) throws -> Image {
-        let image = try LabelledSet.readImage(channel.file)
-        return image
+        try LabelledSet.readImage(channel.file, pixelSize: pixelSize)
     }
 
     /// Loads the region map, checked against the frame's size and the set's number of regions.

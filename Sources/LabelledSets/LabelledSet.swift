@@ -163,10 +163,28 @@ public struct LabelledSet: Sendable {
         }
     }
 
-    /// An image file of the set (any format `ImageFile` reads, one image), every pixel finite.
-    static func readImage(_ url: URL) throws -> Image {
-        let image: Image
-        do { image = try ImageFile.read(url) } catch { throw LabelledSetError(path: url.path, problem: error.problem) }
+    /// An image file of the set (any format `ImageFile` reads, one image), every pixel finite; when
+    /// the file states its own pixel size, it must agree with the frame's `pixelSize` (Å) within 2 %.
+    static func readImage(_ url: URL, pixelSize: Double? = nil) throws -> Image {
+        let contents: ImageFileContents
+        do { contents = try ImageFile.contents(of: url) } catch {
+            throw LabelledSetError(path: url.path, problem: error.problem)
+        }
+        guard contents.frames.count == 1 else {
+            throw LabelledSetError(
+                path: url.path, problem: "the file holds \(contents.frames.count) frames; a labelled frame is one image"
+            )
+        }
+        let image = contents.frames[0]
+        if let pixelSize, let calibration = contents.calibration,
+            abs(calibration.angstrom - pixelSize) > 0.02 * pixelSize
+        {
+            throw LabelledSetError(
+                path: url.path,
+                problem:
+                    "the file's \(calibration.source) gives \(calibration.angstrom) Å/px but its frame's pixel_size_angstrom "
+                    + "is \(pixelSize): correct whichever is wrong")
+        }
         guard image.pixels.allSatisfy(\.isFinite) else {
             throw LabelledSetError(path: url.path, problem: "the image holds NaN or infinite values")
         }

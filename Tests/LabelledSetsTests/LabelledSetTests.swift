@@ -102,6 +102,31 @@ struct LabelledSetTests {
         }
     }
 
+    @Test("an image file's own calibration must agree with its frame's pixel size")
+    func calibrationAgrees() throws {
+        let set = try ScratchSet()
+        defer { set.remove() }
+        try set.header()
+        // Written by tifffile with resolution tags in pixels per cm: 0.25 Å per pixel.
+        let tiff = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/formats/tifffile-resolution-cm.tif")
+        try FileManager.default.copyItem(at: tiff, to: set.folder.appendingPathComponent("a-HAADF.tif"))
+        for (size, accepted) in [(0.25, true), (0.252, true), (0.3, false)] {
+            try set.write(
+                "a.json", #"{"channels": [{"name": "HAADF", "file": "a-HAADF.tif"}], "pixel_size_angstrom": \#(size)}"#)
+            let frame = try #require(try LabelledSet.load(set.folder).frames.first)
+            if accepted {
+                #expect(try frame.image(frame.detectorChannel).width == 32, "\(size)")
+            } else {
+                #expect {
+                    try frame.image(frame.detectorChannel)
+                } throws: { error in
+                    "\(error)".contains("TIFF resolution tags gives 0.25") && "\(error)".contains("is 0.3")
+                }
+            }
+        }
+    }
+
     @Test("region maps that do not fit the frame or name no region are refused")
     func refusesRegionMaps() throws {
         let set = try ScratchSet()
