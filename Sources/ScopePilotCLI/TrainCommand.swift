@@ -2,6 +2,7 @@ import ArgumentParser
 import DefectDetection
 import DetectorTraining
 import Foundation
+import ImageNumerics
 import NeuralNetwork
 import Simulator
 
@@ -35,7 +36,8 @@ struct TrainCommand: ParsableCommand {
             Frames from the microscope as it is now (.npy, .tif, .png, .dm3, .dm4; unlabelled): the realism step estimates             its conditions from them, and training draws conditions around the estimate.
             """)
     var match: [String] = []
-    @Option(help: "Pixel size of the --match frames, Å.") var matchPixelSize: Double?
+    @Option(help: "Pixel size of the --match frames, Å (default: the files' own calibration).") var matchPixelSize:
+        Double?
     @Option(help: "Dwell of the --match frames, µs, if known (pins the dose).") var matchDwell: Double?
     @Option(help: "Fine-tune this model (a path, or se1 or all) instead of starting afresh.") var from: String?
     @Option(
@@ -62,10 +64,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--epochs, --tiles-per-epoch, --batch-size and --validation-tiles must be positive")
         }
         if !match.isEmpty {
-            guard let matchPixelSize else {
-                throw ValidationError("--match needs --match-pixel-size: the frames' pixel size in Å")
-            }
-            guard matchPixelSize > 0.05 && matchPixelSize <= 1 else {
+            // Without --match-pixel-size the files' own calibration is used (checked when they are read).
+            if let matchPixelSize, !(matchPixelSize > 0.05 && matchPixelSize <= 1) {
                 throw ValidationError("--match-pixel-size must be between 0.05 and 1 Å (atomic-resolution frames)")
             }
         } else if matchPixelSize != nil || matchDwell != nil {
@@ -99,8 +99,8 @@ struct TrainCommand: ParsableCommand {
             detector = DefectDetector(architecture: architecture, pixelSize: pixelSize, seed: seed)
         }
         var ranges = ConditionRanges()
-        if !match.isEmpty, let matchPixelSize {
-            let frames = try match.flatMap { try ImageInput.read($0) }.map(\.image)
+        if !match.isEmpty {
+            let (frames, matchPixelSize) = try matchFrames()
             say("realism step: estimating the microscope's conditions from \(frames.count) frame(s) ...")
             let estimate = try ConditionEstimator.estimate(frames: frames, pixelSize: matchPixelSize, dwell: matchDwell)
             let c = estimate.conditions
@@ -185,4 +185,38 @@ struct TrainCommand: ParsableCommand {
 
     /// Unbuffered, so that progress shows when stdout is a file or a pipe.
     private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+    /// The --match frames (each page of a series) and their one pixel size: --match-pixel-size or
+    /// the files' own calibration (which must then agree with it within 2 %), checked against each
+    /// frame's lattice; frames of different pixel sizes are refused.
+    private func matchFrames() throws -> (frames: [Image], pixelSize: Double) {
+        let inputs = try match.flatMap { try ImageInput.read($0) }
+        var sizes: [Double] = []
+        for input in inputs {
+            guard matchPixelSize != nil || input.calibration != nil else {
+                throw ValidationError(
+                    "--match needs --match-pixel-size: \(input.name) states no pixel size of its own (give it in Å)")
+            }
+            do {
+                let resolved = try PixelSizeOption.resolve(
+                    matchPixelSize.map(PixelSizeOption.given), for: input, samplePeriod: LatticePeriod.wse2)
+                sizes.append(resolved.value)
+            } catch {
+                throw ValidationError("--match \(input.name): \(error)")
+            }
+        }
+        let pixelSize = sizes.sorted()[sizes.count / 2]
+        if let odd = zip(inputs, sizes).first(where: {
+            abs($0.1 - pixelSize) > PixelSizeOption.calibrationTolerance * pixelSize
+        }) {
+            throw ValidationError(
+                "--match \(odd.0.name) is at \(odd.1) Å/px but the other frames at \(pixelSize): the realism step takes "
+                    + "frames of one pixel size")
+        }
+        guard pixelSize > 0.05 && pixelSize <= 1 else {
+            throw ValidationError(
+                "the --match frames' pixel size \(pixelSize) Å is not atomic resolution (0.05 to 1 Å)")
+        }
+        return (inputs.map(\.image), pixelSize)
+    }
 }

@@ -12,8 +12,8 @@ struct ImageFilesCLITests {
     static let frame = TestPython.repository.appendingPathComponent(
         "Tests/Fixtures/abtem/detection/d0-in-focus-1e4-HAADF.npy")
 
-    /// Writes, with tifffile: a 2-page ImageJ series calibrated at 0.02 nm, and one page of it.
-    static func writeTIFFs() async throws -> (series: URL, single: URL) {
+    /// Writes into `folder`, with tifffile: a 2-page ImageJ series calibrated at 0.02 nm, and one page of it.
+    static func writeTIFFs(in folder: URL = folder) async throws -> (series: URL, single: URL) {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let series = folder.appendingPathComponent("series.tif")
         let single = folder.appendingPathComponent("single.tif")

@@ -36,10 +36,15 @@ struct TrainCLITests {
         #expect(current[1] - current[0] < 52 * 0.8, "the estimate narrows the prior's current range \(current)")
     }
 
-    @Test("--match without its pixel size, or a pixel size without frames, is refused")
+    @Test(
+        "--match frames without a pixel size of their own need --match-pixel-size; a pixel size without frames is refused"
+    )
     func matchNeedsPixelSize() async throws {
-        let missing = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--match", "frame.npy"])
-        #expect(missing.status != 0 && missing.stderr.contains("--match needs --match-pixel-size"))
+        let uncalibrated = ImageFilesCLITests.frame.path
+        let missing = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--match", uncalibrated])
+        #expect(
+            missing.status != 0 && missing.stderr.contains("--match needs --match-pixel-size")
+                && missing.stderr.contains("states no pixel size"), "\(missing.stderr)")
         let orphan = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--match-pixel-size", "0.2"])
         #expect(orphan.status != 0 && orphan.stderr.contains("give the frames too"))
         let unreadable = try await CLI.run([
@@ -47,6 +52,24 @@ struct TrainCLITests {
             "0.2", "--epochs", "1",
         ])
         #expect(unreadable.status != 0 && unreadable.stderr.contains("/nonexistent/frame.npy"))
+    }
+
+    @Test("--match takes a file's own calibration; a --match-pixel-size that contradicts it is refused")
+    func matchTakesFileCalibration() async throws {
+        let (_, single) = try await ImageFilesCLITests.writeTIFFs(in: Self.folder)
+        let model = Self.folder.appendingPathComponent("calibrated.safetensors")
+        defer { try? FileManager.default.removeItem(at: Self.folder) }
+        let conflict = try await CLI.run([
+            "train", "--out", model.path, "--match", single.path, "--match-pixel-size", "0.3", "--epochs", "1",
+        ])
+        #expect(conflict.status != 0 && conflict.stderr.contains("gives 0.2 Å/px"), "\(conflict.stderr)")
+        let train = try await CLI.run([
+            "train", "--out", model.path, "--match", single.path, "--epochs", "1", "--tiles-per-epoch", "2",
+            "--validation-tiles", "1", "--tile-size", "64",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("realism step") && train.stdout.contains("estimate:"), "\(train.stdout)")
+        #expect(FileManager.default.fileExists(atPath: model.path))
     }
 
     @Test("--scenario trains for exactly one condition set of a scenario; a wrong set name lists the real ones")
