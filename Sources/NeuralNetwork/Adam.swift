@@ -4,20 +4,21 @@ import Foundation
 public final class Adam {
     /// Step size.
     public var learningRate: Float
-    /// First-moment decay.
-    public let beta1: Float = 0.9
+    /// First-moment decay (0.5 for GANs, after Radford et al., as CycleGAN trains).
+    public let beta1: Float
     /// Second-moment decay.
     public let beta2: Float = 0.999
     /// Added to the root of the second moment.
     public let epsilon: Float = 1e-8
-    /// Steps taken.
-    public private(set) var steps = 0
+    /// Steps taken (a resumed run sets it from its checkpoint).
+    public internal(set) var steps = 0
     private let parameters: [Parameter]
 
     /// An optimiser for `parameters`.
-    public init(parameters: [Parameter], learningRate: Float = 1e-3) {
+    public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9) {
         self.parameters = parameters
         self.learningRate = learningRate
+        self.beta1 = beta1
     }
 
     /// Moves every parameter against its gradient, then zeroes the gradients.
