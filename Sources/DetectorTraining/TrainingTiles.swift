@@ -203,6 +203,12 @@ struct Draw {
     mutating func `in`(_ range: ClosedRange<Double>) -> Double {
         range.lowerBound + (range.upperBound - range.lowerBound) * unit()
     }
+
+    /// A standard normal draw (Box-Muller).
+    mutating func gaussian() -> Double {
+        let u = max(unit(), 1e-300)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * unit())
+    }
 }
 
 extension ConditionRanges {

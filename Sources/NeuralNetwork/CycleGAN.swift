@@ -42,6 +42,14 @@ public final class CycleGAN {
         public var identity: Float
         /// The four discriminators' losses, summed.
         public var discriminators: Float
+
+        /// Losses of the given values.
+        public init(adversarial: Float, cycle: Float, identity: Float, discriminators: Float) {
+            self.adversarial = adversarial
+            self.cycle = cycle
+            self.identity = identity
+            self.discriminators = discriminators
+        }
     }
 
     /// What the model is.

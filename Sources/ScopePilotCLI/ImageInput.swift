@@ -46,3 +46,42 @@ struct ImageInput {
         }
     }
 }
+
+extension ImageInput {
+    /// Every frame (each page of a series) of `paths`, which one command option named, and their
+    /// one pixel size: `pixelSize` (given by `pixelSizeOption`) or the files' own calibration,
+    /// which must then agree with it within 2 %, each checked against its frame's lattice.
+    /// Frames of different pixel sizes, or not at atomic resolution (0.05 to 1 Å), are refused.
+    static func frames(
+        of paths: [String], pixelSize: Double?, option: String, pixelSizeOption: String
+    ) throws -> (frames: [Image], pixelSize: Double) {
+        let inputs = try paths.flatMap { try ImageInput.read($0) }
+        var sizes: [Double] = []
+        for input in inputs {
+            guard pixelSize != nil || input.calibration != nil else {
+                throw ValidationError(
+                    "\(option) needs \(pixelSizeOption): \(input.name) states no pixel size of its own (give it in Å)")
+            }
+            do {
+                let resolved = try PixelSizeOption.resolve(
+                    pixelSize.map(PixelSizeOption.given), for: input, samplePeriod: LatticePeriod.wse2)
+                sizes.append(resolved.value)
+            } catch {
+                throw ValidationError("\(option) \(input.name): \(error)")
+            }
+        }
+        guard !sizes.isEmpty else { throw ValidationError("\(option): no frames") }
+        let median = sizes.sorted()[sizes.count / 2]
+        if let odd = zip(inputs, sizes).first(where: {
+            abs($0.1 - median) > PixelSizeOption.calibrationTolerance * median
+        }) {
+            throw ValidationError(
+                "\(option) \(odd.0.name) is at \(odd.1) Å/px but the other frames at \(median): the frames must share one "
+                    + "pixel size")
+        }
+        guard median > 0.05 && median <= 1 else {
+            throw ValidationError("the \(option) frames' pixel size \(median) Å is not atomic resolution (0.05 to 1 Å)")
+        }
+        return (inputs.map(\.image), median)
+    }
+}

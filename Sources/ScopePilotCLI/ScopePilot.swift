@@ -16,6 +16,7 @@ struct ScopePilot: AsyncParsableCommand {
             VersionCommand.self, KeysCommand.self, SimCommand.self, TrainCommand.self, DetectCommand.self,
             EvalDetectorCommand.self, SegmentCommand.self, EvalSegmentationCommand.self,
             RunCommand.self, DemoCommand.self, LogCommand.self, ReportCommand.self, PolicyCommand.self,
+            RealismCommand.self,
         ]
     )
 }

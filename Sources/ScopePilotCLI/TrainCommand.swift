@@ -186,37 +186,9 @@ struct TrainCommand: ParsableCommand {
     /// Unbuffered, so that progress shows when stdout is a file or a pipe.
     private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
-    /// The --match frames (each page of a series) and their one pixel size: --match-pixel-size or
-    /// the files' own calibration (which must then agree with it within 2 %), checked against each
-    /// frame's lattice; frames of different pixel sizes are refused.
+    /// The --match frames (each page of a series) and their one pixel size.
     private func matchFrames() throws -> (frames: [Image], pixelSize: Double) {
-        let inputs = try match.flatMap { try ImageInput.read($0) }
-        var sizes: [Double] = []
-        for input in inputs {
-            guard matchPixelSize != nil || input.calibration != nil else {
-                throw ValidationError(
-                    "--match needs --match-pixel-size: \(input.name) states no pixel size of its own (give it in Å)")
-            }
-            do {
-                let resolved = try PixelSizeOption.resolve(
-                    matchPixelSize.map(PixelSizeOption.given), for: input, samplePeriod: LatticePeriod.wse2)
-                sizes.append(resolved.value)
-            } catch {
-                throw ValidationError("--match \(input.name): \(error)")
-            }
-        }
-        let pixelSize = sizes.sorted()[sizes.count / 2]
-        if let odd = zip(inputs, sizes).first(where: {
-            abs($0.1 - pixelSize) > PixelSizeOption.calibrationTolerance * pixelSize
-        }) {
-            throw ValidationError(
-                "--match \(odd.0.name) is at \(odd.1) Å/px but the other frames at \(pixelSize): the realism step takes "
-                    + "frames of one pixel size")
-        }
-        guard pixelSize > 0.05 && pixelSize <= 1 else {
-            throw ValidationError(
-                "the --match frames' pixel size \(pixelSize) Å is not atomic resolution (0.05 to 1 Å)")
-        }
-        return (inputs.map(\.image), pixelSize)
+        try ImageInput.frames(
+            of: match, pixelSize: matchPixelSize, option: "--match", pixelSizeOption: "--match-pixel-size")
     }
 }
