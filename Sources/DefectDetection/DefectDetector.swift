@@ -22,10 +22,13 @@ public struct DetectorMetadata: Sendable, Codable, Hashable {
     public var realism: ConditionEstimate?
     /// The peak threshold calibrated on held-out simulations (nil: the default, 0.6).
     public var peakThreshold: Float?
+    /// The learned realism model its training tiles passed through ("cyclegan:PATH"), if any.
+    public var realismModel: String?
 
     enum CodingKeys: String, CodingKey {
         case architecture, pixelSize = "pixel_size_angstrom", classes, trainingConditions = "training_conditions"
         case dataSeed = "data_seed", metrics, recipe, realism, peakThreshold = "peak_threshold"
+        case realismModel = "realism_model"
     }
 }
 

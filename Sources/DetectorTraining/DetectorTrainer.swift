@@ -57,19 +57,27 @@ public final class DetectorTrainer {
     public let options: TrainingOptions
     /// The condition ranges of the training data.
     public let ranges: ConditionRanges
+    /// Makes the simulated tiles realistic before training on them (the CycleGAN), if set.
+    public let realism: CycleGANRealism?
     private let optimiser: Adam
     private let validation: [TrainingTile]
 
     /// Prepares training: the validation tiles come from a seed the training tiles never use.
-    public init(detector: DefectDetector, options: TrainingOptions, ranges: ConditionRanges = ConditionRanges()) {
+    /// With `realism`, every tile (validation too) passes through its generator.
+    public init(
+        detector: DefectDetector, options: TrainingOptions, ranges: ConditionRanges = ConditionRanges(),
+        realism: CycleGANRealism? = nil
+    ) {
         self.detector = detector
         self.options = options
         self.ranges = ranges
+        self.realism = realism
         optimiser = Adam(parameters: detector.network.parameters, learningRate: options.learningRate)
         var fixed = ranges
         fixed.pixelSize = detector.metadata.pixelSize...detector.metadata.pixelSize
-        validation = TrainingTiles.generate(
+        let simulated = TrainingTiles.generate(
             count: options.validationTiles, size: options.tileSize, ranges: fixed, seed: options.seed ^ 0xFACE_B00C)
+        validation = realism?.apply(simulated, seed: options.seed ^ 0xFACE_B00C) ?? simulated
     }
 
     /// Trains for `options.epochs`, calling `step` after every gradient step and `progress` after
@@ -84,9 +92,10 @@ public final class DetectorTrainer {
         let classes = detector.metadata.architecture.classes
         let weights = Array(options.classWeights.prefix(classes))
         for epoch in 1...options.epochs {
-            let tiles = TrainingTiles.generate(
-                count: options.tilesPerEpoch, size: options.tileSize, ranges: fixed,
-                seed: options.seed &+ UInt64(epoch) &* 1_000_003)
+            let epochSeed = options.seed &+ UInt64(epoch) &* 1_000_003
+            let simulated = TrainingTiles.generate(
+                count: options.tilesPerEpoch, size: options.tileSize, ranges: fixed, seed: epochSeed)
+            let tiles = realism?.apply(simulated, seed: epochSeed) ?? simulated
             var total: Float = 0
             var batches = 0
             for start in stride(from: 0, to: tiles.count, by: options.batchSize) {

@@ -1,4 +1,4 @@
-import DefectDetection
+public import DefectDetection
 public import Foundation
 public import ImageNumerics
 public import NeuralNetwork
@@ -46,21 +46,22 @@ public enum RealismTraining {
     public typealias Progress = (_ step: Int, _ losses: CycleGAN.Losses) -> Void
 
     /// `image` scaled so that its 0.5th and 99.5th percentiles become −0.9 and 0.9.
-    public static func normalised(_ image: Image) -> [Float] {
-        let sorted = image.pixels.sorted()
+    public static func normalised(_ image: Image) -> [Float] { normalised(image.pixels) }
+
+    /// `pixels` scaled so that their 0.5th and 99.5th percentiles become −0.9 and 0.9.
+    public static func normalised(_ pixels: [Float]) -> [Float] {
+        let sorted = pixels.sorted()
         let low = sorted[Int(0.005 * Double(sorted.count - 1))]
         let high = sorted[Int(0.995 * Double(sorted.count - 1))]
         let span = max(high - low, 1e-6)
-        return image.pixels.map { 1.8 * ($0 - low) / span - 0.9 }
+        return pixels.map { 1.8 * ($0 - low) / span - 0.9 }
     }
 
     /// `count` clean HAADF simulations of the virtual microscope at `pixelSize` Å: a high dose, no
     /// aberrations, scan distortion, read noise or background (the paper's noise-free images;
     /// ``Options/simulationNoise`` is added when they are tiled).
     public static func cleanSimulations(count: Int, side: Int, pixelSize: Double, seed: UInt64) -> [Image] {
-        let conditions = TileConditions(
-            pixelSize: pixelSize, dwell: 2000, current: 45, defocus: 0, astigmatism: 0, coma: 0, exponent: 1.6,
-            readNoise: 0, lineJitter: 0, drift: 0, background: 0)
+        let conditions = cleanConditions(pixelSize: pixelSize)
         var random = Draw(seed: seed)
         return (0..<count).map { index in
             TrainingTiles.render(
@@ -68,6 +69,13 @@ public enum RealismTraining {
                 random: &random
             ).image
         }
+    }
+
+    /// The conditions of the clean simulations at `pixelSize` Å.
+    public static func cleanConditions(pixelSize: Double) -> TileConditions {
+        TileConditions(
+            pixelSize: pixelSize, dwell: 2000, current: 45, defocus: 0, astigmatism: 0, coma: 0, exponent: 1.6,
+            readNoise: 0, lineJitter: 0, drift: 0, background: 0)
     }
 
     /// Random tiles of a set of normalised images, turned and flipped.

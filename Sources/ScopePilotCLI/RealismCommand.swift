@@ -144,6 +144,7 @@ struct RealismCommand: ParsableCommand {
                 "kind": "cyclegan-generator", "direction": "simulation to microscope", "architecture": architecture,
                 "pixel_size_angstrom": String(frameSize), "steps": String(model.steps),
                 "normalisation": "each image's 0.5th and 99.5th percentiles to -0.9 and 0.9",
+                "simulation_noise": String(simulationNoise),
             ]
             let outURL = URL(fileURLWithPath: out)
             do {

@@ -33,12 +33,20 @@ struct TrainCommand: ParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: """
-            Frames from the microscope as it is now (.npy, .tif, .png, .dm3, .dm4; unlabelled): the realism step estimates             its conditions from them, and training draws conditions around the estimate.
+            Frames from the microscope as it is now (.npy, .tif, .png, .dm3, .dm4; unlabelled): the realism step \
+            estimates its conditions from them, and training draws conditions around the estimate.
             """)
     var match: [String] = []
     @Option(help: "Pixel size of the --match frames, Å (default: the files' own calibration).") var matchPixelSize:
         Double?
     @Option(help: "Dwell of the --match frames, µs, if known (pins the dose).") var matchDwell: Double?
+    @Option(
+        help: """
+            How simulated tiles are made realistic: fitted (the condition model; with --match, fitted to the \
+            frames) or cyclegan:GEN.safetensors (clean simulations through a generator from `scopepilot \
+            realism train`).
+            """)
+    var realism = "fitted"
     @Option(help: "Fine-tune this model (a path, or se1 or all) instead of starting afresh.") var from: String?
     @Option(
         help: """
@@ -70,6 +78,15 @@ struct TrainCommand: ParsableCommand {
             }
         } else if matchPixelSize != nil || matchDwell != nil {
             throw ValidationError("--match-pixel-size and --match-dwell describe --match frames; give the frames too")
+        }
+        if realism != "fitted" {
+            guard realism.hasPrefix("cyclegan:"), realism.count > "cyclegan:".count else {
+                throw ValidationError("--realism is fitted or cyclegan:GEN.safetensors, not \(realism)")
+            }
+            guard match.isEmpty, scenario == nil else {
+                throw ValidationError(
+                    "--realism cyclegan learned the microscope from its own frames: leave out --match and --scenario")
+            }
         }
         if let matchDwell, !(matchDwell > 0 && matchDwell <= 1000) {
             throw ValidationError("--match-dwell must be between 0 and 1000 µs")
@@ -119,6 +136,30 @@ struct TrainCommand: ParsableCommand {
             say("conditions of \(conditions.name): \(conditions.description)")
             ranges = ConditionRanges(exactly: conditions.tile)
         }
+        var cyclegan: CycleGANRealism?
+        if realism.hasPrefix("cyclegan:") {
+            let path = String(realism.dropFirst("cyclegan:".count))
+            let loaded: CycleGANRealism
+            do { loaded = try CycleGANRealism(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw ValidationError("--realism \(realism): \(error)")
+            }
+            let size = detector.metadata.pixelSize
+            guard abs(loaded.pixelSize - size) <= 0.02 * size else {
+                throw ValidationError(
+                    "--realism: the generator was trained at \(loaded.pixelSize) Å/px and the detector works at \(size); "
+                        + "give --pixel-size \(loaded.pixelSize) (or a generator trained at \(size))")
+            }
+            guard tileSize % loaded.generator.architecture.granularity == 0 else {
+                throw ValidationError(
+                    "--tile-size must be a multiple of \(loaded.generator.architecture.granularity) for this generator")
+            }
+            say(
+                "realism: clean simulations through the CycleGAN generator \(path) (\(loaded.generator.parameterCount) parameters)"
+            )
+            ranges = loaded.ranges
+            detector.metadata.realismModel = realism
+            cyclegan = loaded
+        }
         var options = TrainingOptions()
         options.epochs = epochs
         options.tilesPerEpoch = tilesPerEpoch
@@ -134,7 +175,7 @@ struct TrainCommand: ParsableCommand {
         )
         let start = ContinuousClock.now
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
-        DetectorTrainer(detector: detector, options: options, ranges: ranges).train { step in
+        DetectorTrainer(detector: detector, options: options, ranges: ranges, realism: cyclegan).train { step in
             bar.show(
                 fraction: Double(step.tiles) / Double(step.tilesPerEpoch),
                 label: String(format: "epoch %d/%d", step.epoch, epochs),

@@ -45,6 +45,32 @@ struct RealismCLITests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("resuming at step 6"), "\(resumed.stdout)")
         #expect(try generator.load(from: out)["steps"] == "9")
+        // The detector trains on clean simulations passed through the generator; labels as they were.
+        let detector = Self.folder.appendingPathComponent("detector.safetensors")
+        let detectorTrain = try await CLI.run([
+            "train", "--out", detector.path, "--realism", "cyclegan:\(out.path)", "--epochs", "1", "--tiles-per-epoch",
+            "2", "--validation-tiles", "1", "--tile-size", "64",
+        ])
+        #expect(detectorTrain.status == 0, "\(detectorTrain.stderr)")
+        #expect(detectorTrain.stdout.contains("through the CycleGAN generator"), "\(detectorTrain.stdout)")
+        let detectorMetadata = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: detector.deletingPathExtension().appendingPathExtension("json")))
+                as? [String: Any])
+        #expect(detectorMetadata["realism_model"] as? String == "cyclegan:\(out.path)")
+        let wrongSize = try await CLI.run([
+            "train", "--out", detector.path, "--realism", "cyclegan:\(out.path)", "--pixel-size", "0.25", "--epochs",
+            "1",
+        ])
+        #expect(wrongSize.status != 0 && wrongSize.stderr.contains("trained at 0.2 Å/px"), "\(wrongSize.stderr)")
+        let withMatch = try await CLI.run([
+            "train", "--out", detector.path, "--realism", "cyclegan:\(out.path)", "--match", frame, "--epochs", "1",
+        ])
+        #expect(withMatch.status != 0 && withMatch.stderr.contains("leave out --match"), "\(withMatch.stderr)")
+        let notGenerator = try await CLI.run([
+            "train", "--out", detector.path, "--realism", "cyclegan:\(detector.path)", "--epochs", "1",
+        ])
+        #expect(notGenerator.status != 0 && notGenerator.stderr.contains("not a generator"), "\(notGenerator.stderr)")
         // Another shape of network cannot resume from this checkpoint.
         let mismatch = try await CLI.run(
             ["realism", "train", frame, "--pixel-size", "0.2", "--out", out.path, "--steps", "12", "--resume"]
@@ -68,6 +94,8 @@ struct RealismCLITests {
             "realism", "train", frame, "--pixel-size", "0.2", "--out", "/tmp/never-\(UUID()).safetensors", "--resume",
         ])
         #expect(resume.status != 0 && resume.stderr.contains("no checkpoint"), "\(resume.stderr)")
+        let realism = try await CLI.run(["train", "--out", "/tmp/never.safetensors", "--realism", "gan"])
+        #expect(realism.status != 0 && realism.stderr.contains("fitted or cyclegan:"), "\(realism.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/never.safetensors"))
     }
 }

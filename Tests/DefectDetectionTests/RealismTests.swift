@@ -2,6 +2,7 @@ import DefectDetection
 import DetectorTraining
 import Foundation
 import ImageNumerics
+import NeuralNetwork
 import Simulator
 import Testing
 
@@ -107,5 +108,37 @@ struct RealismTests {
         #expect(b.current == 20 && b.defocus == 3 && b.exponent == 1.45)
         // 30 pA for 20 µs is 3745 electrons; over 0.2 x 0.2 Å² that is about 93,600 per Å².
         #expect(abs(DetectorEvaluation.dose(.nominal()) - 93_623) < 10)
+    }
+}
+
+@Suite("CycleGAN realism on training tiles")
+struct CycleGANRealismTests {
+    @Test("tiles through a generator keep their defects and labels, come out z-scored, and the file is checked")
+    func keepsLabels() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scopepilot-cgr-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let architecture = ResNetGenerator.Architecture(width: 2, downsamplings: 1, residualBlocks: 1)
+        let url = folder.appendingPathComponent("g.safetensors")
+        let encoded = String(decoding: try JSONEncoder().encode(architecture), as: UTF8.self)
+        try ResNetGenerator(architecture: architecture, seed: 3).save(
+            to: url,
+            metadata: ["kind": "cyclegan-generator", "architecture": encoded, "pixel_size_angstrom": "0.2"])
+        let realism = try CycleGANRealism(contentsOf: url)
+        #expect(realism.pixelSize == 0.2 && realism.ranges.dwell == 2000...2000)
+        let tiles = TrainingTiles.generate(count: 2, size: 32, conditions: .nominal(pixelSize: 0.2), seed: 4)
+        let made = realism.apply(tiles, seed: 9)
+        for (before, after) in zip(tiles, made) {
+            #expect(after.labels == before.labels && after.defects == before.defects)
+            #expect(after.image != before.image)
+            let mean = after.image.reduce(0, +) / Float(after.image.count)
+            let variance = after.image.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(after.image.count)
+            #expect(abs(mean) < 1e-4 && abs(variance - 1) < 1e-3)
+        }
+        // A detector's weights are not a generator.
+        let other = folder.appendingPathComponent("other.safetensors")
+        try ResNetGenerator(architecture: architecture).save(to: other)
+        #expect(throws: RealismTraining.Failure.self) { try CycleGANRealism(contentsOf: other) }
     }
 }
