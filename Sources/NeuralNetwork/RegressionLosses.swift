@@ -4,16 +4,7 @@
 public enum RegressionLoss {
     /// Mean of (prediction − target)², and its gradient with respect to the prediction.
     public static func meanSquaredError(_ prediction: Tensor, _ target: Tensor) -> (loss: Float, gradient: Tensor) {
-        precondition(prediction.sameShape(target), "prediction and target must have the same shape")
-        var gradient = prediction.zerosLike()
-        var sum: Double = 0
-        let count = Float(prediction.data.count)
-        for i in prediction.data.indices {
-            let d = prediction.data[i] - target.data[i]
-            sum += Double(d * d)
-            gradient.data[i] = 2 * d / count
-        }
-        return (Float(sum / Double(count)), gradient)
+        mean(prediction, target) { d in (d * d, 2 * d) }
     }
 
     /// Mean of (prediction − `target`)² against one value everywhere (the LSGAN targets).
@@ -24,14 +15,22 @@ public enum RegressionLoss {
     /// Mean of |prediction − target|, and its (sub)gradient: sign(prediction − target) / count,
     /// 0 where they are equal.
     public static func meanAbsoluteError(_ prediction: Tensor, _ target: Tensor) -> (loss: Float, gradient: Tensor) {
+        mean(prediction, target) { d in (abs(d), d > 0 ? 1 : (d < 0 ? -1 : 0)) }
+    }
+
+    /// The mean of `term(prediction − target)` over every value, and its gradient from the
+    /// term's derivative.
+    private static func mean(
+        _ prediction: Tensor, _ target: Tensor, term: (Float) -> (value: Float, derivative: Float)
+    ) -> (loss: Float, gradient: Tensor) {
         precondition(prediction.sameShape(target), "prediction and target must have the same shape")
         var gradient = prediction.zerosLike()
         var sum: Double = 0
         let count = Float(prediction.data.count)
         for i in prediction.data.indices {
-            let d = prediction.data[i] - target.data[i]
-            sum += Double(abs(d))
-            gradient.data[i] = d > 0 ? 1 / count : (d < 0 ? -1 / count : 0)
+            let (value, derivative) = term(prediction.data[i] - target.data[i])
+            sum += Double(value)
+            gradient.data[i] = derivative / count
         }
         return (Float(sum / Double(count)), gradient)
     }

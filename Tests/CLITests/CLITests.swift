@@ -12,6 +12,17 @@ struct CLI {
         let result = try await TestProcess.run(binary, arguments)
         return (result.status, result.stdout, result.stderr)
     }
+
+    /// Renders one 256-pixel, 0.2 Å/px day-B frame of the virtual microscope into `folder` and
+    /// returns the folder (HAADF.npy, MAADF.npy, ...).
+    static func renderDayBFrame(into folder: URL) async throws -> URL {
+        let render = try await run([
+            "sim", "render", "--scenario", "day-a-to-day-b", "--minute", "40", "--fov", "5.12", "--pixels", "256",
+            "--out", folder.path,
+        ])
+        #expect(render.status == 0, "\(render.stderr)")
+        return folder
+    }
 }
 
 @Suite("The scopepilot command line", .serialized)

@@ -14,12 +14,7 @@ struct RealismCLITests {
     @Test("trains a generator that loads, writes its losses, and resumes from its checkpoint")
     func trainsAndResumes() async throws {
         defer { try? FileManager.default.removeItem(at: Self.folder) }
-        let frames = Self.folder.appendingPathComponent("frames")
-        let render = try await CLI.run([
-            "sim", "render", "--scenario", "day-a-to-day-b", "--minute", "40", "--fov", "5.12", "--pixels", "256",
-            "--out", frames.path,
-        ])
-        #expect(render.status == 0, "\(render.stderr)")
+        let frames = try await CLI.renderDayBFrame(into: Self.folder.appendingPathComponent("frames"))
         let frame = frames.appendingPathComponent("HAADF.npy").path
         let out = Self.folder.appendingPathComponent("gen.safetensors")
         let train = try await CLI.run(

@@ -10,12 +10,7 @@ struct TrainCLITests {
     @Test("--match runs the realism step on the given frames and trains within its estimate, from --from's weights")
     func matchAndFineTune() async throws {
         defer { try? FileManager.default.removeItem(at: Self.folder) }
-        let frames = Self.folder.appendingPathComponent("frames")
-        let render = try await CLI.run([
-            "sim", "render", "--scenario", "day-a-to-day-b", "--minute", "40", "--fov", "5.12", "--pixels", "256",
-            "--out", frames.path,
-        ])
-        #expect(render.status == 0, "\(render.stderr)")
+        let frames = try await CLI.renderDayBFrame(into: Self.folder.appendingPathComponent("frames"))
         let model = Self.folder.appendingPathComponent("refit.safetensors")
         let train = try await CLI.run([
             "train", "--out", model.path, "--from", try #require(DefectDetector.bundledModel).path,
