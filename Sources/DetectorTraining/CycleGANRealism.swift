@@ -41,6 +41,17 @@ public final class CycleGANRealism {
         ConditionRanges(exactly: RealismTraining.cleanConditions(pixelSize: pixelSize))
     }
 
+    /// Tiles already in the generators' range (−0.9 ... 0.9, `side` pixels), noised as in training
+    /// and translated.
+    public func translate(_ tiles: [[Float]], side: Int, seed: UInt64) -> [[Float]] {
+        var random = Draw(seed: seed)
+        return tiles.map { tile in
+            var input = tile
+            for i in input.indices { input[i] += noise * Float(random.gaussian()) }
+            return generator.forward(Tensor(batch: 1, channels: 1, height: side, width: side, data: input)).data
+        }
+    }
+
     /// `tiles` made realistic: same defects and labels, images through the generator (noise drawn
     /// from `seed`).
     public func apply(_ tiles: [TrainingTile], seed: UInt64) -> [TrainingTile] {

@@ -1,15 +1,17 @@
 import ArgumentParser
+import DefectDetection
 import DetectorTraining
 import Foundation
 import ImageNumerics
 import NeuralNetwork
+import Segmentation
 
 /// `scopepilot realism`: the CycleGAN realism model.
 struct RealismCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "realism",
         abstract: "The CycleGAN realism model: simulations made to look like today's microscope.",
-        subcommands: [Train.self])
+        subcommands: [Train.self, Distance.self])
 
     /// `scopepilot realism train`.
     struct Train: ParsableCommand {
@@ -174,6 +176,111 @@ struct RealismCommand: ParsableCommand {
                 adversarial: losses.map(\.adversarial).reduce(0, +) / n, cycle: losses.map(\.cycle).reduce(0, +) / n,
                 identity: losses.map(\.identity).reduce(0, +) / n,
                 discriminators: losses.map(\.discriminators).reduce(0, +) / n)
+        }
+    }
+}
+
+extension RealismCommand {
+    /// `scopepilot realism distance`.
+    struct Distance: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How far simulations look from the microscope's frames: raw, fitted, through a CycleGAN.",
+            discussion: """
+                Three distances between tiles of the frames and tiles of each kind of simulation, \
+                every image scaled by its 0.5th and 99.5th percentiles: the Wasserstein-1 distance \
+                of pixel values, the RMS difference of mean log10 radial power spectra, and the \
+                Fréchet distance of features of [tile, log amplitude spectrum] from the shipped \
+                detector's encoder. The first row is the floor: two other samples of the frames' own tiles.
+                """)
+
+        @Argument(help: "Frames of the microscope (.npy, .tif, .png, .dm3, .dm4).") var frames: [String] = []
+        @Option(help: "Pixel size of the frames, Å (default: the files' own calibration).") var pixelSize: Double?
+        @Option(help: "A generator from `scopepilot realism train`, for the CycleGAN row.") var generator: String?
+        @Option(help: "Tiles per set.") var tiles = 64
+        @Option(help: "Tile side, pixels.") var tileSize = 64
+        @Option(help: "Seed of the simulations and tiles.") var seed: UInt64 = 1
+
+        func validate() throws {
+            guard !frames.isEmpty else { throw ValidationError("give the microscope's frames") }
+            guard tiles >= 8, tileSize >= 16, tileSize % 4 == 0 else {
+                throw ValidationError("--tiles must be at least 8 and --tile-size a multiple of 4 of at least 16")
+            }
+        }
+
+        func run() throws {
+            let (images, size) = try ImageInput.frames(
+                of: frames, pixelSize: pixelSize, option: "realism distance", pixelSizeOption: "--pixel-size")
+            guard images.allSatisfy({ $0.width >= tileSize && $0.height >= tileSize }) else {
+                throw ValidationError("every frame must hold a \(tileSize)-pixel tile")
+            }
+            let cyclegan = try generator.map { path in
+                do { return try CycleGANRealism(contentsOf: URL(fileURLWithPath: path)) } catch {
+                    throw ValidationError("--generator \(path): \(error)")
+                }
+            }
+            if let cyclegan, abs(cyclegan.pixelSize - size) > 0.02 * size {
+                throw ValidationError(
+                    "the generator was trained at \(cyclegan.pixelSize) Å/px, the frames are at \(size)")
+            }
+            let side = tileSize
+            let features = try Self.features(pixelSize: size, side: side)
+            let reference = RealismDistance.tiles(of: images, side: side, count: tiles, seed: seed)
+            var rows: [(String, [[Float]])] = [
+                (
+                    "frames (another sample: the floor)",
+                    RealismDistance.tiles(of: images, side: side, count: tiles, seed: seed ^ 0xF1008)
+                )
+            ]
+            let clean = RealismTraining.cleanSimulations(count: 8, side: max(256, side), pixelSize: size, seed: seed)
+            let cleanTiles = RealismDistance.tiles(of: clean, side: side, count: tiles, seed: seed)
+            rows.append(("clean simulations", cleanTiles))
+            say("fitting the condition model to \(images.count) frame(s) ...")
+            let estimate: ConditionEstimate
+            do { estimate = try ConditionEstimator.estimate(frames: images, pixelSize: size) } catch {
+                throw ValidationError("the fitted model cannot read the frames: \(error)")
+            }
+            let width = max(256, side)
+            let fitted = TrainingTiles.images(
+                count: 8, width: width, height: width, ranges: estimate.ranges, seed: seed
+            )
+            .map(\.image)
+            rows.append(
+                ("fitted condition model", RealismDistance.tiles(of: fitted, side: side, count: tiles, seed: seed)))
+            if let cyclegan {
+                rows.append(("CycleGAN generator", cyclegan.translate(cleanTiles, side: side, seed: seed)))
+            }
+            print("tiles of \(side) px at \(size) Å/px, \(tiles) per set, against \(images.count) frame(s)\n")
+            print("simulations                           histogram W1   radial spectrum   Fréchet (features)")
+            for (name, set) in rows {
+                let report = RealismDistance.report(set, reference, side: side, features: features)
+                print(
+                    name.padding(toLength: 38, withPad: " ", startingAt: 0)
+                        + String(
+                            format: "%10.4f  %14.3f  %18.2f", report.histogram, report.spectrum, report.frechet ?? .nan)
+                )
+            }
+        }
+
+        /// Features of a tile for the Fréchet distance: the shipped detector's bottleneck, mean and
+        /// maximum per channel, of the tile and of its log amplitude spectrum.
+        static func features(pixelSize: Double, side: Int) throws -> ([Float]) -> [Float] {
+            guard let url = DefectDetector.bundledModel else {
+                throw ValidationError("the shipped detector is missing")
+            }
+            let detector: DefectDetector
+            do { detector = try DefectDetector.load(url.path).detector } catch { throw ValidationError("\(error)") }
+            let embedder = DetectorEmbedder(detector, parts: [.bottleneck])
+            let grid = ChipGrid(width: side, height: side, chipSize: side, stride: side)
+            let spectrum = FourierLogAmplitude()
+            return { tile in
+                let image = Image(width: side, height: side, pixels: tile)
+                let logAmplitude = spectrum.forward(
+                    Tensor(batch: 1, channels: 1, height: side, width: side, data: tile)
+                ).data
+                return embedder.embeddings(of: image, pixelSize: pixelSize, grid: grid)
+                    + embedder.embeddings(
+                        of: Image(width: side, height: side, pixels: logAmplitude), pixelSize: pixelSize, grid: grid)
+            }
         }
     }
 }

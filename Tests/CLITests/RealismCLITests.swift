@@ -66,6 +66,17 @@ struct RealismCLITests {
             "train", "--out", detector.path, "--realism", "cyclegan:\(detector.path)", "--epochs", "1",
         ])
         #expect(notGenerator.status != 0 && notGenerator.stderr.contains("not a generator"), "\(notGenerator.stderr)")
+        // Distances: the frames' own other sample is the nearest; each row has all three measures.
+        let distance = try await CLI.run([
+            "realism", "distance", frame, "--pixel-size", "0.2", "--generator", out.path, "--tiles", "8", "--tile-size",
+            "32",
+        ])
+        #expect(distance.status == 0, "\(distance.stderr)")
+        let names = ["frames (another", "clean simulations", "fitted condition", "CycleGAN generator"]
+        let rows = distance.stdout.split(separator: "\n").filter { row in names.contains { row.hasPrefix($0) } }
+        #expect(rows.count == 4, "\(distance.stdout)")
+        let histograms = rows.compactMap { row in row.split(separator: " ").compactMap { Double($0) }.first }
+        #expect(histograms.count == 4 && histograms[0] < histograms[1], "\(distance.stdout)")
         // Another shape of network cannot resume from this checkpoint.
         let mismatch = try await CLI.run(
             ["realism", "train", frame, "--pixel-size", "0.2", "--out", out.path, "--steps", "12", "--resume"]

@@ -142,3 +142,61 @@ struct CycleGANRealismTests {
         #expect(throws: RealismTraining.Failure.self) { try CycleGANRealism(contentsOf: other) }
     }
 }
+
+@Suite("Realism distances")
+struct RealismDistanceTests {
+    /// Deterministic normal draws.
+    struct Normal {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let u = max(Double(state >> 11) / Double(1 << 53), 1e-12)
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let v = Double(state >> 11) / Double(1 << 53)
+            return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))
+        }
+    }
+
+    @Test("the Fréchet distance is 0 for one set, |μa − μb|² for a shift, (σa − σb)² per axis for a scale")
+    func frechet() {
+        var normal = Normal(state: 3)
+        let a = (0..<4000).map { _ in (0..<3).map { _ in normal.next() } }
+        #expect(RealismDistance.frechet(a, a) < 1e-6)
+        let shifted = a.map { (v: [Float]) -> [Float] in [v[0] + 1, v[1] - 2, v[2]] }
+        #expect(abs(RealismDistance.frechet(a, shifted) - 5) < 1e-3)
+        let b = (0..<4000).map { _ in (0..<3).map { _ in normal.next() } }
+        let scaled = b.map { (v: [Float]) -> [Float] in [v[0] * 2, v[1], v[2] * 3] }
+        // (2 − 1)² + 0 + (3 − 1)² = 5, up to sampling.
+        #expect(abs(RealismDistance.frechet(a, scaled) - 5) < 0.5, "\(RealismDistance.frechet(a, scaled))")
+        // Correlated features: a rotation of the same Gaussian is 0 away.
+        let root2 = Float(2).squareRoot()
+        let rotated = a.map { (v: [Float]) -> [Float] in [(v[0] - v[1]) / root2, (v[0] + v[1]) / root2, v[2]] }
+        #expect(RealismDistance.frechet(a, rotated) < 0.05)
+    }
+
+    @Test("histogram and spectrum distances are 0 between a set and itself and grow with blur and offset")
+    func histogramAndSpectrum() {
+        var normal = Normal(state: 5)
+        let side = 32
+        let noise = (0..<16).map { _ in (0..<(side * side)).map { _ in 0.2 * normal.next() } }
+        let other = (0..<16).map { _ in (0..<(side * side)).map { _ in 0.2 * normal.next() } }
+        let offset = noise.map { $0.map { $0 + 0.1 } }
+        // A 3 x 3 box blur: the same values' scale, less power at high frequencies.
+        let blurred = noise.map { tile in
+            (0..<(side * side)).map { i -> Float in
+                let (x, y) = (i % side, i / side)
+                var sum: Float = 0
+                for dy in -1...1 {
+                    for dx in -1...1 { sum += tile[((y + dy + side) % side) * side + (x + dx + side) % side] }
+                }
+                return sum / 3
+            }
+        }
+        let same = RealismDistance.report(noise, noise, side: side)
+        #expect(same.histogram == 0 && same.spectrum == 0 && same.frechet == nil)
+        let sampled = RealismDistance.report(noise, other, side: side)
+        #expect(sampled.histogram < 0.02 && sampled.spectrum < 0.1, "\(sampled)")
+        #expect(abs(RealismDistance.report(noise, offset, side: side).histogram - 0.1) < 1e-3)
+        #expect(RealismDistance.report(noise, blurred, side: side).spectrum > 5 * sampled.spectrum)
+    }
+}
