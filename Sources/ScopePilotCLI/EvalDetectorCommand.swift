@@ -43,6 +43,12 @@ struct EvalDetectorCommand: ParsableCommand {
     @Option(help: "Unlabelled B frames the realism step sees.") var referenceFrames = 4
     @Option(help: "Simulations per round of the condition estimate.") var simulations = 96
     @Option(help: "Seed of the held-out frames (training uses others).") var seed: UInt64 = 900_001
+    @Option(
+        help: """
+            Also refit the A detector through a CycleGAN of B: a generator from `scopepilot realism train` \
+            on unlabelled B frames (at the detector's pixel size).
+            """)
+    var cyclegan: String?
 
     func validate() throws {
         guard frames > 0, referenceFrames > 0, epochs > 0, refitEpochs > 0, tilesPerEpoch > 0, simulations >= 12 else {
@@ -141,11 +147,29 @@ struct EvalDetectorCommand: ParsableCommand {
             progress($0)
         })
 
+        var models = [
+            ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
+        ]
+        if let cyclegan {
+            let realism: CycleGANRealism
+            do { realism = try CycleGANRealism(contentsOf: URL(fileURLWithPath: cyclegan)) } catch {
+                throw ValidationError("--cyclegan \(cyclegan): \(error)")
+            }
+            guard abs(realism.pixelSize - pixelSize) <= 0.02 * pixelSize else {
+                throw ValidationError(
+                    "--cyclegan: the generator was trained at \(realism.pixelSize) Å/px, the detector works at \(pixelSize)"
+                )
+            }
+            let throughGAN = forA.copy()
+            say("fine-tuning the A detector on clean simulations through the CycleGAN (\(refitEpochs) epochs) ...")
+            DetectorTrainer(detector: throughGAN, options: refitOptions, ranges: realism.ranges, realism: realism)
+                .train(
+                    progress: { progress($0) })
+            models.insert(("A, refit through CycleGAN", throughGAN), at: 2)
+        }
         say("")
         say(header(kinds, first: "model                         frames"))
-        for (name, model) in [
-            ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
-        ] {
+        for (name, model) in models {
             say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
             say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
         }

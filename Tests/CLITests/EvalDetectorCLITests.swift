@@ -1,13 +1,27 @@
 import Foundation
+import NeuralNetwork
 import Testing
 
 @Suite("scopepilot eval-detector", .serialized)
 struct EvalDetectorCLITests {
-    @Test("prints precision, recall and F1 per dwell, then the condition-shift table")
+    @Test("prints precision, recall and F1 per dwell, then the condition-shift table, with a CycleGAN row")
     func tables() async throws {
+        // A (tiny, untrained) generator as `scopepilot realism train` writes one, at 0.2 Å/px.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-eval-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let generator = folder.appendingPathComponent("gen.safetensors")
+        let architecture = ResNetGenerator.Architecture(width: 2, downsamplings: 1, residualBlocks: 1)
+        try ResNetGenerator(architecture: architecture).save(
+            to: generator,
+            metadata: [
+                "kind": "cyclegan-generator", "pixel_size_angstrom": "0.2",
+                "architecture": String(decoding: try JSONEncoder().encode(architecture), as: UTF8.self),
+            ])
         let run = try await CLI.run([
             "eval-detector", "--frames", "2", "--frame-size", "128", "--dwells", "10,20", "--epochs", "1",
             "--refit-epochs", "1", "--tiles-per-epoch", "4", "--reference-frames", "1", "--simulations", "12",
+            "--cyclegan", generator.path,
         ])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
@@ -15,7 +29,9 @@ struct EvalDetectorCLITests {
         #expect(lines.filter { $0.contains(" µs ") && $0.contains("(") }.count == 2, "\(run.stdout)")
         #expect(lines.contains { $0.hasPrefix("target: Se1 F1") })
         #expect(lines.contains { $0.contains("B estimated") })
-        for model in ["trained for A", "A, refit for estimated B", "shipped (wide conditions)"] {
+        for model in [
+            "trained for A", "A, refit for estimated B", "A, refit through CycleGAN", "shipped (wide conditions)",
+        ] {
             #expect(lines.contains { $0.hasPrefix(model) }, "missing row \(model)")
         }
         #expect(run.stderr.contains("epoch 1"))
