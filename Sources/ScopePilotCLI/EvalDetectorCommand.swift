@@ -25,7 +25,8 @@ struct EvalDetectorCommand: ParsableCommand {
             The condition-shift part takes conditions A and B from a scenario's first two condition \
             sets (default: the shipped day-a-to-day-b), trains a detector for A, scores it on A and B, \
             estimates B's conditions from unlabelled B frames (the realism step: a fitted physical \
-            condition model), fine-tunes the A detector on simulations within the estimate, and \
+            condition model), fine-tunes the A detector on simulations within the estimate \
+            (calibrating its peak threshold on other such simulations, as the daemon does), and \
             scores it again.
             """)
 
@@ -146,6 +147,11 @@ struct EvalDetectorCommand: ParsableCommand {
         DetectorTrainer(detector: refit, options: refitOptions, ranges: estimate.ranges).train(progress: {
             progress($0)
         })
+        // As the daemon's retrainer does: the peak threshold calibrated on other simulations of
+        // the data the refit learned from (never the held-out B frames).
+        refit.metadata.peakThreshold = Self.calibratedThreshold(
+            refit,
+            on: TrainingTiles.generate(count: frames, size: frameSize, ranges: estimate.ranges, seed: seed &+ 404))
 
         var models = [
             ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
@@ -163,8 +169,11 @@ struct EvalDetectorCommand: ParsableCommand {
             let throughGAN = forA.copy()
             say("fine-tuning the A detector on clean simulations through the CycleGAN (\(refitEpochs) epochs) ...")
             DetectorTrainer(detector: throughGAN, options: refitOptions, ranges: realism.ranges, realism: realism)
-                .train(
-                    progress: { progress($0) })
+                .train(progress: { progress($0) })
+            let calibration = TrainingTiles.generate(
+                count: frames, size: frameSize, ranges: realism.ranges, seed: seed &+ 404)
+            throughGAN.metadata.peakThreshold = Self.calibratedThreshold(
+                throughGAN, on: realism.apply(calibration, seed: seed &+ 405))
             models.insert(("A, refit through CycleGAN", throughGAN), at: 2)
         }
         say("")
@@ -173,6 +182,14 @@ struct EvalDetectorCommand: ParsableCommand {
             say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
             say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
         }
+    }
+
+    /// The peak threshold that scores best on `tiles`, preferring the model's own within 0.02 F1.
+    static func calibratedThreshold(_ model: DefectDetector, on tiles: [TrainingTile]) -> Float {
+        DetectorEvaluation.calibrateThreshold(
+            model, on: tiles, preferring: model.metadata.peakThreshold ?? DefectDetector.defaultPeakThreshold,
+            tolerance: 0.02
+        ).threshold
     }
 
     /// The detector on a labelled set, per dose, and the target at 1e4 e/Å² and above.
