@@ -50,6 +50,18 @@ struct EvalDetectorCommand: ParsableCommand {
             on unlabelled B frames (at the detector's pixel size).
             """)
     var cyclegan: String?
+    @Option(
+        help: """
+            Train the CycleGAN row's generator here, on the unlabelled B frames, for this many steps \
+            (instead of --cyclegan).
+            """)
+    var cycleganSteps: Int?
+    @Option(
+        help: """
+            Add an effect the fitted condition model does not know to every B frame: scan-line noise, \
+            an offset per line of this many standard deviations of the frame.
+            """)
+    var lineNoise = 0.0
 
     func validate() throws {
         guard frames > 0, referenceFrames > 0, epochs > 0, refitEpochs > 0, tilesPerEpoch > 0, simulations >= 12 else {
@@ -58,6 +70,13 @@ struct EvalDetectorCommand: ParsableCommand {
             )
         }
         guard (128...1024).contains(frameSize) else { throw ValidationError("--frame-size must be 128 ... 1024") }
+        guard cyclegan == nil || cycleganSteps == nil else {
+            throw ValidationError("give --cyclegan (a trained generator) or --cyclegan-steps (train one), not both")
+        }
+        if let cycleganSteps, cycleganSteps <= 0 { throw ValidationError("--cyclegan-steps must be positive") }
+        guard lineNoise >= 0, lineNoise <= 5 else {
+            throw ValidationError("--line-noise is 0 to 5 standard deviations")
+        }
         guard !dwellValues.isEmpty, dwellValues.allSatisfy({ $0 > 0 && $0 <= 1000 }) else {
             throw ValidationError("--dwells must be positive numbers of µs, e.g. 5,10,20,40")
         }
@@ -114,7 +133,16 @@ struct EvalDetectorCommand: ParsableCommand {
         say(describe("A", a))
         say(describe("B", b))
         let framesA = TrainingTiles.generate(count: frames, size: frameSize, conditions: a, seed: seed &+ 101)
-        let framesB = TrainingTiles.generate(count: frames, size: frameSize, conditions: b, seed: seed &+ 202)
+        let framesB = Self.withLineNoise(
+            TrainingTiles.generate(count: frames, size: frameSize, conditions: b, seed: seed &+ 202), lineNoise,
+            seed: seed &+ 212)
+        if lineNoise > 0 {
+            say(
+                String(
+                    format:
+                        "  B frames carry scan-line noise of %.2f standard deviations (unknown to the fitted model)",
+                    lineNoise))
+        }
 
         // A detector for A: the shipped architecture, trained on A's conditions only.
         let forA = DefectDetector(architecture: shipped.metadata.architecture, pixelSize: pixelSize, seed: 11)
@@ -130,8 +158,9 @@ struct EvalDetectorCommand: ParsableCommand {
 
         // The realism step sees unlabelled B frames only.
         say("estimating B's conditions from \(referenceFrames) unlabelled B frames ...")
-        let reference = TrainingTiles.generate(
-            count: referenceFrames, size: frameSize, conditions: b, seed: seed &+ 303
+        let reference = Self.withLineNoise(
+            TrainingTiles.generate(count: referenceFrames, size: frameSize, conditions: b, seed: seed &+ 303),
+            lineNoise, seed: seed &+ 313
         ).map { Image(width: $0.size, height: $0.size, pixels: $0.image) }
         let estimate = try ConditionEstimator.estimate(
             frames: reference, pixelSize: pixelSize, dwell: b.dwell, simulationsPerRound: simulations, seed: 77)
@@ -156,7 +185,39 @@ struct EvalDetectorCommand: ParsableCommand {
         var models = [
             ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
         ]
-        if let cyclegan {
+        var generatorPath = cyclegan
+        if let cycleganSteps {
+            say("training a CycleGAN on the \(referenceFrames) unlabelled B frames (\(cycleganSteps) steps) ...")
+            var realismOptions = RealismTraining.Options()
+            realismOptions.steps = cycleganSteps
+            let model = try RealismTraining.train(frames: reference, pixelSize: pixelSize, options: realismOptions) {
+                step, losses in
+                if step % max(1, cycleganSteps / 10) == 0 {
+                    FileHandle.standardError.write(
+                        Data(
+                            String(
+                                format: "cyclegan step %d  cycle %.3f  D %.3f\n", step, losses.cycle,
+                                losses.discriminators
+                            ).utf8))
+                }
+            }
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "scopepilot-eval-gen-\(UUID()).safetensors")
+            let architecture = String(
+                decoding: try JSONEncoder().encode(realismOptions.configuration.generator), as: UTF8.self)
+            try model.g.save(
+                to: url,
+                metadata: [
+                    "kind": "cyclegan-generator", "architecture": architecture,
+                    "pixel_size_angstrom": String(pixelSize),
+                    "simulation_noise": String(realismOptions.simulationNoise),
+                ])
+            generatorPath = url.path
+        }
+        defer {
+            if cycleganSteps != nil, let generatorPath { try? FileManager.default.removeItem(atPath: generatorPath) }
+        }
+        if let cyclegan = generatorPath {
             let realism: CycleGANRealism
             do { realism = try CycleGANRealism(contentsOf: URL(fileURLWithPath: cyclegan)) } catch {
                 throw ValidationError("--cyclegan \(cyclegan): \(error)")
@@ -181,6 +242,30 @@ struct EvalDetectorCommand: ParsableCommand {
         for (name, model) in models {
             say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
             say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
+        }
+    }
+
+    /// `tiles` with an offset added to every scan line (row), `sigma` standard deviations of the
+    /// tile, independent from line to line, then z-scored again: the horizontal streaks of a
+    /// noisy scan or flyback that the fitted condition model has no parameter for.
+    static func withLineNoise(_ tiles: [TrainingTile], _ sigma: Double, seed: UInt64) -> [TrainingTile] {
+        guard sigma > 0 else { return tiles }
+        var state = seed | 1
+        func normal() -> Float {
+            func unit() -> Double {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Double(state >> 11) / Double(1 << 53)
+            }
+            return Float((-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()))
+        }
+        return tiles.map { tile in
+            var image = Image(width: tile.size, height: tile.size, pixels: tile.image)
+            for row in 0..<tile.size {
+                let offset = Float(sigma) * normal()
+                for x in 0..<tile.size { image.pixels[row * tile.size + x] += offset }
+            }
+            return TrainingTile(
+                frame: image, pixelSize: tile.pixelSize, defects: tile.defects, conditions: tile.conditions)
         }
     }
 

@@ -37,6 +37,23 @@ struct EvalDetectorCLITests {
         #expect(run.stderr.contains("epoch 1"))
     }
 
+    @Test("--cyclegan-steps trains the CycleGAN row's generator on B frames that carry scan-line noise")
+    func trainedHereWithLineNoise() async throws {
+        let run = try await CLI.run([
+            "eval-detector", "--frames", "1", "--frame-size", "128", "--dwells", "20", "--epochs", "1",
+            "--refit-epochs", "1", "--tiles-per-epoch", "2", "--reference-frames", "1", "--simulations", "12",
+            "--line-noise", "0.5", "--cyclegan-steps", "2",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("scan-line noise of 0.50"), "\(run.stdout)")
+        #expect(run.stdout.contains("training a CycleGAN on the 1 unlabelled B frames (2 steps)"), "\(run.stdout)")
+        #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("A, refit through CycleGAN") })
+        let both = try await CLI.run(["eval-detector", "--cyclegan", "g.safetensors", "--cyclegan-steps", "2"])
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both.stderr)")
+        let noise = try await CLI.run(["eval-detector", "--line-noise", "-1"])
+        #expect(noise.status != 0 && noise.stderr.contains("--line-noise"), "\(noise.stderr)")
+    }
+
     @Test("--set scores a folder of labelled images per dose: the abTEM detection set")
     func labelledSet() async throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
