@@ -12,14 +12,38 @@ public final class CycleGANRealism {
     public let pixelSize: Double
     /// Noise added to the clean tiles before the generator, as in its training.
     public let noise: Float
-    /// Where it was read from.
-    public let url: URL
+    /// Where it was read from (nil: made in this process).
+    public let url: URL?
+
+    /// `generator`, trained at `pixelSize` Å on clean tiles with `noise` added.
+    public init(generator: ResNetGenerator, pixelSize: Double, noise: Float) {
+        self.generator = generator
+        self.pixelSize = pixelSize
+        self.noise = noise
+        url = nil
+    }
+
+    /// Writes the generator with what ``init(contentsOf:)`` needs to use it again (kind,
+    /// architecture, pixel size, noise), and `metadata` besides.
+    public func save(to url: URL, metadata: [String: String] = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var metadata = metadata
+        metadata["kind"] = Self.kind
+        metadata["architecture"] = String(decoding: try encoder.encode(generator.architecture), as: UTF8.self)
+        metadata["pixel_size_angstrom"] = String(pixelSize)
+        metadata["simulation_noise"] = String(noise)
+        try generator.save(to: url, metadata: metadata)
+    }
+
+    /// The `kind` in a generator file's metadata.
+    static let kind = "cyclegan-generator"
 
     /// A generator written by `scopepilot realism train`: its architecture, pixel size and noise
     /// come from the file's metadata.
     public init(contentsOf url: URL) throws {
         let (_, metadata) = try SafeTensors.read(url)
-        guard metadata["kind"] == "cyclegan-generator", let architectureJSON = metadata["architecture"],
+        guard metadata["kind"] == Self.kind, let architectureJSON = metadata["architecture"],
             let pixelSize = metadata["pixel_size_angstrom"].flatMap(Double.init)
         else {
             throw RealismTraining.Failure(
@@ -27,8 +51,15 @@ public final class CycleGANRealism {
                     "\(url.path) is not a generator written by `scopepilot realism train` (no kind, architecture or pixel size)"
             )
         }
-        let architecture = try JSONDecoder().decode(
-            ResNetGenerator.Architecture.self, from: Data(architectureJSON.utf8))
+        guard
+            let architecture = try? JSONDecoder().decode(
+                ResNetGenerator.Architecture.self, from: Data(architectureJSON.utf8))
+        else {
+            throw RealismTraining.Failure(
+                description:
+                    "\(url.path): its architecture metadata is unreadable (\(architectureJSON)); write it again with `scopepilot realism train`"
+            )
+        }
         generator = ResNetGenerator(architecture: architecture)
         try generator.load(from: url)
         self.pixelSize = pixelSize

@@ -77,6 +77,24 @@ public enum TrainingTiles {
         }
     }
 
+    /// `tiles` with an offset added to every scan line (row), `sigma` standard deviations of the
+    /// tile, independent from line to line, then z-scored again: the horizontal streaks of a
+    /// noisy scan or flyback, which the fitted condition model has no parameter for (an effect to
+    /// test realism models on). Deterministic for `seed`.
+    public static func addingLineNoise(_ tiles: [TrainingTile], _ sigma: Double, seed: UInt64) -> [TrainingTile] {
+        guard sigma > 0 else { return tiles }
+        var random = Draw(seed: seed)
+        return tiles.map { tile in
+            var image = Image(width: tile.size, height: tile.size, pixels: tile.image)
+            for row in 0..<tile.size {
+                let offset = Float(sigma * random.gaussian())
+                for x in 0..<tile.size { image.pixels[row * tile.size + x] += offset }
+            }
+            return TrainingTile(
+                frame: image, pixelSize: tile.pixelSize, defects: tile.defects, conditions: tile.conditions)
+        }
+    }
+
     /// One tile under `conditions`.
     static func tile(size: Int, conditions: TileConditions, seed: UInt64, random: inout Draw) -> TrainingTile {
         let (image, truth) = render(

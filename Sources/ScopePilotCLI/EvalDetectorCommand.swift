@@ -133,7 +133,7 @@ struct EvalDetectorCommand: ParsableCommand {
         say(describe("A", a))
         say(describe("B", b))
         let framesA = TrainingTiles.generate(count: frames, size: frameSize, conditions: a, seed: seed &+ 101)
-        let framesB = Self.withLineNoise(
+        let framesB = TrainingTiles.addingLineNoise(
             TrainingTiles.generate(count: frames, size: frameSize, conditions: b, seed: seed &+ 202), lineNoise,
             seed: seed &+ 212)
         if lineNoise > 0 {
@@ -158,7 +158,7 @@ struct EvalDetectorCommand: ParsableCommand {
 
         // The realism step sees unlabelled B frames only.
         say("estimating B's conditions from \(referenceFrames) unlabelled B frames ...")
-        let reference = Self.withLineNoise(
+        let reference = TrainingTiles.addingLineNoise(
             TrainingTiles.generate(count: referenceFrames, size: frameSize, conditions: b, seed: seed &+ 303),
             lineNoise, seed: seed &+ 313
         ).map { Image(width: $0.size, height: $0.size, pixels: $0.image) }
@@ -185,7 +185,7 @@ struct EvalDetectorCommand: ParsableCommand {
         var models = [
             ("trained for A", forA), ("A, refit for estimated B", refit), ("shipped (wide conditions)", shipped),
         ]
-        var generatorPath = cyclegan
+        var realism: CycleGANRealism?
         if let cycleganSteps {
             say("training a CycleGAN on the \(referenceFrames) unlabelled B frames (\(cycleganSteps) steps) ...")
             var realismOptions = RealismTraining.Options()
@@ -198,30 +198,17 @@ struct EvalDetectorCommand: ParsableCommand {
                             String(
                                 format: "cyclegan step %d  cycle %.3f  D %.3f\n", step, losses.cycle,
                                 losses.discriminators
-                            ).utf8))
+                            )
+                            .utf8))
                 }
             }
-            let url = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "scopepilot-eval-gen-\(UUID()).safetensors")
-            let architecture = String(
-                decoding: try JSONEncoder().encode(realismOptions.configuration.generator), as: UTF8.self)
-            try model.g.save(
-                to: url,
-                metadata: [
-                    "kind": "cyclegan-generator", "architecture": architecture,
-                    "pixel_size_angstrom": String(pixelSize),
-                    "simulation_noise": String(realismOptions.simulationNoise),
-                ])
-            generatorPath = url.path
-        }
-        defer {
-            if cycleganSteps != nil, let generatorPath { try? FileManager.default.removeItem(atPath: generatorPath) }
-        }
-        if let cyclegan = generatorPath {
-            let realism: CycleGANRealism
+            realism = CycleGANRealism(generator: model.g, pixelSize: pixelSize, noise: realismOptions.simulationNoise)
+        } else if let cyclegan {
             do { realism = try CycleGANRealism(contentsOf: URL(fileURLWithPath: cyclegan)) } catch {
                 throw ValidationError("--cyclegan \(cyclegan): \(error)")
             }
+        }
+        if let realism {
             guard abs(realism.pixelSize - pixelSize) <= 0.02 * pixelSize else {
                 throw ValidationError(
                     "--cyclegan: the generator was trained at \(realism.pixelSize) Å/px, the detector works at \(pixelSize)"
@@ -242,30 +229,6 @@ struct EvalDetectorCommand: ParsableCommand {
         for (name, model) in models {
             say(row(pad(name, 29) + " A     ", DetectorEvaluation.score(model, on: framesA), kinds))
             say(row(pad("", 29) + " B     ", DetectorEvaluation.score(model, on: framesB), kinds))
-        }
-    }
-
-    /// `tiles` with an offset added to every scan line (row), `sigma` standard deviations of the
-    /// tile, independent from line to line, then z-scored again: the horizontal streaks of a
-    /// noisy scan or flyback that the fitted condition model has no parameter for.
-    static func withLineNoise(_ tiles: [TrainingTile], _ sigma: Double, seed: UInt64) -> [TrainingTile] {
-        guard sigma > 0 else { return tiles }
-        var state = seed | 1
-        func normal() -> Float {
-            func unit() -> Double {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Double(state >> 11) / Double(1 << 53)
-            }
-            return Float((-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()))
-        }
-        return tiles.map { tile in
-            var image = Image(width: tile.size, height: tile.size, pixels: tile.image)
-            for row in 0..<tile.size {
-                let offset = Float(sigma) * normal()
-                for x in 0..<tile.size { image.pixels[row * tile.size + x] += offset }
-            }
-            return TrainingTile(
-                frame: image, pixelSize: tile.pixelSize, defects: tile.defects, conditions: tile.conditions)
         }
     }
 

@@ -138,21 +138,22 @@ struct RealismCommand: ParsableCommand {
                 throw ValidationError(failure.description)
             }
             bar.clear()
+            if first, resumeURL != nil {
+                say(
+                    "the checkpoint is already at step \(model.steps) of --steps \(steps): nothing to train; writing its generator"
+                )
+            }
             let seconds = Double((ContinuousClock.now - start).components.seconds)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            let architecture = String(decoding: try encoder.encode(options.configuration.generator), as: UTF8.self)
+            let generator = CycleGANRealism(generator: model.g, pixelSize: frameSize, noise: simulationNoise)
             let metadata = [
-                "kind": "cyclegan-generator", "direction": "simulation to microscope", "architecture": architecture,
-                "pixel_size_angstrom": String(frameSize), "steps": String(model.steps),
+                "direction": "simulation to microscope", "steps": String(model.steps),
                 "normalisation": "each image's 0.5th and 99.5th percentiles to -0.9 and 0.9",
-                "simulation_noise": String(simulationNoise),
             ]
             let outURL = URL(fileURLWithPath: out)
             do {
                 try FileManager.default.createDirectory(
                     at: outURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try model.g.save(to: outURL, metadata: metadata)
+                try generator.save(to: outURL, metadata: metadata)
                 let sidecar: [String: Any] = [
                     "kind": "cyclegan-generator", "frames": frames, "frame_count": images.count,
                     "pixel_size_angstrom": frameSize, "steps": model.steps,
