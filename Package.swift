@@ -106,7 +106,9 @@ let package = Package(
         // Retraining the detector in the background, and the condition monitor's simulated baseline.
         .target(
             name: "DaemonRetraining",
-            dependencies: ["DaemonAnalysis", "DefectDetection", "DetectorTraining", "ImageNumerics"],
+            dependencies: [
+                "DaemonAnalysis", "DefectDetection", "DetectorTraining", "ImageNumerics", "NeuralNetwork", "PolicyKit",
+            ],
             path: "Sources/Daemon/Retraining", swiftSettings: strictSettings),
 
         // The daemon: session, ingest, decision, instrument link, log; the folders follow the flow.

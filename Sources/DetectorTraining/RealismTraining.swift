@@ -115,9 +115,10 @@ public enum RealismTraining {
     /// Trains on `frames` (domain B, at `pixelSize` Å) against clean simulations at the same pixel
     /// size. With `checkpoint`, the state is written there every ``Options/checkpointEvery`` steps
     /// and at the end; with `resume`, training continues from that file's state and step count.
+    /// Throws `CancellationError` before a step once `shouldStop` returns true.
     public static func train(
         frames: [Image], pixelSize: Double, options: Options, checkpoint: URL? = nil, resume: URL? = nil,
-        progress: Progress = { _, _ in }
+        progress: Progress = { _, _ in }, shouldStop: () -> Bool = { false }
     ) throws -> CycleGAN {
         let side = options.tileSize
         guard side % options.configuration.generator.granularity == 0, side >= 16 else {
@@ -147,6 +148,7 @@ public enum RealismTraining {
         let microscope = TileSampler(frames, noise: 0)
         // The tiles of step k are the same whether the run was resumed or not.
         while model.steps < options.steps {
+            if shouldStop() { throw CancellationError() }
             var random = Draw(seed: options.seed ^ (UInt64(model.steps) &* 0x9E37_79B9_7F4A_7C15))
             let a = simulations.batch(count: options.batchSize, side: side, random: &random)
             let b = microscope.batch(count: options.batchSize, side: side, random: &random)

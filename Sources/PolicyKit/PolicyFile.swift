@@ -107,12 +107,28 @@ public struct PolicyFile: Sendable {
         }
         var file = PolicyFile(choice: policy, envelope: envelope, stop: stop, source: root.file)
         if let node = try root.child("retraining") {
-            try node.onlyKeys(["condition_score_above", "frames_in_a_row", "reference_frames", "cooldown_frames"])
+            try node.onlyKeys([
+                "condition_score_above", "frames_in_a_row", "reference_frames", "cooldown_frames", "realism",
+                "cyclegan_steps",
+            ])
             var rule = RetrainingRule()
             rule.conditionScore = try node.double("condition_score_above", in: 0...1000) ?? rule.conditionScore
             rule.framesInARow = try node.int("frames_in_a_row", in: 1...10_000) ?? rule.framesInARow
             rule.referenceFrames = try node.int("reference_frames", in: 1...64) ?? rule.referenceFrames
             rule.cooldownFrames = try node.int("cooldown_frames", in: 0...1_000_000) ?? rule.cooldownFrames
+            if let realism = try node.string("realism") {
+                guard let choice = RetrainingRule.Realism(rawValue: realism) else {
+                    throw node.error(
+                        "realism",
+                        "expected \(RetrainingRule.Realism.allCases.map(\.rawValue).joined(separator: ", ")), got '\(realism)'"
+                    )
+                }
+                rule.realism = choice
+            }
+            rule.cycleganSteps = try node.int("cyclegan_steps", in: 1...1_000_000)
+            if rule.cycleganSteps != nil, !rule.realism.usesCycleGAN {
+                throw node.error("cyclegan_steps", "is for realism: cyclegan or both (this rule uses \(rule.realism))")
+            }
             guard rule.referenceFrames <= envelope.referenceFrames else {
                 throw node.error(
                     "reference_frames",

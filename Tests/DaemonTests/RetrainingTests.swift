@@ -6,6 +6,7 @@ import DefectDetection
 import DetectorTraining
 import Foundation
 import ImageNumerics
+import NeuralNetwork
 import PolicyKit
 import Testing
 import WireProtocol
@@ -19,6 +20,19 @@ func tinyRetraining() -> Retrainer.Options {
     options.validationTiles = 6
     options.tileSize = 64
     options.simulationsPerRound = 24
+    return options
+}
+
+/// `tinyRetraining()` with a CycleGAN of a few steps on 32-pixel tiles.
+func tinyCycleGANRetraining(steps: Int = 3) -> Retrainer.Options {
+    var options = tinyRetraining()
+    options.cyclegan.configuration = CycleGAN.Configuration(
+        generator: .init(width: 2, downsamplings: 1, residualBlocks: 1), discriminator: .init(width: 2, layers: 2))
+    options.cyclegan.tileSize = 32
+    options.cyclegan.batchSize = 2
+    options.cyclegan.steps = steps
+    options.cyclegan.simulations = 2
+    options.cyclegan.simulationSide = 64
     return options
 }
 
@@ -52,6 +66,51 @@ struct RetrainingTests {
         } else {
             #expect(outcome.modelPath == nil)
         }
+    }
+
+    @Test("with the CycleGAN, the retrainer trains a generator, versions it, and continues it next time")
+    func retrainsThroughCycleGAN() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("retrainer-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let retrainer = Retrainer(directory: folder, options: tinyCycleGANRetraining(steps: 3))
+        let base = try #require(DefectDetector.bundledModel(named: "se1"))
+        let first = try await retrainer.retrain(
+            frames: Self.frames(), pixelSize: 0.25, dwell: nil, basePath: base.path, baseID: "se1", realism: .cyclegan)
+        let generator = try #require(first.generator)
+        #expect(generator.steps == 3 && generator.newSteps == 3 && generator.parent == nil)
+        #expect(generator.namedLosses.values.allSatisfy { $0.isFinite })
+        let loaded = try CycleGANRealism(contentsOf: URL(fileURLWithPath: generator.path))
+        #expect(try loaded.pixelSize == DefectDetector.load(base.path).detector.metadata.pixelSize)
+        #expect(first.candidates.map(\.name) == ["current", "cyclegan", "threshold-cyclegan"])
+        #expect(first.candidates.allSatisfy { Set($0.f1.keys) == ["cyclegan"] })
+        #expect(first.before == first.candidates[0].score)
+        if first.accepted, let path = first.modelPath {
+            let model = try DefectDetector.load(path).detector
+            #expect(first.chosen?.hasSuffix("cyclegan") == true)
+            if first.chosen == "cyclegan" { #expect(model.metadata.realismModel == "cyclegan:\(generator.path)") }
+        }
+
+        // The next retraining continues the same CycleGAN: its steps add up, its parent is named,
+        // and only the newest full state is kept.
+        let second = try await retrainer.retrain(
+            frames: Self.frames(), pixelSize: 0.25, dwell: nil, basePath: base.path, baseID: "se1", realism: .both,
+            cycleganSteps: 2)
+        let next = try #require(second.generator)
+        #expect(next.parent == generator.id && next.steps == 5 && next.newSteps == 2)
+        #expect(next.id != generator.id && FileManager.default.fileExists(atPath: generator.path))
+        let states = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
+            $0.hasSuffix("-checkpoint.safetensors")
+        }
+        #expect(states == ["\(next.id)-checkpoint.safetensors"])
+        // Both realism models: every candidate is scored on both kinds of held-out simulations,
+        // and ranked by its worse score.
+        #expect(
+            Set(second.candidates.map(\.name)) == ["current", "fitted", "threshold-fitted", "cyclegan", "threshold-cyclegan"])
+        for candidate in second.candidates {
+            #expect(Set(candidate.f1.keys) == ["fitted", "cyclegan"])
+            #expect(candidate.score == candidate.f1.values.min())
+        }
+        #expect(second.after == second.candidates.dropFirst().map(\.score).max())
     }
 
     @Test("a cancelled retraining stops and says so")
@@ -100,6 +159,38 @@ struct RetrainingTests {
             #expect(last.rows.first?.first == newModel)
             #expect(status.retrains == 1)
         }
+    }
+}
+
+@Suite("Retraining through a CycleGAN in the daemon", .serialized)
+struct DaemonCycleGANRetrainingTests {
+    @Test("the policy file's rule chooses the CycleGAN: its version and losses are logged")
+    func daemonTrainsACycleGAN() async throws {
+        var policy = PolicyFile(policy: RetrainOnce(), source: "tests")
+        // A rule that never fires by itself: the policy's request takes its realism model.
+        policy.retraining = RetrainingRule(conditionScore: 1000, realism: .cyclegan, cycleganSteps: 2)
+        var harness = try await DaemonHarness(policy: policy, model: "se1")
+        harness.configuration.retraining = tinyCycleGANRetraining()
+        defer { harness.finish() }
+        let daemon = try await harness.run(limit: .seconds(300))
+        let session = try #require(daemon.status.session)
+        #expect(daemon.status.ending?.hasPrefix("retraining finished") == true, "\(daemon.status.ending ?? "-")")
+        let log = try harness.log()
+        let events = try log.export(session: session, table: "retraining_events")
+        let metricsText = try #require(events.column("metrics").first ?? nil)
+        let metrics = try #require(
+            try JSONSerialization.jsonObject(with: Data(metricsText.utf8)) as? [String: Any])
+        #expect(metrics["realism"] as? String == "cyclegan")
+        let cyclegan = try #require(metrics["cyclegan"] as? [String: Any], "\(metricsText)")
+        #expect(cyclegan["steps"] as? Int == 2)
+        let losses = try #require(cyclegan["losses"] as? [String: Double])
+        #expect(Set(losses.keys) == ["adversarial", "cycle", "identity", "discriminators"])
+        let candidates = try #require(metrics["candidates"] as? [String: [String: Double]])
+        #expect(candidates["cyclegan"]?["cyclegan"] != nil)
+        let id = try #require(cyclegan["id"] as? String)
+        let models = try log.query("SELECT metadata FROM models WHERE id = ?", arguments: [id])
+        let metadata = try #require(models.rows.first?.first ?? nil)
+        #expect(metadata.contains("\"kind\":\"cyclegan-generator\""), "\(metadata)")
     }
 }
 

@@ -62,6 +62,32 @@ struct PolicyFileTests {
         }
     }
 
+    @Test("A retraining rule chooses its realism model; a wrong choice says what the choices are")
+    func retrainingRealism() throws {
+        let file = try PolicyFile.parse(
+            "policy: raster-survey\nretraining: {realism: both, cyclegan_steps: 300}\n",
+            factories: BuiltInPolicies.factories)
+        #expect(file.retraining?.realism == .both)
+        #expect(file.retraining?.cycleganSteps == 300)
+        let fitted = try PolicyFile.parse(
+            "policy: raster-survey\nretraining: {frames_in_a_row: 2}\n", factories: BuiltInPolicies.factories)
+        #expect(fitted.retraining?.realism == .fitted)
+        #expect(fitted.retraining?.cycleganSteps == nil)
+        for (text, key, words) in [
+            ("retraining: {realism: gan}", "retraining.realism", "fitted, cyclegan, both"),
+            ("retraining: {cyclegan_steps: 100}", "retraining.cyclegan_steps", "realism: cyclegan or both"),
+            ("retraining: {realism: cyclegan, cyclegan_steps: 0}", "retraining.cyclegan_steps", "1"),
+        ] {
+            do {
+                _ = try PolicyFile.parse("policy: raster-survey\n" + text + "\n", factories: BuiltInPolicies.factories)
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.key == key, "\(text): \(error)")
+                #expect("\(error)".contains(words), "\(text): \(error)")
+            }
+        }
+    }
+
     @Test("A give-up rule is read; without one a give-up ends the session")
     func giveUpRule() throws {
         let file = try PolicyFile.parse(

@@ -114,7 +114,9 @@ extension DecisionStage {
         context.retraining.send(
             RetrainingRequest(
                 reason: reason, frames: alike.map(\.image), pixelSize: newest.pixelSize, dwell: dwell,
-                basePath: model.path, baseID: model.id, elapsed: elapsed))
+                basePath: model.path, baseID: model.id, elapsed: elapsed,
+                realism: configuration.policy.retraining?.realism ?? .fitted,
+                cycleganSteps: configuration.policy.retraining?.cycleganSteps))
     }
 
     // MARK: - The end

@@ -16,6 +16,10 @@ struct RetrainingRequest: Sendable {
     var baseID: String
     /// Seconds into the session.
     var elapsed: Double
+    /// The realism models to learn the microscope's look with (the policy file's rule's).
+    var realism: RetrainingRule.Realism = .fitted
+    /// CycleGAN steps (nil: the retrainer's default).
+    var cycleganSteps: Int?
 }
 
 /// How a retraining ended: the state the policy sees, and the model swapped in, if any.
@@ -58,9 +62,21 @@ struct RetrainingWorker: Sendable {
         do {
             let outcome = try await retrainer.retrain(
                 frames: request.frames, pixelSize: request.pixelSize, dwell: request.dwell,
-                basePath: request.basePath, baseID: request.baseID, shouldStop: { stop.isFired })
+                basePath: request.basePath, baseID: request.baseID, realism: request.realism,
+                cycleganSteps: request.cycleganSteps, shouldStop: { stop.isFired })
             let estimate = SessionLog.json(outcome.estimate)
-            let metrics = SessionLog.json(["f1_before": outcome.before, "f1_after": outcome.after])
+            if let generator = outcome.generator {
+                try? await log.model(
+                    id: generator.id, path: generator.path,
+                    metadata: SessionLog.json(generator.metadata.merging(["kind": "cyclegan-generator"]) { a, _ in a }))
+                logger.info(
+                    "CycleGAN trained",
+                    metadata: [
+                        "generator": "\(generator.id)", "steps": "\(generator.steps)",
+                        "cycle_loss": "\(generator.namedLosses["cycle"] ?? 0)", "seconds": "\(Int(generator.seconds))",
+                    ])
+            }
+            let metrics = Self.metrics(outcome)
             let state = RetrainingState.finished(
                 accepted: outcome.accepted, before: outcome.before, after: outcome.after)
             guard outcome.accepted, let path = outcome.modelPath, let id = outcome.modelID else {
@@ -92,6 +108,55 @@ struct RetrainingWorker: Sendable {
                 event, status: "failed", estimate: nil, modelAfter: nil, metrics: SessionLog.json(["error": "\(error)"])
             )
             return RetrainingReport(state: .failed("\(error)"))
+        }
+    }
+
+    /// The log's `metrics` of a retraining (docs/LOG.md).
+    static func metrics(_ outcome: Retrainer.Outcome) -> String {
+        SessionLog.json(RetrainingMetrics(outcome))
+    }
+}
+
+/// A retraining's `metrics` in the log: F1 before and after, the realism models, every
+/// candidate's scores, and the CycleGAN version trained with its losses.
+struct RetrainingMetrics: Encodable {
+    struct Generator: Encodable {
+        var id: String
+        var path: String
+        var steps: Int
+        var newSteps: Int
+        var parent: String?
+        var frames: Int
+        var seconds: Double
+        var losses: [String: Double]
+
+        enum CodingKeys: String, CodingKey {
+            case id, path, steps, newSteps = "new_steps", parent, frames, seconds, losses
+        }
+    }
+
+    var f1Before: Double
+    var f1After: Double
+    var realism: String
+    var candidates: [String: [String: Double]]
+    var chosen: String?
+    var cyclegan: Generator?
+
+    enum CodingKeys: String, CodingKey {
+        case f1Before = "f1_before", f1After = "f1_after", realism, candidates, chosen, cyclegan
+    }
+
+    init(_ outcome: Retrainer.Outcome) {
+        f1Before = outcome.before
+        f1After = outcome.after
+        realism = outcome.realism.rawValue
+        candidates = Dictionary(uniqueKeysWithValues: outcome.candidates.map { ($0.name, $0.f1) })
+        chosen = outcome.chosen
+        cyclegan = outcome.generator.map { generator in
+            Generator(
+                id: generator.id, path: generator.path, steps: generator.steps, newSteps: generator.newSteps,
+                parent: generator.parent, frames: generator.frames, seconds: generator.seconds,
+                losses: generator.namedLosses)
         }
     }
 }
