@@ -99,7 +99,18 @@ struct EvalSegmentationCommand: ParsableCommand {
                 var truth: [Int] = []
                 var found: [Int] = []
                 for frame in session.frames {
-                    let result = try segmentation.add(channels: frame.channels, pixelSize: frame.pixelSize)
+                    // Detections per chip as `scopepilot segment` gives them.
+                    var counts: [Int]?
+                    if let embedder, let image = frame.channels.first?.image {
+                        let found = detector.detect(image, pixelSize: frame.pixelSize)
+                        embedder.nextDetections = found
+                        counts = ChipGrid(
+                            width: image.width, height: image.height, chipSize: options.chipSize,
+                            stride: options.stride
+                        ).counts(of: found.lazy.map { ($0.x, $0.y) })
+                    }
+                    let result = try segmentation.add(
+                        channels: frame.channels, pixelSize: frame.pixelSize, defectsPerChip: counts)
                     truth += session.chipRegions(result.frame, grid: result.grid)
                 }
                 segmentation.repartition()

@@ -105,13 +105,7 @@ struct SegmentationRun {
             if let detector, let embedder {
                 let found = detector.detect(frame[0].image, pixelSize: pixelSize)
                 embedder.nextDetections = found
-                var perChip = [Int](repeating: 0, count: grid.count)
-                for defect in found {
-                    if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
-                        perChip[chip] += 1
-                    }
-                }
-                counts = perChip
+                counts = grid.counts(of: found.lazy.map { ($0.x, $0.y) })
             }
             do {
                 try session.add(

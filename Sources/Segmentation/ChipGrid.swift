@@ -42,4 +42,13 @@ public struct ChipGrid: Sendable, Hashable, Codable {
         guard x - (originX + column * stride) < chipSize, y - (originY + row * stride) < chipSize else { return nil }
         return row * columns + column
     }
+
+    /// How many of `points` (pixel coordinates, such as a detector's defects) fall in each chip.
+    public func counts(of points: some Sequence<(x: Double, y: Double)>) -> [Int] {
+        var counts = [Int](repeating: 0, count: count)
+        for point in points {
+            if let chip = chip(containingX: Int(point.x.rounded()), y: Int(point.y.rounded())) { counts[chip] += 1 }
+        }
+        return counts
+    }
 }

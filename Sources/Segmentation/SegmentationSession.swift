@@ -32,6 +32,10 @@ public struct SegmentationOptions: Sendable, Hashable, Codable {
     /// lattice chips (pristine, vacancy-rich, contaminated) and among the rest (amorphous film,
     /// holes, vacuum) separately, so that no community mixes the two.
     public var separatesLattice = true
+    /// When the detector's counts are given and the lattice chips' counts are a mixture of two
+    /// kinds (``DefectRichSplit``), defect-rich lattice chips and the other lattice chips are
+    /// never linked or voted together either.
+    public var separatesDefectRich = true
 
     /// The chip side, nm, the defaults choose for frames whose shorter side is `frameSide` nm: a
     /// sixteenth of it, between 1.2 nm (about four {100} periods of WSe2, the least that shows a
@@ -118,6 +122,11 @@ public final class SegmentationSession {
     private var reservoirCommunity: [Int] = []
     /// Whether each reservoir chip shows the lattice; nil when the session does not know it.
     private var reservoirLattice: [Bool?] = []
+    /// Defects the detector found in each reservoir chip; nil where it did not run.
+    private var reservoirDefects: [Int?] = []
+    /// Lattice chips with at least this many defects are defect-rich (see
+    /// ``DefectRichSplit``); nil until the session's counts show two kinds of lattice.
+    private var defectRichThreshold: Int?
     private var framesSinceRepartition = 0
     private var nextCommunity = 0
     private var random: SplitMix64
@@ -191,19 +200,23 @@ public final class SegmentationSession {
         var communities = [Int](repeating: -1, count: grid.count)
         if let normalisation {
             let matrix = FeatureMatrix(raw: raw, normalisation: normalisation)
-            communities = assign(matrix, lattice: lattice)
+            communities = assign(
+                matrix,
+                sides: Self.sides(
+                    lattice: lattice, defects: defectsPerChip.map { $0.map { Optional($0) } },
+                    threshold: defectRichThreshold))
             for chip in 0..<grid.count {
                 append(
                     raw: raw[(chip * matrix.columns)..<((chip + 1) * matrix.columns)],
                     normalised: matrix.row(chip), owner: (index, chip), lattice: lattice[chip],
-                    community: communities[chip])
+                    defects: defectsPerChip?[chip], community: communities[chip])
             }
         } else {
             let width = features.layout.width
             for chip in 0..<grid.count {
                 append(
                     raw: raw[(chip * width)..<((chip + 1) * width)], normalised: [], owner: (index, chip),
-                    lattice: lattice[chip], community: -1)
+                    lattice: lattice[chip], defects: defectsPerChip?[chip], community: -1)
             }
         }
         frames.append(
@@ -228,7 +241,11 @@ public final class SegmentationSession {
         let matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
         reservoirNormalised = matrix.values
         let owners = reservoirOwner
-        let lattice = reservoirLattice
+        if options.separatesDefectRich {
+            let counts = zip(reservoirLattice, reservoirDefects).compactMap { $0 == true ? $1 : nil }
+            defectRichThreshold = DefectRichSplit(counts: counts)?.threshold
+        }
+        let lattice = Self.sides(lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
         let columns = frames.map(\.grid.columns)
         let reaches = frames.map { options.features.reach(for: $0.grid) }
         let sharesContext = !reaches.allSatisfy { $0 == 0 }
@@ -312,7 +329,7 @@ public final class SegmentationSession {
 
     /// A community per row of `matrix`: the similarity-weighted vote of its nearest reservoir chips
     /// (of those on the same side of the lattice split, when `lattice` says which side a row is).
-    private func assign(_ matrix: FeatureMatrix, lattice: [Bool?]) -> [Int] {
+    private func assign(_ matrix: FeatureMatrix, sides lattice: [Int?]) -> [Int] {
         let n = reservoirOwner.count
         let d = matrix.columns
         var similarities = [Float](repeating: 0, count: matrix.rows * n)
@@ -334,7 +351,9 @@ public final class SegmentationSession {
             distances
             ? (0..<n).map { slot in (0..<d).reduce(Float(0)) { $0 + pow(reservoirNormalised[slot * d + $1], 2) } } : []
         // A row is kept to its own side of the lattice split only when the reservoir has that side.
-        let sidesPresent = Set(reservoirLattice.compactMap { $0 })
+        let reservoirSides = Self.sides(
+            lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
+        let sidesPresent = Set(reservoirSides.compactMap { $0 })
         return (0..<matrix.rows).map { row in
             var scores = Array(similarities[(row * n)..<((row + 1) * n)])
             if distances {
@@ -343,7 +362,7 @@ public final class SegmentationSession {
                 for slot in 0..<n { scores[slot] = 2 * scores[slot] - norm - reservoirNorms[slot] }
             }
             if let side = lattice[row], sidesPresent.contains(side) {
-                for slot in 0..<n where reservoirLattice[slot] != nil && reservoirLattice[slot] != side {
+                for slot in 0..<n where reservoirSides[slot] != nil && reservoirSides[slot] != side {
                     scores[slot] = -.infinity
                 }
             }
@@ -360,12 +379,14 @@ public final class SegmentationSession {
     }
 
     private func append(
-        raw: ArraySlice<Float>, normalised: ArraySlice<Float>, owner: (Int, Int), lattice: Bool?, community: Int
+        raw: ArraySlice<Float>, normalised: ArraySlice<Float>, owner: (Int, Int), lattice: Bool?, defects: Int?,
+        community: Int
     ) {
         reservoirRaw += raw
         reservoirNormalised += normalised
         reservoirOwner.append(owner)
         reservoirLattice.append(lattice)
+        reservoirDefects.append(defects)
         reservoirCommunity.append(community)
         guard reservoirOwner.count > options.reservoirCapacity, let width = layout?.width else { return }
         // Evict from the community with the most chips.
@@ -384,13 +405,27 @@ public final class SegmentationSession {
             }
             reservoirOwner[victim] = reservoirOwner[last]
             reservoirLattice[victim] = reservoirLattice[last]
+            reservoirDefects[victim] = reservoirDefects[last]
             reservoirCommunity[victim] = reservoirCommunity[last]
         }
         reservoirRaw.removeLast(width)
         if reservoirNormalised.count > reservoirRaw.count { reservoirNormalised.removeLast(width) }
         reservoirOwner.removeLast()
         reservoirLattice.removeLast()
+        reservoirDefects.removeLast()
         reservoirCommunity.removeLast()
+    }
+
+    /// Which part of the session each chip belongs to: 0 for chips that do not show the lattice, 1
+    /// for lattice chips, 2 for defect-rich lattice chips (at least `threshold` defects); nil
+    /// when the lattice is not known.
+    static func sides(lattice: [Bool?], defects: [Int?]?, threshold: Int?) -> [Int?] {
+        lattice.indices.map { i in
+            guard let shows = lattice[i] else { return nil }
+            guard shows else { return 0 }
+            if let threshold, let count = defects?[i], count >= threshold { return 2 }
+            return 1
+        }
     }
 
     /// `membership` with every community of fewer than `minimum` members merged, smallest first,

@@ -230,7 +230,16 @@ public actor AnalysisStage {
         entry.embedder?.nextDetections = found
         let segmented: FrameSegmentation
         do {
-            segmented = try entry.session.add(channels: images, pixelSize: pixelSize)
+            // The detector's counts per chip let the session tell defect-rich lattice apart.
+            let counts = found.flatMap { found in
+                images.first.map {
+                    ChipGrid(
+                        width: $0.image.width, height: $0.image.height, chipSize: options.chipSize,
+                        stride: options.stride
+                    ).counts(of: found.lazy.map { ($0.x, $0.y) })
+                }
+            }
+            segmented = try entry.session.add(channels: images, pixelSize: pixelSize, defectsPerChip: counts)
         } catch {
             entry.embedder?.nextDetections = nil
             result.problems.append("segmentation: \(error)")
@@ -238,12 +247,7 @@ public actor AnalysisStage {
         }
         let grid = segmented.grid
         let side = Double(grid.chipSize) * pixelSize / 10  // nm
-        var perChip = [Int](repeating: 0, count: grid.count)
-        for defect in found ?? [] {
-            if let chip = grid.chip(containingX: Int(defect.x.rounded()), y: Int(defect.y.rounded())) {
-                perChip[chip] += 1
-            }
-        }
+        let perChip = grid.counts(of: (found ?? []).lazy.map { ($0.x, $0.y) })
         var chips: [ChipCommunities.Chip] = []
         var byCommunity: [Int: [ChipCommunities.Chip]] = [:]
         for (index, community) in segmented.communities.enumerated() {
