@@ -83,6 +83,14 @@ public protocol ChipEmbedder {
     var embeddingWidth: Int { get }
     /// One `embeddingWidth` vector per chip of `grid`, chip-major.
     func embeddings(of image: Image, pixelSize: Double, grid: ChipGrid) -> [Float]
+    /// The values of each embedding that are densities of detected defects, if any: a session
+    /// that has split its lattice chips by their defect counts sets these aside within each part.
+    var defectDensityColumns: Range<Int>? { get }
+}
+
+extension ChipEmbedder {
+    /// None.
+    public var defectDensityColumns: Range<Int>? { nil }
 }
 
 /// Computes chip descriptors, keeping an FFT plan per chip size.

@@ -47,6 +47,11 @@ public final class DetectorEmbedder: ChipEmbedder {
         (parts.contains(.bottleneck) ? 2 * channels : 0) + (parts.contains(.defectDensity) ? defectTypes : 0)
     }
 
+    /// The densities come last, one per defect type.
+    public var defectDensityColumns: Range<Int>? {
+        parts.contains(.defectDensity) ? (embeddingWidth - defectTypes)..<embeddingWidth : nil
+    }
+
     /// One vector per chip of `grid`.
     public func embeddings(of image: Image, pixelSize: Double, grid: ChipGrid) -> [Float] {
         let pooled =

@@ -67,7 +67,7 @@ public struct FeatureMatrix: Sendable {
     /// Values per row.
     public let columns: Int
     /// Row-major values.
-    public let values: [Float]
+    public internal(set) var values: [Float]
 
     /// Per-feature centring and scale, kept so that later chips land in the same space.
     public struct Normalisation: Sendable, Codable {

@@ -199,12 +199,12 @@ public final class SegmentationSession {
             : Array(repeating: nil, count: grid.count)
         var communities = [Int](repeating: -1, count: grid.count)
         if let normalisation {
-            let matrix = FeatureMatrix(raw: raw, normalisation: normalisation)
-            communities = assign(
-                matrix,
-                sides: Self.sides(
-                    lattice: lattice, defects: defectsPerChip.map { $0.map { Optional($0) } },
-                    threshold: defectRichThreshold))
+            var matrix = FeatureMatrix(raw: raw, normalisation: normalisation)
+            let sides = Self.sides(
+                lattice: lattice, defects: defectsPerChip.map { $0.map { Optional($0) } },
+                threshold: defectRichThreshold)
+            settingAsideDensities(in: &matrix, sides: sides)
+            communities = assign(matrix, sides: sides)
             for chip in 0..<grid.count {
                 append(
                     raw: raw[(chip * matrix.columns)..<((chip + 1) * matrix.columns)],
@@ -238,14 +238,15 @@ public final class SegmentationSession {
         // Distances need the rows as they are, not on the unit sphere.
         if options.graph.usesDistance { fitted.parts = [] }
         normalisation = fitted
-        let matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
-        reservoirNormalised = matrix.values
-        let owners = reservoirOwner
         if options.separatesDefectRich {
             let counts = zip(reservoirLattice, reservoirDefects).compactMap { $0 == true ? $1 : nil }
             defectRichThreshold = DefectRichSplit(counts: counts)?.threshold
         }
         let lattice = Self.sides(lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
+        var matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
+        settingAsideDensities(in: &matrix, sides: lattice)
+        reservoirNormalised = matrix.values
+        let owners = reservoirOwner
         let columns = frames.map(\.grid.columns)
         let reaches = frames.map { options.features.reach(for: $0.grid) }
         let sharesContext = !reaches.allSatisfy { $0 == 0 }
@@ -414,6 +415,26 @@ public final class SegmentationSession {
         reservoirLattice.removeLast()
         reservoirDefects.removeLast()
         reservoirCommunity.removeLast()
+    }
+
+    /// Once the lattice chips are split by their defect counts, the counts have said what they can
+    /// about the lattice: within each part what remains of them is Poisson noise, and a chip with
+    /// one detection would otherwise stand apart from its neighbours with none. The detector's
+    /// densities of lattice chips are then set to zero in `matrix` (non-lattice chips keep theirs:
+    /// a damaged area's many detections tell it from a hole).
+    private func settingAsideDensities(in matrix: inout FeatureMatrix, sides: [Int?]) {
+        guard defectRichThreshold != nil, let layout, let columns = extractor.embedder?.defectDensityColumns else {
+            return
+        }
+        var start = 0
+        var density: [Int] = []
+        for block in layout.blocks {
+            if block.name == "embedding" { density += columns.map { start + $0 } }
+            start += block.width
+        }
+        for (chip, side) in sides.enumerated() where side == 1 || side == 2 {
+            for k in density { matrix.values[chip * matrix.columns + k] = 0 }
+        }
     }
 
     /// Which part of the session each chip belongs to: 0 for chips that do not show the lattice, 1

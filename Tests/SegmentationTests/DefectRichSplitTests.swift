@@ -19,6 +19,16 @@ func poissonCounts(_ count: Int, rate: Double, seed: UInt64) -> [Int] {
     }
 }
 
+/// An embedder whose only value per chip is the defect count it is handed, as a density.
+final class CountEmbedder: ChipEmbedder {
+    var next: [Int] = []
+    let embeddingWidth = 1
+    var defectDensityColumns: Range<Int>? { 0..<1 }
+    func embeddings(of image: Image, pixelSize: Double, grid: ChipGrid) -> [Float] {
+        next.map { Float(log1p(Double($0) / 0.1)) }
+    }
+}
+
 @Suite("Defect-rich lattice told apart by the detector's counts")
 struct DefectRichSplitTests {
     @Test("two kinds of lattice: the rates are found and the line falls between them")
@@ -82,5 +92,41 @@ struct DefectRichSplitTests {
         // Without the split the counts are not seen at all: the halves share communities.
         let (together, _) = try session(separating: false)
         #expect(sharedCommunities(together, given).contains { !$0.isEmpty })
+    }
+
+    @Test("within a part, a chip's one detection against its neighbours' none does not set it apart")
+    func countsSetAsideWithinParts() throws {
+        let frame = hexagonalLattice(size: 512, spacing: 2.842 / 0.25, rotation: 0.2)
+        let grid = ChipGrid(width: 512, height: 512, chipSize: 64, stride: 64)
+        var options = SegmentationOptions()
+        options.features.latticePeriod = 2.842
+        options.repartitionEvery = 2
+        // The densities weigh heavily, as where other descriptors vary little.
+        options.features.weights = ["embedding": 5]
+        let embedder = CountEmbedder()
+        let session = SegmentationSession(options: options, embedder: embedder)
+        var given: [[Int]] = []
+        for seed in [UInt64(1), 11] {
+            let rich = poissonCounts(grid.count, rate: 5, seed: seed + 1)
+            // The poor half: one detection in every third chip, none elsewhere.
+            let counts = (0..<grid.count).map { $0 % grid.columns < grid.columns / 2 ? max(rich[$0], 3) : ($0 % 3 == 0 ? 1 : 0) }
+            embedder.next = counts
+            try session.add(channels: [("HAADF", frame)], pixelSize: 0.25, defectsPerChip: counts)
+            given.append(counts)
+        }
+        var ones = Set<Int>()
+        var zeros = Set<Int>()
+        var rich = Set<Int>()
+        for (frame, counts) in zip(session.frames, given) {
+            for (chip, community) in frame.communities.enumerated() {
+                switch counts[chip] {
+                case 0: zeros.insert(community)
+                case 1: ones.insert(community)
+                default: rich.insert(community)
+                }
+            }
+        }
+        #expect(rich.isDisjoint(with: zeros.union(ones)))
+        #expect(ones.isSubset(of: zeros), "chips with one detection: \(ones), with none: \(zeros)")
     }
 }
