@@ -346,12 +346,13 @@ public actor Retrainer {
             cycle: recent.map(\.cycle).reduce(0, +) / count,
             identity: recent.map(\.identity).reduce(0, +) / count,
             discriminators: recent.map(\.discriminators).reduce(0, +) / count)
-        let metadata: [String: String] = [
-            "steps": String(model.steps), "new_steps": String(steps), "parent": parent?.version.id ?? "",
+        var metadata: [String: String] = [
+            "steps": String(model.steps), "new_steps": String(steps),
             "frames": String(frames.count), "seconds": String(format: "%.1f", seconds),
             "loss_adversarial": String(losses.adversarial), "loss_cycle": String(losses.cycle),
             "loss_identity": String(losses.identity), "loss_discriminators": String(losses.discriminators),
         ]
+        if let parent { metadata["parent"] = parent.version.id }
         let url = directory.appendingPathComponent("\(name).safetensors")
         let made = CycleGANRealism(generator: model.g, pixelSize: detectorPixelSize, noise: training.simulationNoise)
         do {
