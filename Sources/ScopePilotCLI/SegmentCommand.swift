@@ -320,7 +320,7 @@ struct SegmentCommand: ParsableCommand {
         }
     }
 
-    /// Output names: each input's first file without its extension, with its folder's name in front
+    /// Output names: each input's first file without its extension (and without a `NAME=` channel label), with its folder's name in front
     /// when two inputs would share a name (frames/a/HAADF.npy and frames/b/HAADF.npy give a-HAADF
     /// and b-HAADF), and a number after that if they still do.
     static func stems(_ names: [String]) -> [String] {
@@ -328,6 +328,10 @@ struct SegmentCommand: ParsableCommand {
         var frames: [String] = []
         let urls = names.map { name -> URL in
             var first = name.split(separator: "+").first.map(String.init) ?? name
+            // HAADF=a.npy names the channel, not the output.
+            if let equals = first.firstIndex(of: "="), !first[..<equals].contains("/") {
+                first = String(first[first.index(after: equals)...])
+            }
             var suffix = ""
             if name.hasSuffix("]"), let open = name.lastIndex(of: "["),
                 let k = Int(name[name.index(after: open)...].dropLast())

@@ -63,9 +63,13 @@ struct SegmentCLITests {
         let named = try await CLI.run([
             "segment", "HAADF=\(haadf)+MAADF=\(contaminated.appendingPathComponent("MAADF.npy").path)",
             "HAADF=\(other)+MAADF=\(pristine.appendingPathComponent("MAADF.npy").path)", "--pixel-size", "0.25",
-            "--model", "none",
+            "--model", "none", "--out", Self.folder.appendingPathComponent("named").path,
         ])
         #expect(named.status == 0, "\(named.stderr)")
+        // Outputs are named after the files, not the channel labels.
+        let written = try FileManager.default.contentsOfDirectory(
+            atPath: Self.folder.appendingPathComponent("named").path)
+        #expect(Set(written) == ["HAADF.json", "seg_001.json"], "\(written)")
         let mixed = try await CLI.run([
             "segment", haadf + "+" + contaminated.appendingPathComponent("MAADF.npy").path, other, "--pixel-size",
             "0.25", "--model", "none",
