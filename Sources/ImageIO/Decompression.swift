@@ -37,11 +37,11 @@ enum Decompression {
         return output
     }
 
-    /// Compresses `input` into a zlib stream (deflate, default level).
-    static func deflate(_ input: [UInt8]) -> [UInt8] {
+    /// Compresses `input` into a zlib stream (deflate, at `level`: 1 fastest ... 9 smallest).
+    static func deflate(_ input: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) -> [UInt8] {
         var length = compressBound(UInt(input.count))
         var output = [UInt8](repeating: 0, count: Int(length))
-        let status = compress2(&output, &length, input, UInt(input.count), Z_DEFAULT_COMPRESSION)
+        let status = compress2(&output, &length, input, UInt(input.count), level)
         precondition(status == Z_OK, "zlib compress2 failed (\(status)) with an output buffer of compressBound")
         output.removeLast(output.count - Int(length))
         return output

@@ -105,6 +105,46 @@ struct ImageFileTests {
         }
     }
 
+    @Test("deflated TIFFs with predictors and a pixel size round trip, and tifffile reads them alike")
+    func tiffDeflateRoundTrip() async throws {
+        var random = SplitMix64(seed: 9)
+        // Noisy values, negative and fractional for float32, the full range for uint16.
+        let float = Image(
+            width: 61, height: 17,
+            pixels: (0..<(61 * 17)).map { _ in Float(Int64(random.next() % 2_000_001) - 1_000_000) / 977 })
+        let counts = Image(width: 61, height: 17, pixels: (0..<(61 * 17)).map { _ in Float(random.next() % 65536) })
+        var files: [(URL, Image, TIFFFile.StoredType)] = []
+        for (image, type) in [(float, TIFFFile.StoredType.float32), (counts, .uint16)] {
+            let url = temporary("deflated-\(type).tif")
+            try TIFFFile.write(image, as: type, to: url, compression: .deflate(level: 1), pixelSize: 0.25)
+            let contents = try TIFFFile.contents(of: url)
+            #expect(contents.frames == [image], "\(type)")
+            let calibration = try #require(contents.calibration)
+            #expect(abs(calibration.angstrom - 0.25) < 1e-9 && calibration.source == "ImageJ metadata")
+            files.append((url, image, type))
+        }
+        defer { for (url, _, _) in files { try? FileManager.default.removeItem(at: url) } }
+        let checks = files.map { url, image, _ in
+            "check('\(url.path)', \(image.pixels.map { "\($0)" }.joined(separator: ",")))"
+        }.joined(separator: "\n")
+        _ = try await python(
+            """
+            import numpy as np, tifffile
+            def check(path, *values):
+                with tifffile.TiffFile(path) as f:
+                    page = f.pages[0]
+                    assert page.compression == 8, page.compression
+                    assert page.predictor in (2, 3), page.predictor
+                    data = page.asarray()
+                    assert data.shape == (17, 61), data.shape
+                    assert np.array_equal(data.ravel().astype(np.float64), np.array(values, dtype=np.float32).astype(np.float64))
+                    assert f.imagej_metadata['unit'] == 'nm', f.imagej_metadata
+                    assert abs(page.tags['XResolution'].value[0] / page.tags['XResolution'].value[1] - 40) < 1e-6
+            \(checks)
+            print('ok')
+            """)
+    }
+
     @Test("big-endian 8-bit TIFF is read; a compression not read (JPEG) is refused with its name")
     func tiffVariants() throws {
         // A 2 x 1 big-endian 8-bit image: header, one IFD with 7 entries, then the pixels.
