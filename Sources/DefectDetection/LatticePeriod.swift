@@ -11,7 +11,10 @@ public import ImageNumerics
 /// stand far above their ring (the ring's peak over its median; noise alone reaches about 10);
 /// the period is that of the lowest-frequency ring whose spots stand out and that has a partner
 /// standing out at a hexagonal multiple of its frequency (the first order: for WSe2 the {100}
-/// planes, 2.84 Å), refined to a fraction of a step by the spot's centroid.
+/// planes, 2.84 Å), refined to a fraction of a step by the spot's centroid. Each scan line's own
+/// mean is removed first (line levelling): offsets from line to line, common in real frames, put
+/// their power on the spectrum's vertical axis and would otherwise read as a "lattice" of streaks;
+/// a hexagonal lattice keeps at least four of its six first-order spots off that axis.
 public struct LatticePeriod: Sendable, Equatable {
     /// The period, pixels.
     public let pixels: Double
@@ -37,21 +40,19 @@ public struct LatticePeriod: Sendable, Equatable {
         let x0 = (image.width - side) / 2
         let y0 = (image.height - side) / 2
         var values = [Float](repeating: 0, count: side * side)
-        var sum = 0.0
+        let window = (0..<side).map { i -> Float in
+            let phase = 2 * Double.pi * Double(i) / Double(side)
+            return Float(0.5 - 0.5 * cos(phase))
+        }
         for y in 0..<side {
+            var sum = 0.0
             for x in 0..<side {
                 let v = image.pixels[(y0 + y) * image.width + x0 + x]
                 guard v.isFinite else { return nil }
                 values[y * side + x] = v
                 sum += Double(v)
             }
-        }
-        let mean = Float(sum / Double(side * side))
-        let window = (0..<side).map { i -> Float in
-            let phase = 2 * Double.pi * Double(i) / Double(side)
-            return Float(0.5 - 0.5 * cos(phase))
-        }
-        for y in 0..<side {
+            let mean = Float(sum / Double(side))
             for x in 0..<side { values[y * side + x] = (values[y * side + x] - mean) * window[x] * window[y] }
         }
         let transform = FourierTransform2D(width: side, height: side)

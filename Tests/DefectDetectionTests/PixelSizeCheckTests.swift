@@ -31,6 +31,25 @@ struct PixelSizeCheckTests {
         }
     }
 
+    @Test("Scan-line streaks and a lattice turned onto the spectrum's axes still measure it", arguments: [0.0, 30.0])
+    func streaks(rotation: Double) throws {
+        let pixelSize = 0.2
+        let fov = 512 * pixelSize / 10
+        var image = VirtualMicroscope(noiseSeed: 5).acquire(
+            ScanGeometry(centerX: -40, centerY: 30, fovX: fov, width: 512, height: 512, dwell: 20, rotation: rotation),
+            channels: ["HAADF"]
+        ).channels["HAADF"]!
+        // An offset per scan line of half the frame's standard deviation.
+        var random = SplitMix64(seed: 7)
+        let deviation = image.standardDeviation
+        for y in 0..<image.height {
+            let offset = Float(Double(random.next() % 2001) / 1000 - 1) * deviation
+            for x in 0..<image.width { image[x, y] += offset }
+        }
+        let period = try #require(LatticePeriod.measure(image))
+        #expect(abs(period.pixelSize() / pixelSize - 1) < 0.05, "rotation \(rotation): \(period)")
+    }
+
     @Test("Low dose and small frames still measure it")
     func lowDose() throws {
         let period = try #require(LatticePeriod.measure(Self.frame(pixelSize: 0.2, pixels: 128, dwell: 1)))
