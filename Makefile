@@ -76,6 +76,7 @@ bench: build bench-deps
 	$(BIN)/scopepilot-bench drift --python $(PYTHON)
 	$(BIN)/scopepilot-bench latency
 	$(BIN)/scopepilot-bench policy --python $(PYTHON)
+	$(BIN)/scopepilot-bench store --python $(PYTHON)
 
 # The hostile-driver test at full size: 100,000 messages, most of them malformed.
 flood: deps

@@ -8,7 +8,7 @@ struct ScopePilotBench: AsyncParsableCommand {
         abstract: "ScopePilot benchmarks. Each prints its figures beside a peer measured in the same run.",
         subcommands: [
             FeedBenchmark.self, SimulatorBenchmark.self, DetectorBenchmark.self, LeidenBenchmark.self,
-            DriftBenchmark.self, LatencyBenchmark.self, PolicyBenchmark.self,
+            DriftBenchmark.self, LatencyBenchmark.self, PolicyBenchmark.self, FrameStoreBenchmark.self,
             FeedPublisherProcess.self,
         ])
 }

@@ -157,8 +157,9 @@ public final class DecisionLog: Sendable {
                 sql: """
                     INSERT INTO frames (session_id, driver_session, seq, command_id, received_at, width, height,
                                         pixel_size_angstrom, scan, channels, purpose, pixels, thumbnail,
-                                        stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, electrons)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, electrons,
+                                        pixels_files)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     frame.sessionID, frame.driverSession, Int64(bitPattern: frame.seq), frame.commandID,
@@ -166,6 +167,7 @@ public final class DecisionLog: Sendable {
                     frame.height, frame.pixelSize, frame.scan, frame.channels.joined(separator: ","), frame.purpose,
                     frame.pixels, frame.thumbnail, Self.finite(frame.stageX), Self.finite(frame.stageY), frame.optics,
                     Self.finite(frame.probeCurrent), Self.finite(frame.dose), Self.finite(frame.electrons),
+                    frame.pixelsFiles,
                 ])
             return db.lastInsertedRowID
         }

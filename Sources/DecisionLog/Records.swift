@@ -56,8 +56,11 @@ public struct FrameRecord: Sendable, Hashable {
     public var channels: [String]
     /// Why it was taken ("survey", "reference", ...), if the driver said.
     public var purpose: String?
-    /// The pixels, when the deployment keeps them.
+    /// The pixels as one blob (logs written before the frames of record were files; new
+    /// sessions leave it empty).
     public var pixels: Data?
+    /// The frame's files of record by channel, relative to the log's folder, JSON (`--store-pixels`).
+    public var pixelsFiles: String?
     /// A small PNG, when kept.
     public var thumbnail: Data?
     /// The stage readback, x, nm.
@@ -80,8 +83,9 @@ public struct FrameRecord: Sendable, Hashable {
         scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil,
         stageX: Double? = nil, stageY: Double? = nil, optics: String? = nil, probeCurrent: Double? = nil,
         dose: Double? = nil,
-        electrons: Double? = nil
+        electrons: Double? = nil, pixelsFiles: String? = nil
     ) {
+        self.pixelsFiles = pixelsFiles
         self.stageX = stageX
         self.stageY = stageY
         self.optics = optics

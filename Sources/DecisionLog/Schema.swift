@@ -207,6 +207,11 @@ enum Schema {
                     ALTER TABLE communities ADD COLUMN y_nm REAL;
                     """)
         }
+        // v7: the frames of record are files beside the log (`--store-pixels`); a frame names
+        // its files by channel.
+        migrator.registerMigration("v7") { db in
+            try db.execute(sql: "ALTER TABLE frames ADD COLUMN pixels_files TEXT;")
+        }
         return migrator
     }
 }

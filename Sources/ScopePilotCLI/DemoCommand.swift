@@ -28,6 +28,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The decision log to write.") var db = "scopepilot-demo.sqlite"
     @Option(help: "Folder for the simulator's ground truth (default: a temporary folder).") var truth: String?
     @Option(help: "Detector model: se1, all, a path, or none.") var model = "se1"
+    @Flag(help: ArgumentHelp(RunCommand.storePixelsHelp)) var storePixels = false
     @Option(help: "A policy file to run instead of the demo's raster survey (see Policies/examples).")
     var policy: String?
     @Option(help: ArgumentHelp(RunCommand.dashboardHelp, valueName: "host:port")) var dashboard: String?
@@ -55,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         let status = try await VirtualMicroscopeRun.run(
             policy: policy, scenario: loaded, model: model == "none" ? nil : model, database: db,
             truthRoot: truthRoot, clientName: "scopepilot-demo/\(BuildInfo.version)", logger: logger,
-            onStatus: { progress.show($0) },
+            storePixels: storePixels, onStatus: { progress.show($0) },
             dashboard: try RunCommand.dashboardServer(dashboard, database: db, logger: logger)
         ) { driver in
             print(

@@ -32,7 +32,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Decision log (SQLite) to create or append to.") var db: String
     @Option(help: "Folder with daemon.key_secret and driver.key: CURVE on both channels.") var keys: String?
     @Option(help: "Detector model: se1, all, a path to MODEL.json, or none.") var model = "se1"
-    @Flag(help: "Store every frame's pixels in the log, not only a thumbnail.") var storePixels = false
+    @Flag(help: ArgumentHelp(storePixelsHelp)) var storePixels = false
+
+    /// What --store-pixels does, for `run` and `demo`.
+    static let storePixelsHelp = """
+        Keep every frame's pixels losslessly beside the log: one deflated TIFF per channel with its \
+        pixel size, under LOG.frames/SESSION/ (docs/LOG.md, "Frames of record"); the log's frames.pixels_files \
+        names them. Without it only a thumbnail is kept.
+        """
     @Option(help: "Probe current, pA, for the dose of frames whose header reports none (and the dose budgets).")
     var assumedCurrent = 30.0
     @Option(help: ArgumentHelp(RunCommand.dashboardHelp, valueName: "host:port")) var dashboard: String?

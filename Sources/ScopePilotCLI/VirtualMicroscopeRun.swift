@@ -14,12 +14,14 @@ import UnixSignals
 /// exactly as in production: what `scopepilot demo` and `scopepilot policy eval` run.
 enum VirtualMicroscopeRun {
     /// Runs `policy` on `scenario` until the session ends; the simulator's ground truth goes to
-    /// `truthRoot`, the decision log to `database`. The driver and the daemon run as services of
+    /// `truthRoot`, the decision log to `database` (and every frame's pixels beside it with
+    /// `storePixels`). The driver and the daemon run as services of
     /// one group: SIGINT/SIGTERM stop the daemon first (it aborts the scan, blanks the beam, closes
     /// the log), then the driver; the daemon's end shuts the driver down.
     static func run(
         policy: PolicyFile, scenario: Scenario, noiseSeed: UInt64 = 1, model: String?, database: String,
-        truthRoot: URL, clientName: String, logger: Logger, onStatus: (@Sendable (DaemonStatus) -> Void)? = nil,
+        truthRoot: URL, clientName: String, logger: Logger, storePixels: Bool = false,
+        onStatus: (@Sendable (DaemonStatus) -> Void)? = nil,
         dashboard: DashboardServer? = nil, announce: (DriverRuntime) -> Void = { _ in }
     ) async throws -> DaemonStatus {
         FrameBufferReuse.enable()
@@ -36,6 +38,7 @@ enum VirtualMicroscopeRun {
             feed: driver.feedEndpoint, control: driver.controlEndpoint, database: database, policy: policy)
         configuration.model = model
         configuration.clientName = clientName
+        configuration.storePixels = storePixels
         let daemon = ScopePilotDaemon(configuration: configuration, logger: logger) { status in
             onStatus?(status)
             dashboard?.show(status)

@@ -129,7 +129,11 @@ actor RecordingInstrument: Instrument {
 
     func state() async -> InstrumentState { await instrument.state() }
 
+    /// Every frame published, with its pixels as sent.
+    private(set) var sent: [(seq: UInt64, channels: [String], bytes: [[UInt8]])] = []
+
     func published(_ frame: AcquiredFrame, seq: UInt64, session: String) async {
+        sent.append((seq, frame.channels, frame.buffers.map(\.storage.bytes)))
         await instrument.published(frame, seq: seq, session: session)
     }
 }

@@ -21,7 +21,8 @@ actor SessionLog {
     /// The session's id.
     let session: String
     private let logger: Logger
-    private let storePixels: Bool
+    /// Where every frame's pixels are kept, when the session keeps them.
+    private let frameStore: FrameStore?
     /// The probe current a frame's dose is reckoned with when its header has none, pA.
     private let assumedCurrent: Double
     private var frameRows: [FrameKey: Int64] = [:]
@@ -33,12 +34,14 @@ actor SessionLog {
     private(set) var failedWrites = 0
 
     /// A writer for `session` in `log`.
-    init(log: DecisionLog, session: String, logger: Logger, storePixels: Bool = false, assumedCurrent: Double = 30) {
+    init(
+        log: DecisionLog, session: String, logger: Logger, frameStore: FrameStore? = nil, assumedCurrent: Double = 30
+    ) {
         self.assumedCurrent = assumedCurrent
         self.log = log
         self.session = session
         self.logger = logger
-        self.storePixels = storePixels
+        self.frameStore = frameStore
     }
 
     // MARK: - Ingest
@@ -53,13 +56,22 @@ actor SessionLog {
         let reported = header.optics?.probeCurrent.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
         let current = reported ?? assumedCurrent
         let dose = Dose.perArea(of: header.scan, current: current)
+        var files: String?
+        if let frameStore {
+            do {
+                files = Self.json(try await frameStore.write(received.frame, pixelSize: header.scan.pixelSizeX * 10))
+            } catch {
+                failed("the pixels of frame \(received.key)", error)
+            }
+        }
         let record = FrameRecord(
             sessionID: session, seq: header.seq, driverSession: header.session,
             commandID: header.commandID?.description, width: header.scan.width, height: header.scan.height,
             pixelSize: header.scan.pixelSizeX * 10, scan: scan, channels: header.channels, purpose: purpose,
-            pixels: storePixels ? Thumbnail.rawPixels(received.frame) : nil, thumbnail: Thumbnail.png(received.frame),
+            thumbnail: Thumbnail.png(received.frame),
             stageX: header.stage.x, stageY: header.stage.y, optics: header.optics.map { Self.json($0) },
-            probeCurrent: current, dose: dose, electrons: dose * header.scan.fovX * header.scan.fovY * 100)
+            probeCurrent: current, dose: dose, electrons: dose * header.scan.fovX * header.scan.fovY * 100,
+            pixelsFiles: files)
         do {
             let row = try await log.recordFrame(record)
             remember(received.key, row)

@@ -18,13 +18,4 @@ enum Thumbnail {
         let gray = PNGFile.stretch(small)
         return Data(PNGFile.encode(width: width, height: height, channels: 1, pixels: gray))
     }
-
-    /// Every channel's pixels as sent (little-endian), one after another.
-    static func rawPixels(_ frame: Frame) -> Data {
-        var data = Data()
-        for buffer in frame.channels {
-            buffer.storage.withUnsafeBytes { data.append(contentsOf: $0) }
-        }
-        return data
-    }
 }

@@ -33,8 +33,11 @@ struct SessionPipeline {
         session: String, log: DecisionLog, connections: DriverConnections, link: InstrumentLink, welcome: Welcome,
         model: LoadedModel?
     ) async -> SessionEnding {
+        let frameStore =
+            configuration.storePixels ? FrameStore(database: configuration.database, session: session) : nil
+        defer { frameStore?.finish() }
         let sessionLog = SessionLog(
-            log: log, session: session, logger: logger, storePixels: configuration.storePixels,
+            log: log, session: session, logger: logger, frameStore: frameStore,
             assumedCurrent: configuration.assumedCurrent)
         let inbox = Mailbox<DecisionInput>()
         stop.onFire { inbox.send(.stop) }
