@@ -71,11 +71,14 @@ struct FrameStoreBenchmark: AsyncParsableCommand {
         print("                     write per channel   per frame (2 ch)   bytes per frame   ratio   1000 frames")
         print(
             String(
-                format: "ScopePilot           %10.1f ms      %10.1f ms      %12.2f MB    %4.2fx   %6.2f GB", perFile * 1000,
-                2 * perFile * 1000, Double(perFrame) / 1e6, Double(raw) / Double(written), Double(perFrame) * 1000 / 1e9))
+                format: "ScopePilot           %10.1f ms      %10.1f ms      %12.2f MB    %4.2fx   %6.2f GB",
+                perFile * 1000,
+                2 * perFile * 1000, Double(perFrame) / 1e6, Double(raw) / Double(written), Double(perFrame) * 1000 / 1e9
+            ))
         print(
             String(
-                format: "tifffile (same)      %10.1f ms      %10.1f ms      %12.2f MB    %4.2fx   %6.2f GB", peerSeconds * 1000,
+                format: "tifffile (same)      %10.1f ms      %10.1f ms      %12.2f MB    %4.2fx   %6.2f GB",
+                peerSeconds * 1000,
                 2 * peerSeconds * 1000, Double(peerBytes / frames) / 1e6, Double(raw) / Double(peerBytes),
                 Double(peerBytes / frames) * 1000 / 1e9))
         print("\ntifffile reads ScopePilot's files back exactly: \(identical ? "yes" : "NO")")

@@ -1,9 +1,10 @@
-@testable import Daemon
 import DecisionLog
 import Foundation
 import ImageIO
 import ImageNumerics
 import Testing
+
+@testable import Daemon
 
 @Suite("Frames of record kept beside the log")
 struct FramesOfRecordTests {
@@ -31,7 +32,9 @@ struct FramesOfRecordTests {
                 #expect(path.hasPrefix("log.sqlite.frames/\(session)/d0/000000/"), "\(path)")
                 let contents = try TIFFFile.contents(of: base.appendingPathComponent(path))
                 let image = try #require(contents.frames.first)
-                let values = stride(from: 0, to: bytes.count, by: 2).map { Float(UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+                let values = stride(from: 0, to: bytes.count, by: 2).map {
+                    Float(UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8)
+                }
                 #expect(image.pixels == values, "\(path)")
                 let stated = try #require(row[1])
                 let pixelSize = try #require(Double(stated))

@@ -105,7 +105,9 @@ struct RetrainingTests {
         // Both realism models: every candidate is scored on both kinds of held-out simulations,
         // and ranked by its worse score.
         #expect(
-            Set(second.candidates.map(\.name)) == ["current", "fitted", "threshold-fitted", "cyclegan", "threshold-cyclegan"])
+            Set(second.candidates.map(\.name)) == [
+                "current", "fitted", "threshold-fitted", "cyclegan", "threshold-cyclegan",
+            ])
         for candidate in second.candidates {
             #expect(Set(candidate.f1.keys) == ["fitted", "cyclegan"])
             #expect(candidate.score == candidate.f1.values.min())

@@ -47,12 +47,14 @@ struct DefectRichSplitTests {
         #expect(DefectRichSplit(counts: poissonCounts(200, rate: 0.2, seed: 4)) == nil)
         // 5 % of the chips rich: the tail of one kind as often as a kind of its own.
         #expect(
-            DefectRichSplit(counts: poissonCounts(190, rate: 0.3, seed: 5) + poissonCounts(10, rate: 4, seed: 6)) == nil)
+            DefectRichSplit(counts: poissonCounts(190, rate: 0.3, seed: 5) + poissonCounts(10, rate: 4, seed: 6)) == nil
+        )
         #expect(DefectRichSplit(counts: [0, 0, 5, 6, 0, 7]) == nil)
         #expect(DefectRichSplit(counts: Array(repeating: 0, count: 50)) == nil)
         // Rich, but barely: 1 defect a chip against 0.5 is not two kinds.
         #expect(
-            DefectRichSplit(counts: poissonCounts(100, rate: 0.5, seed: 7) + poissonCounts(100, rate: 1, seed: 8)) == nil)
+            DefectRichSplit(counts: poissonCounts(100, rate: 0.5, seed: 7) + poissonCounts(100, rate: 1, seed: 8))
+                == nil)
     }
 
     @Test("a session puts defect-rich lattice chips in communities of their own, and new frames follow")
@@ -109,7 +111,9 @@ struct DefectRichSplitTests {
         for seed in [UInt64(1), 11] {
             let rich = poissonCounts(grid.count, rate: 5, seed: seed + 1)
             // The poor half: one detection in every third chip, none elsewhere.
-            let counts = (0..<grid.count).map { $0 % grid.columns < grid.columns / 2 ? max(rich[$0], 3) : ($0 % 3 == 0 ? 1 : 0) }
+            let counts = (0..<grid.count).map {
+                $0 % grid.columns < grid.columns / 2 ? max(rich[$0], 3) : ($0 % 3 == 0 ? 1 : 0)
+            }
             embedder.next = counts
             try session.add(channels: [("HAADF", frame)], pixelSize: 0.25, defectsPerChip: counts)
             given.append(counts)

@@ -230,7 +230,9 @@ public actor Retrainer {
         if stopping() { throw CancellationError() }
         func scores(_ model: DefectDetector) -> [String: Double] {
             Dictionary(
-                uniqueKeysWithValues: realisations.map { ($0.name, Self.f1(DetectorEvaluation.score(model, on: $0.heldOut))) })
+                uniqueKeysWithValues: realisations.map {
+                    ($0.name, Self.f1(DetectorEvaluation.score(model, on: $0.heldOut)))
+                })
         }
         let current = Candidate(name: "current", f1: scores(base))
         let threshold = base.metadata.peakThreshold ?? DefectDetector.defaultPeakThreshold
@@ -255,7 +257,8 @@ public actor Retrainer {
                     return stopped
                 })
             if stopped { throw CancellationError() }
-            let through = realisation.generator.map { _ in "simulations through CycleGAN \(generatorVersion?.id ?? "-")" }
+            let through = realisation.generator.map { _ in "simulations through CycleGAN \(generatorVersion?.id ?? "-")"
+            }
             candidate.metadata.recipe =
                 "retrained from \(baseID) on \(frames.count) frame(s), \(options.epochs) epochs"
                 + (through.map { " on \($0)" } ?? "")
