@@ -94,7 +94,7 @@ extension DecisionLog {
     static let frameColumns =
         "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, "
         + "channels, purpose, analysed, model, stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, "
-        + "electrons, chip_grid"
+        + "electrons, chip_grid, pixels_files"
 
     /// A frame's thumbnail (PNG), if the log kept one.
     public func thumbnail(frame id: Int64) throws(DecisionLogError) -> Data? {

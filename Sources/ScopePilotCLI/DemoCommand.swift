@@ -122,6 +122,8 @@ struct DemoCommand: AsyncParsableCommand {
                 + String(
                     format: "precision %.2f, recall %.2f, F1 %.2f", score.total.precision, score.total.recall,
                     score.total.f1)
+                + (score.withoutDetector > 0
+                    ? "; \(score.withoutDetector) frames not analysed for defects, not scored" : "")
         let phases = score.phaseSummary.map { "\n  F1 by phase       \($0)" } ?? ""
         print(
             """

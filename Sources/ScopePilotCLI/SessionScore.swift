@@ -22,6 +22,9 @@ struct SessionScore {
     }
     /// Frames grouped by the simulator's condition set and the detector model, in order of appearance.
     var phases: [Phase] = []
+    /// Atomic-resolution frames analysed without the detector (their calibration was refused, or
+    /// no detector was loaded): not scored, so that the detector is not blamed for what it never saw.
+    var withoutDetector = 0
 
     /// Scores `session` of `log`; `truthRoot` holds the simulator's `DRIVER-SESSION/SEQ.json` files.
     static func score(log: DecisionLog, session: String, truthRoot: URL, classes: Set<String>) throws -> SessionScore {
@@ -35,6 +38,10 @@ struct SessionScore {
             guard let id = row[0], let driver = row[1], let seq = row[2], let pixel = row[3].flatMap(Double.init),
                 let width = row[4].flatMap(Int.init), let height = row[5].flatMap(Int.init)
             else { continue }
+            guard let model = row[6] else {
+                result.withoutDetector += 1
+                continue
+            }
             let detected = try log.query("SELECT x, y FROM detections WHERE frame_id = ?", arguments: [id]).rows
                 .compactMap { row -> (x: Double, y: Double)? in
                     guard let x = row[0].flatMap(Double.init), let y = row[1].flatMap(Double.init) else { return nil }
@@ -50,7 +57,6 @@ struct SessionScore {
             result.total = result.total + score
             result.perFrame.append(score)
             let conditions = file?.conditions ?? "-"
-            let model = row[6] ?? "-"
             if let last = result.phases.last, last.conditions == conditions, last.model == model {
                 result.phases[result.phases.count - 1].frames += 1
                 result.phases[result.phases.count - 1].score = last.score + score

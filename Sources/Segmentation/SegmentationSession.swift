@@ -242,21 +242,22 @@ public final class SegmentationSession {
             let counts = zip(reservoirLattice, reservoirDefects).compactMap { $0 == true ? $1 : nil }
             defectRichThreshold = DefectRichSplit(counts: counts)?.threshold
         }
-        let lattice = Self.sides(lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
+        // Which part of the session each chip is in: the lattice split, then the defect-rich one.
+        let sides = Self.sides(lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
         var matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
-        settingAsideDensities(in: &matrix, sides: lattice)
+        settingAsideDensities(in: &matrix, sides: sides)
         reservoirNormalised = matrix.values
         let owners = reservoirOwner
         let columns = frames.map(\.grid.columns)
         let reaches = frames.map { options.features.reach(for: $0.grid) }
         let sharesContext = !reaches.allSatisfy { $0 == 0 }
-        let separates = lattice.contains { $0 != nil }
+        let separates = sides.contains { $0 != nil }
         let graph = SimilarityGraph.build(
             matrix, construction: options.graph,
             unlinked: !sharesContext && !separates
                 ? nil
                 : { i, j in
-                    if separates, let a = lattice[i], let b = lattice[j], a != b { return true }
+                    if separates, let a = sides[i], let b = sides[j], a != b { return true }
                     guard sharesContext else { return false }
                     let a = owners[i]
                     let b = owners[j]
@@ -329,8 +330,8 @@ public final class SegmentationSession {
     // MARK: - Internals
 
     /// A community per row of `matrix`: the similarity-weighted vote of its nearest reservoir chips
-    /// (of those on the same side of the lattice split, when `lattice` says which side a row is).
-    private func assign(_ matrix: FeatureMatrix, sides lattice: [Int?]) -> [Int] {
+    /// (of those in the same part of the session, when `sides` says which part a row is in).
+    private func assign(_ matrix: FeatureMatrix, sides: [Int?]) -> [Int] {
         let n = reservoirOwner.count
         let d = matrix.columns
         var similarities = [Float](repeating: 0, count: matrix.rows * n)
@@ -351,7 +352,7 @@ public final class SegmentationSession {
         let reservoirNorms =
             distances
             ? (0..<n).map { slot in (0..<d).reduce(Float(0)) { $0 + pow(reservoirNormalised[slot * d + $1], 2) } } : []
-        // A row is kept to its own side of the lattice split only when the reservoir has that side.
+        // A row is kept to its own part of the session only when the reservoir has that part.
         let reservoirSides = Self.sides(
             lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
         let sidesPresent = Set(reservoirSides.compactMap { $0 })
@@ -362,7 +363,7 @@ public final class SegmentationSession {
                 let norm = matrix.row(row).reduce(Float(0)) { $0 + $1 * $1 }
                 for slot in 0..<n { scores[slot] = 2 * scores[slot] - norm - reservoirNorms[slot] }
             }
-            if let side = lattice[row], sidesPresent.contains(side) {
+            if let side = sides[row], sidesPresent.contains(side) {
                 for slot in 0..<n where reservoirSides[slot] != nil && reservoirSides[slot] != side {
                     scores[slot] = -.infinity
                 }

@@ -6,7 +6,7 @@ import Testing
 
 /// Schema v6: a frame's beam, stage and dose, its chip grid, stage coordinates of detections and
 /// chips; and a log written before v6 opens and is upgraded in place.
-@Suite("The complete log (schema v6)")
+@Suite("The complete log (schema v7)")
 struct CompleteLogTests {
     static func temporaryPath() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-v6-\(UUID()).sqlite").path
@@ -60,10 +60,11 @@ struct CompleteLogTests {
             }
         }
         let log = try DecisionLog(path: path)
-        #expect(try log.appliedMigrations().last == "v6")
+        #expect(try log.appliedMigrations().last == "v7")
         let frames = try log.export(session: "s-old", table: "frames")
         #expect(frames.rows.count == 1)
         #expect(frames.column("width") == ["64"])
         #expect(frames.column("dose_e_per_A2") == [nil], "what the old log did not keep is NULL, not invented")
+        #expect(frames.column("pixels_files") == [nil])
     }
 }
