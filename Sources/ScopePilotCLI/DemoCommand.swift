@@ -149,7 +149,10 @@ struct DemoCommand: AsyncParsableCommand {
 
 /// This program's own path, so that the review commands the summary prints run as they are.
 private var binary: String {
-    if let real = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return real }
+    // Linux appends " (deleted)" when the file was replaced while running (a rebuild).
+    if let real = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        return real.hasSuffix(" (deleted)") ? String(real.dropLast(" (deleted)".count)) : real
+    }
     let first = CommandLine.arguments.first ?? "scopepilot"
     return first.contains("/") ? URL(fileURLWithPath: first).standardizedFileURL.path : first
 }

@@ -138,5 +138,9 @@ struct SegmentCLITests {
             #expect((-1...1).contains(numbers[0]) && (0...1).contains(numbers[1]), "\(row)")
         }
         #expect(run.stdout.contains("target: ARI ≥ 0.8"))
+        // Without a detector the defaults row goes without its densities, and says so.
+        let none = try await CLI.run(["eval-segmentation", "--pixels", "256", "--standard-only", "--model", "none"])
+        #expect(none.status == 0, "\(none.stderr)")
+        #expect(none.stdout.contains("ScopePilot, no detector") && !none.stdout.contains("ScopePilot defaults"))
     }
 }
