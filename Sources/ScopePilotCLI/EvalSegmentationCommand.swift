@@ -106,14 +106,12 @@ struct EvalSegmentationCommand: ParsableCommand {
                 var found: [Int] = []
                 for frame in session.frames {
                     // Detections per chip as `scopepilot segment` gives them.
-                    var counts: [Int]?
-                    if let embedder, let detector, let image = frame.channels.first?.image {
-                        let found = detector.detect(image, pixelSize: frame.pixelSize)
-                        embedder.nextDetections = found
-                        counts = ChipGrid(
-                            width: image.width, height: image.height, chipSize: options.chipSize,
-                            stride: options.stride
-                        ).counts(of: found.lazy.map { ($0.x, $0.y) })
+                    let counts = frame.channels.first.flatMap { first in
+                        embedder?.defectCounts(
+                            of: first.image, pixelSize: frame.pixelSize,
+                            grid: ChipGrid(
+                                width: first.image.width, height: first.image.height, chipSize: options.chipSize,
+                                stride: options.stride))
                     }
                     let result = try segmentation.add(
                         channels: frame.channels, pixelSize: frame.pixelSize, defectsPerChip: counts)

@@ -101,12 +101,7 @@ struct SegmentationRun {
             let grid = ChipGrid(
                 width: frame[0].image.width, height: frame[0].image.height, chipSize: options.chipSize,
                 stride: options.stride)
-            var counts: [Int]?
-            if let detector, let embedder {
-                let found = detector.detect(frame[0].image, pixelSize: pixelSize)
-                embedder.nextDetections = found
-                counts = grid.counts(of: found.lazy.map { ($0.x, $0.y) })
-            }
+            let counts = embedder?.defectCounts(of: frame[0].image, pixelSize: pixelSize, grid: grid)
             do {
                 try session.add(
                     channels: frame.map { ($0.name, $0.image) }, pixelSize: pixelSize, defectsPerChip: counts)

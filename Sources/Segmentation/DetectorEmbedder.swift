@@ -47,6 +47,15 @@ public final class DetectorEmbedder: ChipEmbedder {
         (parts.contains(.bottleneck) ? 2 * channels : 0) + (parts.contains(.defectDensity) ? defectTypes : 0)
     }
 
+    /// Runs the detector on `image` once for both uses: returns the defects it finds in each chip
+    /// of `grid` (for ``SegmentationSession/add(channels:pixelSize:defectsPerChip:)``) and keeps them
+    /// for the next ``embeddings(of:pixelSize:grid:)``.
+    public func defectCounts(of image: Image, pixelSize: Double, grid: ChipGrid) -> [Int] {
+        let found = detector.detect(image, pixelSize: pixelSize)
+        nextDetections = found
+        return grid.counts(of: found.lazy.map { ($0.x, $0.y) })
+    }
+
     /// The densities come last, one per defect type.
     public var defectDensityColumns: Range<Int>? {
         parts.contains(.defectDensity) ? (embeddingWidth - defectTypes)..<embeddingWidth : nil
