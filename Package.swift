@@ -182,6 +182,12 @@ let package = Package(
             dependencies: ["InstrumentDriver", "Simulator", "ImageIO", "ImageNumerics", "WireProtocol"],
             path: "Drivers/SimulatedDriver", swiftSettings: strictSettings),
 
+        // The replay driver: a recorded session, or a folder of frames, as an Instrument.
+        .target(
+            name: "ReplayDriver",
+            dependencies: ["InstrumentDriver", "DecisionLog", "ImageIO", "ImageNumerics", "WireProtocol"],
+            path: "Drivers/ReplayDriver", swiftSettings: strictSettings),
+
         // Programs ScopePilot and its tests start, with a clean signal mask, ended by their starter.
         .target(
             name: "ChildProcess", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
@@ -205,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "scopepilot",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ImageIO",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ReplayDriver", "ImageIO",
                 "ImageNumerics",
                 "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
                 "LabelledSets", "Daemon", "Dashboard",
@@ -253,8 +259,8 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "DaemonAnalysis", "DaemonRetraining", "DetectorTraining", "Transport", "WireProtocol",
-                "InstrumentDriver", "SimulatedDriver", "Simulator", "PolicyKit",
-                "BuiltInPolicies", "DecisionLog", "DefectDetection", "ImageNumerics", "NeuralNetwork",
+                "InstrumentDriver", "SimulatedDriver", "ReplayDriver", "Simulator", "PolicyKit",
+                "BuiltInPolicies", "DecisionLog", "DefectDetection", "ImageIO", "ImageNumerics", "NeuralNetwork",
                 "ScopePilotTestSupport",
                 "CSQLite3",
             ],

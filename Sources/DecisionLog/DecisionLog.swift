@@ -98,12 +98,13 @@ public final class DecisionLog: Sendable {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO sessions (id, started_at, policy, policy_version, policy_parameters, model, instrument)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO sessions (id, started_at, policy, policy_version, policy_parameters, model, instrument,
+                                          replays)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     session.id, session.startedAt.timeIntervalSince1970, session.policy, session.policyVersion,
-                    session.policyParameters, session.model, session.instrument,
+                    session.policyParameters, session.model, session.instrument, session.replays,
                 ])
         }
         return session.id
@@ -158,8 +159,8 @@ public final class DecisionLog: Sendable {
                     INSERT INTO frames (session_id, driver_session, seq, command_id, received_at, width, height,
                                         pixel_size_angstrom, scan, channels, purpose, pixels, thumbnail,
                                         stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, electrons,
-                                        pixels_files)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        pixels_files, source)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     frame.sessionID, frame.driverSession, Int64(bitPattern: frame.seq), frame.commandID,
@@ -167,7 +168,7 @@ public final class DecisionLog: Sendable {
                     frame.height, frame.pixelSize, frame.scan, frame.channels.joined(separator: ","), frame.purpose,
                     frame.pixels, frame.thumbnail, Self.finite(frame.stageX), Self.finite(frame.stageY), frame.optics,
                     Self.finite(frame.probeCurrent), Self.finite(frame.dose), Self.finite(frame.electrons),
-                    frame.pixelsFiles,
+                    frame.pixelsFiles, frame.source,
                 ])
             return db.lastInsertedRowID
         }

@@ -94,11 +94,17 @@ extension DecisionLog {
     static let frameColumns =
         "id, session_id, driver_session, seq, command_id, received_at, width, height, pixel_size_angstrom, scan, "
         + "channels, purpose, analysed, model, stage_x_nm, stage_y_nm, optics, probe_current_pa, dose_e_per_A2, "
-        + "electrons, chip_grid, pixels_files"
+        + "electrons, chip_grid, pixels_files, source"
 
     /// A frame's thumbnail (PNG), if the log kept one.
     public func thumbnail(frame id: Int64) throws(DecisionLogError) -> Data? {
         try readOnly { db in try Data.fetchOne(db, sql: "SELECT thumbnail FROM frames WHERE id = ?", arguments: [id]) }
+    }
+
+    /// A frame's pixels as one blob (every channel's raw little-endian pixels), in logs written
+    /// before schema v7; nil when the log did not keep them there.
+    public func pixels(frame id: Int64) throws(DecisionLogError) -> Data? {
+        try readOnly { db in try Data.fetchOne(db, sql: "SELECT pixels FROM frames WHERE id = ?", arguments: [id]) }
     }
 
     /// Runs a read-only query with positional `?` arguments (for review tools and tests).

@@ -16,12 +16,16 @@ public struct SessionRecord: Sendable, Hashable {
     public var model: String?
     /// What the driver announced at HELLO, JSON.
     public var instrument: String
+    /// What a replay driver serves (its WELCOME's `replays`: the recorded session's log and id, or
+    /// a folder), JSON; nil for a session on an instrument.
+    public var replays: String?
 
     /// A session record.
     public init(
         id: String, startedAt: Date = Date(), policy: String, policyVersion: String, policyParameters: String = "{}",
-        model: String? = nil, instrument: String = "{}"
+        model: String? = nil, instrument: String = "{}", replays: String? = nil
     ) {
+        self.replays = replays
         self.id = id
         self.startedAt = startedAt
         self.policy = policy
@@ -75,6 +79,8 @@ public struct FrameRecord: Sendable, Hashable {
     public var dose: Double?
     /// The electrons it delivered.
     public var electrons: Double?
+    /// Where a replayed frame comes from (its header's `source`), nil for a new acquisition.
+    public var source: String?
 
     /// A frame record.
     public init(
@@ -83,8 +89,9 @@ public struct FrameRecord: Sendable, Hashable {
         scan: String, channels: [String], purpose: String? = nil, pixels: Data? = nil, thumbnail: Data? = nil,
         stageX: Double? = nil, stageY: Double? = nil, optics: String? = nil, probeCurrent: Double? = nil,
         dose: Double? = nil,
-        electrons: Double? = nil, pixelsFiles: String? = nil
+        electrons: Double? = nil, pixelsFiles: String? = nil, source: String? = nil
     ) {
+        self.source = source
         self.pixelsFiles = pixelsFiles
         self.stageX = stageX
         self.stageY = stageY

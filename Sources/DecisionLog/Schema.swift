@@ -212,6 +212,15 @@ enum Schema {
         migrator.registerMigration("v7") { db in
             try db.execute(sql: "ALTER TABLE frames ADD COLUMN pixels_files TEXT;")
         }
+        // v8: a session served by a replay driver names what it replays; a replayed frame names
+        // the recorded frame (or file) it is.
+        migrator.registerMigration("v8") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE sessions ADD COLUMN replays TEXT;
+                    ALTER TABLE frames ADD COLUMN source TEXT;
+                    """)
+        }
         return migrator
     }
 }

@@ -7,12 +7,14 @@ enum SeedCorpus {
         centerX: 120, centerY: -40.5, fovX: 16, width: 4, height: 3, dwell: 2, rotation: 5)
 
     /// A small frame; pixel values stay clear of the part separator's bytes.
-    static func frame(seq: UInt64, dtype: PixelType, channels: [String], resent: Bool? = nil) -> Frame? {
+    static func frame(
+        seq: UInt64, dtype: PixelType, channels: [String], resent: Bool? = nil, source: String? = nil
+    ) -> Frame? {
         let header = FrameHeader(
             session: "drv-seed", seq: seq, time: .init(start: 1_763_710_201.25, end: 1_763_710_201.5),
             scan: geometry, stage: StagePosition(x: 118.2, y: -41), channels: channels, dtype: dtype,
             commandID: "c-000017", purpose: seq == 0 ? .reference : .scan, resent: resent,
-            optics: Optics(beamEnergy: 80, convergence: 25.2, defocus: 1.5, probeCurrent: 30))
+            optics: Optics(beamEnergy: 80, convergence: 25.2, defocus: 1.5, probeCurrent: 30), source: source)
         let count = geometry.width * geometry.height
         let buffers = channels.indices.compactMap { channel -> PixelBuffer? in
             switch dtype {
@@ -34,6 +36,10 @@ enum SeedCorpus {
             ("uint16-haadf", frame(seq: 7, dtype: .uint16, channels: ["HAADF"])),
             ("float32-haadf-maadf", frame(seq: 8, dtype: .float32, channels: ["HAADF", "MAADF"])),
             ("reference", frame(seq: 0, dtype: .uint16, channels: ["HAADF"])),
+            (
+                "replayed",
+                frame(seq: 9, dtype: .uint16, channels: ["HAADF"], source: "session s-1, driver session drv-0, seq 4")
+            ),
         ]
         return frames.compactMap { name, frame in
             guard let frame, let parts = try? FrameCodec.encode(frame) else { return nil }
@@ -86,6 +92,23 @@ enum SeedCorpus {
             ("ack", .ack(Ack(id: "c-1"))),
             ("reject", .reject(Reject(id: "c-1", code: ReasonCode.outOfRange, reason: "fov too large"))),
             ("done", .done(Done(id: "c-1", readback: readback))),
+            (
+                "done-with-note",
+                .done(
+                    Done(
+                        id: "c-1",
+                        readback: Readback(
+                            scan: geometry, frames: [4], session: "drv-1",
+                            note: "served session s-1, driver session drv-0, seq 4: its field is 8.0 nm, not 16.0")))
+            ),
+            (
+                "welcome-replay",
+                .welcome(
+                    Welcome(
+                        id: "hello-1", driver: "scopepilot-replay/0.1", instrument: "replay of virtual",
+                        session: "drv-2", capabilities: CommandAction.allNames, limits: limits,
+                        replays: .session("s-1", log: "/data/yesterday.sqlite", mode: "order")))
+            ),
             (
                 "failed",
                 .failed(Failed(id: "c-1", code: ReasonCode.beamBlanked, reason: "blanked", readback: readback))

@@ -177,7 +177,7 @@ public actor DriverRuntime: Service {
                 id: hello.id, driver: instrument.identity.driver, instrument: instrument.identity.instrument,
                 session: session, capabilities: CommandAction.allNames, limits: instrument.limits,
                 heartbeatMilliseconds: configuration.heartbeat.wholeMilliseconds,
-                watchdogMilliseconds: configuration.watchdog.wholeMilliseconds)
+                watchdogMilliseconds: configuration.watchdog.wholeMilliseconds, replays: instrument.identity.replays)
             await reply(.welcome(welcome), to: peer, id: nil)
         case .success(.heartbeat):
             if peers[peer]?.introduced != true {
@@ -283,18 +283,23 @@ public actor DriverRuntime: Service {
             let publishing = session
             let seq = try await publish(acquired, commandID: command.id, purpose: .scan)
             return Readback(
-                stage: acquired.stage, scan: acquired.scan, frames: [seq], lastSeq: seq, session: publishing)
+                stage: acquired.stage, scan: acquired.scan, frames: [seq], lastSeq: seq, session: publishing,
+                note: acquired.note)
         case .acquireReference(let reference):
             let publishing = session
             var seqs: [UInt64] = []
             var last: AcquiredFrame?
+            var notes: [String] = []
             for _ in 0..<reference.count {
                 try Task.checkCancellation()
                 let acquired = try await instrument.acquire(reference.scan, purpose: .reference)
                 seqs.append(try await publish(acquired, commandID: command.id, purpose: .reference))
+                if let note = acquired.note { notes.append("frame \(seqs.count): \(note)") }
                 last = acquired
             }
-            return Readback(stage: last?.stage, scan: last?.scan, frames: seqs, lastSeq: seqs.last, session: publishing)
+            return Readback(
+                stage: last?.stage, scan: last?.scan, frames: seqs, lastSeq: seqs.last, session: publishing,
+                note: notes.isEmpty ? nil : String(notes.joined(separator: "; ").prefix(1024)))
         case .moveStage(let target):
             return Readback(stage: try await instrument.moveStage(to: target))
         case .blankBeam, .unblankBeam:
@@ -338,7 +343,7 @@ public actor DriverRuntime: Service {
         let header = FrameHeader(
             session: session, seq: seq, time: acquired.time, scan: acquired.scan, stage: acquired.stage,
             channels: acquired.channels, dtype: acquired.buffers.first?.dtype ?? .uint16, commandID: commandID,
-            purpose: purpose, optics: acquired.optics)
+            purpose: purpose, optics: acquired.optics, source: acquired.source)
         let frame = try Frame(header: header, channels: acquired.buffers)
         let faults = configuration.faults
         if faults.lostFrames.contains(seq) {

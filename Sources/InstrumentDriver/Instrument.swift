@@ -6,11 +6,14 @@ public struct InstrumentIdentity: Sendable, Hashable {
     public var driver: String
     /// The instrument, e.g. a model and serial number.
     public var instrument: String
+    /// What a replay driver serves (announced in WELCOME); nil for an instrument.
+    public var replays: ReplayOrigin?
 
     /// Creates an identity.
-    public init(driver: String, instrument: String) {
+    public init(driver: String, instrument: String, replays: ReplayOrigin? = nil) {
         self.driver = driver
         self.instrument = instrument
+        self.replays = replays
     }
 }
 
@@ -31,13 +34,20 @@ public struct AcquiredFrame: Sendable {
     /// The instrument's own number for this acquisition, handed back in
     /// ``Instrument/published(_:seq:session:)``.
     public var tag: UInt64?
+    /// Where a replayed frame comes from (the frame header's `source`); nil for a new acquisition.
+    public var source: String?
+    /// How the frame differs from what was asked, in a sentence (the DONE readback's `note`).
+    public var note: String?
 
     /// Creates an acquired frame.
     public init(
         scan: ScanGeometry, stage: StagePosition, channels: [String], buffers: [PixelBuffer],
-        time: FrameHeader.AcquisitionTime, optics: Optics? = nil, tag: UInt64? = nil
+        time: FrameHeader.AcquisitionTime, optics: Optics? = nil, tag: UInt64? = nil, source: String? = nil,
+        note: String? = nil
     ) {
         self.tag = tag
+        self.source = source
+        self.note = note
         self.scan = scan
         self.stage = stage
         self.channels = channels

@@ -22,7 +22,9 @@ struct SimCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve the virtual microscope over the wire protocol, as a driver adapter would.",
             discussion: """
-                Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR,                 each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon                 never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
+                Publishes frames on --feed and takes commands on --control (docs/PROTOCOL.md). With --truth DIR, \
+                each frame's ground truth is written to DIR/SESSION/SEQ.json and SEQ-regions.png; the daemon \
+                never reads it. Stop with Ctrl-C: the beam is blanked and the sockets flushed.
                 """)
 
         @Option(
@@ -30,16 +32,12 @@ struct SimCommand: AsyncParsableCommand {
                 "Scenario: a YAML file, or a shipped one by name (standard, day-a-to-day-b, faults). Default: the standard sample, no faults."
         )
         var scenario: String?
-        @Option(help: "Frame feed endpoint to bind.") var feed = "tcp://127.0.0.1:5555"
-        @Option(help: "Command endpoint to bind.") var control = "tcp://127.0.0.1:5556"
+        @OptionGroup var driver: DriverOptions
         @Option(help: "Sample seed (when no scenario gives one).") var seed: UInt64 = 1
         @Option(help: "Noise seed.") var noiseSeed: UInt64 = 1
         @Option(help: "Folder for ground truth (not written when absent).") var truth: String?
         @Flag(help: "Take as long per scan as the instrument would (default: as fast as possible).")
         var realtime = false
-        @Option(help: "Folder with driver.key_secret and authorized/*.key: CURVE on both sockets.") var keys: String?
-        @Option(help: "Heartbeat interval, ms.") var heartbeatMs = 1000
-        @Option(help: "Blank the beam after this long without word from the daemon, ms.") var watchdogMs = 5000
 
         func run() async throws {
             let loaded = try scenario.map { try Scenario.load(nameOrPath: $0) } ?? .standard(seed: seed)
@@ -47,29 +45,13 @@ struct SimCommand: AsyncParsableCommand {
             let instrument = SimulatedInstrument(
                 scope: scope, truthDirectory: truth.map { URL(fileURLWithPath: $0, isDirectory: true) },
                 realtime: realtime)
-            var configuration = DriverRuntime.Configuration(feed: try Endpoint(feed), control: try Endpoint(control))
-            configuration.heartbeat = .milliseconds(heartbeatMs)
-            configuration.watchdog = .milliseconds(watchdogMs)
+            var configuration = try driver.configuration()
             configuration.faults = FaultPlan(loaded.faults)
-            if let keys {
-                let folder = URL(fileURLWithPath: keys, isDirectory: true)
-                configuration.security = .curveServer(
-                    keys: try CurveCertificate.readKeyPair(folder.appendingPathComponent("driver.key_secret")),
-                    allowedClients: try CurveCertificate.readAllowList(folder.appendingPathComponent("authorized")))
+            try await DriverOptions.serve(instrument, configuration: configuration, label: "scopepilot.sim") { runtime in
+                print(
+                    "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
+                )
             }
-            FrameBufferReuse.enable()
-            let context = try ZMQContext()
-            let runtime = try await DriverRuntime(
-                instrument: instrument, configuration: configuration, context: context)
-            print(
-                "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
-            )
-            // SIGINT/SIGTERM shut the driver down gracefully: it blanks the beam and flushes its sockets.
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: runtime)], gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: Logger(label: "scopepilot.sim")))
-            try await group.run()
             print("stopped: the beam is blanked")
         }
     }

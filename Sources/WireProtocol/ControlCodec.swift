@@ -84,6 +84,7 @@ public enum ControlCodec {
             try welcome.limits.validate(check, at: "limits")
             try check.within(welcome.heartbeatMilliseconds, 10...600_000, "heartbeat_ms")
             try check.within(welcome.watchdogMilliseconds, 10...3_600_000, "watchdog_ms")
+            try welcome.replays?.validate(check, at: "replays")
             return .welcome(welcome)
         case "command":
             let command = try body(Command.self)

@@ -29,6 +29,16 @@ struct FieldChecker: Sendable {
             throw fail(path, "must be a non-empty printable string of at most 256 characters, got '\(shown)'")
         }
     }
+
+    /// A printable sentence or path of at most `limit` characters (a note, a frame's source).
+    func text(_ value: String, _ path: String, limit: Int = 1024) throws(ProtocolError) {
+        guard !value.isEmpty, value.count <= limit,
+            value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0 != "\u{7F}" })
+        else {
+            let shown = value.count > 64 ? "\(value.prefix(64))… (\(value.utf8.count) bytes)" : value
+            throw fail(path, "must be a non-empty printable string of at most \(limit) characters, got '\(shown)'")
+        }
+    }
 }
 
 /// A decoded value whose fields can be range-checked.

@@ -50,12 +50,16 @@ public struct FrameHeader: Sendable, Hashable, Codable {
     public var resent: Bool?
     /// The optical state at acquisition, when known.
     public var optics: Optics?
+    /// Where a replayed frame comes from, e.g. `session S, driver session D, seq 12` or a file's
+    /// path (protocol 1.2); absent for frames the instrument just acquired.
+    public var source: String?
 
     /// Creates a header; `shape` is taken from the scan geometry.
     public init(
         session: String, seq: UInt64, time: AcquisitionTime, scan: ScanGeometry, stage: StagePosition,
         channels: [String], dtype: PixelType, commandID: CommandID? = nil, purpose: Purpose? = nil,
-        resent: Bool? = nil, optics: Optics? = nil, protocolVersion: ProtocolVersion = .current
+        resent: Bool? = nil, optics: Optics? = nil, source: String? = nil,
+        protocolVersion: ProtocolVersion = .current
     ) {
         self.protocolVersion = protocolVersion
         self.session = session
@@ -70,11 +74,12 @@ public struct FrameHeader: Sendable, Hashable, Codable {
         self.purpose = purpose
         self.resent = resent
         self.optics = optics
+        self.source = source
     }
 
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol", session, seq, time, scan, stage, channels, dtype, shape
-        case commandID = "command_id", purpose, resent, optics
+        case commandID = "command_id", purpose, resent, optics, source
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +97,7 @@ public struct FrameHeader: Sendable, Hashable, Codable {
         purpose = try c.decodeIfPresent(Purpose.self, forKey: .purpose)
         resent = try c.decodeIfPresent(Bool.self, forKey: .resent)
         optics = try c.decodeIfPresent(Optics.self, forKey: .optics)
+        source = try c.decodeIfPresent(String.self, forKey: .source)
     }
 
     /// Checks every field's range and the consistency between fields.
@@ -119,6 +125,7 @@ public struct FrameHeader: Sendable, Hashable, Codable {
         }
         if let commandID { try check.name(commandID.rawValue, "command_id") }
         if let optics { try optics.validate(check, at: "optics") }
+        if let source { try check.text(source, "source") }
     }
 }
 

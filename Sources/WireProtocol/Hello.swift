@@ -42,11 +42,14 @@ public struct Welcome: Sendable, Hashable, Codable {
     public var heartbeatMilliseconds: Int
     /// The driver blanks the beam when it hears nothing from the daemon for this long, ms.
     public var watchdogMilliseconds: Int
+    /// What a replay driver serves instead of a live instrument (protocol 1.2); absent for an instrument.
+    public var replays: ReplayOrigin?
 
     /// Creates a WELCOME.
     public init(
         id: CommandID, driver: String, instrument: String, session: String, capabilities: [String],
-        limits: InstrumentLimits, heartbeatMilliseconds: Int = 1000, watchdogMilliseconds: Int = 5000
+        limits: InstrumentLimits, heartbeatMilliseconds: Int = 1000, watchdogMilliseconds: Int = 5000,
+        replays: ReplayOrigin? = nil
     ) {
         self.id = id
         self.driver = driver
@@ -56,11 +59,12 @@ public struct Welcome: Sendable, Hashable, Codable {
         self.limits = limits
         self.heartbeatMilliseconds = heartbeatMilliseconds
         self.watchdogMilliseconds = watchdogMilliseconds
+        self.replays = replays
     }
 
     enum CodingKeys: String, CodingKey {
         case id, driver, instrument, session, capabilities, limits
-        case heartbeatMilliseconds = "heartbeat_ms", watchdogMilliseconds = "watchdog_ms"
+        case heartbeatMilliseconds = "heartbeat_ms", watchdogMilliseconds = "watchdog_ms", replays
     }
 
     public init(from decoder: any Decoder) throws {
@@ -73,6 +77,7 @@ public struct Welcome: Sendable, Hashable, Codable {
         limits = try c.decode(InstrumentLimits.self, forKey: .limits)
         heartbeatMilliseconds = try c.decodeWhole(Int.self, forKey: .heartbeatMilliseconds)
         watchdogMilliseconds = try c.decodeWhole(Int.self, forKey: .watchdogMilliseconds)
+        replays = try c.decodeIfPresent(ReplayOrigin.self, forKey: .replays)
     }
 }
 

@@ -9,7 +9,7 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     public let minor: Int
 
     /// The version this build speaks.
-    public static let current = ProtocolVersion(major: 1, minor: 1)
+    public static let current = ProtocolVersion(major: 1, minor: 2)
 
     /// Creates a version from its two numbers.
     public init(major: Int, minor: Int) {

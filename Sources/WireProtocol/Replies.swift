@@ -18,11 +18,15 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
     public var state: String?
     /// The driver session `frames`, `last_seq` and `missing` belong to (protocol 1.1).
     public var session: String?
+    /// A sentence on how the command was carried out where that differs from what was asked,
+    /// e.g. a replay driver's "the recorded frame is 3.2 nm from the requested centre" (protocol 1.2).
+    public var note: String?
 
     /// Creates a readback.
     public init(
         stage: StagePosition? = nil, scan: ScanGeometry? = nil, beamBlanked: Bool? = nil, frames: [UInt64]? = nil,
-        lastSeq: UInt64? = nil, missing: [UInt64]? = nil, state: String? = nil, session: String? = nil
+        lastSeq: UInt64? = nil, missing: [UInt64]? = nil, state: String? = nil, session: String? = nil,
+        note: String? = nil
     ) {
         self.stage = stage
         self.scan = scan
@@ -32,10 +36,11 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
         self.missing = missing
         self.state = state
         self.session = session
+        self.note = note
     }
 
     enum CodingKeys: String, CodingKey {
-        case stage, scan, beamBlanked = "beam_blanked", frames, lastSeq = "last_seq", missing, state, session
+        case stage, scan, beamBlanked = "beam_blanked", frames, lastSeq = "last_seq", missing, state, session, note
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,12 +53,14 @@ public struct Readback: Sendable, Hashable, Codable, Validatable {
         missing = try c.decodeWholeArrayIfPresent(UInt64.self, forKey: .missing)
         state = try c.decodeIfPresent(String.self, forKey: .state)
         session = try c.decodeIfPresent(String.self, forKey: .session)
+        note = try c.decodeIfPresent(String.self, forKey: .note)
     }
 
     func validate(_ check: FieldChecker, at path: String) throws(ProtocolError) {
         try stage?.validate(check, at: path.dot("stage"))
         try scan?.validate(check, at: path.dot("scan"))
         if let state { try check.name(state, path.dot("state")) }
+        if let note { try check.text(note, path.dot("note")) }
     }
 }
 
@@ -79,6 +86,12 @@ public enum ReasonCode {
     public static let notIntroduced = "no_hello"
     /// The command needs the beam, and it is blanked (e.g. by the driver's watchdog).
     public static let beamBlanked = "beam_blanked"
+    /// A replay driver has served every frame of its recording (protocol 1.2); the daemon ends
+    /// the session as finished.
+    public static let recordingEnded = "recording_ended"
+    /// A replay driver has no recorded frame that covers the asked region at the asked scale
+    /// (protocol 1.2).
+    public static let notRecorded = "not_recorded"
 }
 
 /// The driver accepted a command and is carrying it out.

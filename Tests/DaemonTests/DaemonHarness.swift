@@ -49,6 +49,13 @@ struct DaemonHarness {
 
     /// Runs a daemon to the end of its session (at most `limit`), returning it.
     func run(limit: Duration = .seconds(120)) async throws -> ScopePilotDaemon {
+        try await Self.run(configuration, limit: limit)
+    }
+
+    /// Runs a daemon with `configuration` to the end of its session (at most `limit`).
+    static func run(_ configuration: DaemonConfiguration, limit: Duration = .seconds(120)) async throws
+        -> ScopePilotDaemon
+    {
         var logger = Logger(label: "daemon-tests")
         logger.logLevel = .error
         let daemon = ScopePilotDaemon(configuration: configuration, logger: logger)

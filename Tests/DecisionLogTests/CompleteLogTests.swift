@@ -60,7 +60,7 @@ struct CompleteLogTests {
             }
         }
         let log = try DecisionLog(path: path)
-        #expect(try log.appliedMigrations().last == "v7")
+        #expect(try log.appliedMigrations().last == "v8")
         let frames = try log.export(session: "s-old", table: "frames")
         #expect(frames.rows.count == 1)
         #expect(frames.column("width") == ["64"])

@@ -20,7 +20,7 @@ struct DecisionLogTests {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let log = try DecisionLog(path: path)
-        #expect(try log.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
+        #expect(try log.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
         for table in DecisionLog.tables { #expect(try log.count(table) == 0) }
         #expect(try log.integrityCheck())
         #expect(throws: DecisionLogError.self) { try log.count("nonsense") }

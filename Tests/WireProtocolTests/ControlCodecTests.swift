@@ -16,6 +16,11 @@ struct ControlCodecTests {
             Welcome(
                 id: "hello-1", driver: "sim/0.1", instrument: "virtual", session: "drv-1",
                 capabilities: CommandAction.allNames, limits: limits)),
+        .welcome(
+            Welcome(
+                id: "hello-2", driver: "scopepilot-replay/0.1", instrument: "replay", session: "drv-2",
+                capabilities: CommandAction.allNames, limits: limits,
+                replays: .folder("/data/run-7", mode: "region"))),
         .command(
             Command(
                 id: "c-1", deadline: .milliseconds(5000),
@@ -38,7 +43,8 @@ struct ControlCodecTests {
             Done(
                 id: "c-1",
                 readback: Readback(
-                    stage: StagePosition(x: 1, y: 2), scan: geometry, beamBlanked: false, frames: [3], lastSeq: 3))),
+                    stage: StagePosition(x: 1, y: 2), scan: geometry, beamBlanked: false, frames: [3], lastSeq: 3,
+                    note: "served a.tif: its field is 4.0 nm, not 8.0"))),
         .failed(
             Failed(id: "c-1", code: ReasonCode.deadlineExceeded, reason: "late", readback: Readback(state: "idle"))),
         .heartbeat(Heartbeat(sentAt: 1_763_710_201.5, lastSeq: 99)),
@@ -69,7 +75,7 @@ struct ControlCodecTests {
             try JSONSerialization.jsonObject(with: Data(try ControlCodec.encode(.command(command))[0].bytes))
             as! [String: Any]
         #expect(object["type"] as? String == "command")
-        #expect(object["protocol"] as? String == "1.1")
+        #expect(object["protocol"] as? String == "1.2")
         #expect(object["deadline_ms"] as? Int == 2500)
         #expect(object["action"] as? String == "resend_frames")
         #expect((object["params"] as? [String: Any])?["from_seq"] as? Int == 3)
@@ -147,6 +153,23 @@ struct ControlCodecTests {
                     "pixels": [16, 64], "detectors": ["HAADF"],
                 ],
             ])
+        },
+        RejectionCase(
+            name: "welcome replaying both a session and a folder", code: .invalidField,
+            mentions: ["'replays'", "not both"]
+        ) {
+            envelope([
+                "type": "welcome", "id": "h", "driver": "d", "instrument": "i", "session": "s",
+                "capabilities": [String](), "heartbeat_ms": 1000, "watchdog_ms": 5000,
+                "limits": [
+                    "stage_x_nm": [-1, 1], "stage_y_nm": [-1, 1], "fov_nm": [1, 10], "dwell_us": [1, 2],
+                    "pixels": [16, 64], "detectors": ["HAADF"],
+                ],
+                "replays": ["log": "a.sqlite", "session": "s-1", "folder": "/data", "mode": "order"],
+            ])
+        },
+        RejectionCase(name: "a note of unprintable bytes", code: .invalidField, mentions: ["'readback.note'"]) {
+            envelope(["type": "done", "id": "c-1", "readback": ["note": "bell \u{7}"]])
         },
         RejectionCase(name: "heartbeat interval of zero", code: .invalidField, mentions: ["'heartbeat_ms'"]) {
             envelope(["type": "hello", "id": "h", "client": "x", "heartbeat_ms": 0])

@@ -26,7 +26,7 @@ struct FrameCodecTests {
     @Test("the header is JSON with the documented field names")
     func headerFieldNames() throws {
         let object = Fixtures.headerObject()
-        #expect(object["protocol"] as? String == "1.1")
+        #expect(object["protocol"] as? String == "1.2")
         #expect(object["seq"] as? Int == 7)
         #expect(object["shape"] as? [Int] == [3, 4])
         #expect(object["command_id"] as? String == "c-000017")

@@ -238,6 +238,13 @@ extension DecisionStage {
         logger.warning(
             "command \(id) (\(execution.command.action.name)) \(status)",
             metadata: ["code": "\(code)", "reason": "\(reason)"])
+        if code == ReasonCode.recordingEnded {
+            // A replay driver has served its whole recording: the replay is over, not broken.
+            if let action = execution.policyAction {
+                runner.outcome(.failed(action, code: code, reason: reason), command: id)
+            }
+            return SessionEnding(status: .finished, reason: "the replay is over: \(reason)")
+        }
         guard let action = execution.policyAction else { return nil }
         guard code == ReasonCode.beamBlanked else {
             runner.outcome(.failed(action, code: code, reason: reason), command: id)

@@ -71,7 +71,7 @@ actor SessionLog {
             thumbnail: Thumbnail.png(received.frame),
             stageX: header.stage.x, stageY: header.stage.y, optics: header.optics.map { Self.json($0) },
             probeCurrent: current, dose: dose, electrons: dose * header.scan.fovX * header.scan.fovY * 100,
-            pixelsFiles: files)
+            pixelsFiles: files, source: header.source)
         do {
             let row = try await log.recordFrame(record)
             remember(received.key, row)

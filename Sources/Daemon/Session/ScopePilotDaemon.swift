@@ -184,7 +184,10 @@ public final class ScopePilotDaemon: Service, Sendable {
             try await log.beginSession(
                 SessionRecord(
                     id: id, policy: policy.name, policyVersion: policy.version, policyParameters: parameters ?? "{}",
-                    model: model?.id, instrument: instrument ?? "{}"))
+                    model: model?.id, instrument: instrument ?? "{}",
+                    replays: welcome?.replays.flatMap { try? JSONEncoder.sorted.encode($0) }.map {
+                        String(decoding: $0, as: UTF8.self)
+                    }))
             if let model {
                 try await log.recordModel(id: model.id, path: model.path, metadata: model.metadata)
             }
@@ -246,8 +249,10 @@ struct InstrumentRecord: Encodable {
     let driverSession: String
     let capabilities: [String]
     let limits: InstrumentLimits
+    let replays: ReplayOrigin?
 
     init(_ welcome: Welcome) {
+        replays = welcome.replays
         driver = welcome.driver
         instrument = welcome.instrument
         driverSession = welcome.session
@@ -256,7 +261,7 @@ struct InstrumentRecord: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case driver, instrument, driverSession = "driver_session", capabilities, limits
+        case driver, instrument, driverSession = "driver_session", capabilities, limits, replays
     }
 }
 
