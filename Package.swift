@@ -211,7 +211,8 @@ let package = Package(
         .executableTarget(
             name: "scopepilot",
             dependencies: [
-                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ReplayDriver", "ImageIO",
+                "Transport", "WireProtocol", "InstrumentDriver", "Simulator", "SimulatedDriver", "ReplayDriver",
+                "ImageIO",
                 "ImageNumerics",
                 "NeuralNetwork", "DefectDetection", "DetectorTraining", "Segmentation", "SegmentationEvaluation",
                 "LabelledSets", "Daemon", "Dashboard",

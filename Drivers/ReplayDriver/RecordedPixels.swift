@@ -53,13 +53,17 @@ struct RecordedPixels: Sendable {
             let bytes = [UInt8](blob)
             if bytes.count == count * 2 {
                 let all = (0..<count).map { Float(UInt16(bytes[2 * $0]) | UInt16(bytes[2 * $0 + 1]) << 8) }
-                channels = (0..<frame.channels.count).map { Array(all[($0 * width * height)..<(($0 + 1) * width * height)]) }
+                channels = (0..<frame.channels.count).map {
+                    Array(all[($0 * width * height)..<(($0 + 1) * width * height)])
+                }
             } else if bytes.count == count * 4 {
                 let all = (0..<count).map { index -> Float in
                     let b = bytes[(4 * index)..<(4 * index + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
                     return Float(bitPattern: b)
                 }
-                channels = (0..<frame.channels.count).map { Array(all[($0 * width * height)..<(($0 + 1) * width * height)]) }
+                channels = (0..<frame.channels.count).map {
+                    Array(all[($0 * width * height)..<(($0 + 1) * width * height)])
+                }
             } else {
                 throw ReplayError(
                     "the pixels kept for \(frame.source) are \(bytes.count) bytes, not \(width) x \(height) x "

@@ -36,17 +36,21 @@ extension Recording {
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw ReplayError("\(path) is not a folder")
         }
-        let csv = settings.positions ?? {
-            let candidate = folder.appendingPathComponent("positions.csv").path
-            return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
-        }()
+        let csv =
+            settings.positions
+            ?? {
+                let candidate = folder.appendingPathComponent("positions.csv").path
+                return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+            }()
         let rows: [PositionRow]
         if let csv {
             rows = try PositionRow.read(csv)
         } else {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-            rows = names.sorted().filter { ImageFile.extensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
-                .map { PositionRow(line: 0, file: $0) }
+            rows = names.sorted().filter {
+                ImageFile.extensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased())
+            }
+            .map { PositionRow(line: 0, file: $0) }
             guard !rows.isEmpty else {
                 throw ReplayError(
                     "\(path) holds no image file (\(ImageFile.extensions.map { ".\($0)" }.joined(separator: ", ")))")
@@ -68,7 +72,8 @@ extension Recording {
         var skipped: [String] = []
         for group in groups {
             do {
-                frames += try Self.frames(of: group, in: folder, settings: settings, csv: csv, time: start + Double(frames.count))
+                frames += try Self.frames(
+                    of: group, in: folder, settings: settings, csv: csv, time: start + Double(frames.count))
             } catch {
                 skipped.append(error.description)
             }
@@ -162,7 +167,9 @@ struct PositionRow: Sendable {
             throw ReplayError("cannot read the positions CSV \(path): \(error.localizedDescription)")
         }
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-            .enumerated().filter { !$0.element.trimmingCharacters(in: .whitespaces).isEmpty && !$0.element.hasPrefix("#") }
+            .enumerated().filter {
+                !$0.element.trimmingCharacters(in: .whitespaces).isEmpty && !$0.element.hasPrefix("#")
+            }
         guard let header = lines.first else { throw ReplayError("the positions CSV \(path) is empty") }
         let names = header.element.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()

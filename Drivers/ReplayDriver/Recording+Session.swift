@@ -27,7 +27,8 @@ extension Recording {
             guard let found = sessions.rows.first(where: { $0[0] == asked }) else {
                 let known = sessions.rows.prefix(5).compactMap { $0[0] }.joined(separator: ", ")
                 throw ReplayError(
-                    "\(log) has no session \(asked); its newest: \(known) (`scopepilot log sessions \(log)` lists them)")
+                    "\(log) has no session \(asked); its newest: \(known) (`scopepilot log sessions \(log)` lists them)"
+                )
             }
             row = found
         } else {
@@ -56,17 +57,19 @@ extension Recording {
         var previous: (command: String?, received: Double)?
         for values in table.rows {
             guard let frameID = values[0].flatMap(Int64.init), let seq = values[2],
-                let scanJSON = values[3], let scan = try? JSONDecoder().decode(ScanGeometry.self, from: Data(scanJSON.utf8)),
+                let scanJSON = values[3],
+                let scan = try? JSONDecoder().decode(ScanGeometry.self, from: Data(scanJSON.utf8)),
                 let received = values[6].flatMap(Double.init)
             else {
                 skipped.append("frame row \(values[0] ?? "?"): its scan or arrival time is unreadable")
                 continue
             }
             let driverSession = values[1] ?? ""
-            let source = "session \(id), driver session \(driverSession), seq \(seq)"
+            let source = RecordedFrameName(session: id, driverSession: driverSession, seq: UInt64(seq) ?? 0).description
             let channels = (values[4] ?? "").split(separator: ",").map(String.init)
             let pixels: RecordedFrame.PixelSource
-            if let files = values[10], let paths = try? JSONDecoder().decode([String: String].self, from: Data(files.utf8)),
+            if let files = values[10],
+                let paths = try? JSONDecoder().decode([String: String].self, from: Data(files.utf8)),
                 channels.allSatisfy({ paths[$0] != nil })
             {
                 pixels = .files(channels.map { folder.appendingPathComponent(paths[$0] ?? "") })
@@ -104,7 +107,8 @@ extension Recording {
         }
         if withoutPixels > 0 { skipped.append("\(withoutPixels) frames of session \(id) kept no pixels") }
         return Recording(
-            frames: frames, origin: .session(id, log: URL(fileURLWithPath: log).standardizedFileURL.path, mode: "order"),
+            frames: frames,
+            origin: .session(id, log: URL(fileURLWithPath: log).standardizedFileURL.path, mode: "order"),
             instrument: announced?.instrument ?? "unknown instrument",
             limits: announced?.limits ?? limits(spanning: frames), skipped: skipped)
     }

@@ -60,7 +60,8 @@ struct RegionMatch: Sendable {
     ) -> Result<(RegionMatch, Int), InstrumentErrorReason> {
         let recorded = frame.scan
         if let channels, let missing = channels.first(where: { !frame.channels.contains($0) }) {
-            return .failure(.init(reason: "it has no channel \(missing) (it has \(frame.channels.joined(separator: ", ")))"))
+            return .failure(
+                .init(reason: "it has no channel \(missing) (it has \(frame.channels.joined(separator: ", ")))"))
         }
         var turn = (request.rotation - recorded.rotation).truncatingRemainder(dividingBy: 360)
         if turn > 180 { turn -= 360 }
@@ -106,7 +107,10 @@ struct RegionMatch: Sendable {
             width: request.width, height: request.height, dwell: recorded.dwell * Double(bin * bin),
             rotation: recorded.rotation)
         return .success(
-            (RegionMatch(frame: index, left: left, top: top, columns: columns, rows: rows, bin: bin, scan: scan), margin))
+            (
+                RegionMatch(frame: index, left: left, top: top, columns: columns, rows: rows, bin: bin, scan: scan),
+                margin
+            ))
     }
 }
 

@@ -9,7 +9,8 @@ enum LogJSONExport {
     /// Columns that hold JSON the daemon wrote.
     static let jsonColumns: Set<String> = [
         "scan", "candidates", "chosen", "latency", "input_frames", "readback", "policy_parameters", "instrument",
-        "metrics", "estimate", "statistics", "metadata", "optics", "chip_grid", "pixels_files", "observation", "replays",
+        "metrics", "estimate", "statistics", "metadata", "optics", "chip_grid", "pixels_files", "observation",
+        "replays",
     ]
 
     /// The document, one row per line.

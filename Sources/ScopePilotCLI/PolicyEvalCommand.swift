@@ -5,18 +5,28 @@ import DefectDetection
 import Foundation
 import Logging
 import PolicyKit
+import ReplayDriver
 import Simulator
+import WireProtocol
 
 extension PolicyCommand {
     /// `scopepilot policy eval`: policies side by side on the virtual microscope.
     struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run policies headless against the virtual microscope and compare them side by side.",
+            abstract:
+                "Run policies headless against the virtual microscope, or a recording, and compare them side by side.",
             discussion: """
                 Each policy file runs as a full daemon session against the simulated driver (loopback \
                 ZeroMQ, as in production), once per seed (each seed is another realisation of the \
                 scenario's sample, and other noise). Defects are scored against ground truth in the \
                 frames each policy chose to look at. Figures are means over the seeds.
+
+                With --replay LOG|FOLDER the driver is the replay driver instead (`scopepilot replay`): a \
+                session recorded with --store-pixels, or a folder of your frames, served by region \
+                (each scan gets the recorded frame covering it; a region nothing covers is refused and \
+                counted) or in order. Defects are scored where ground truth exists: --truth DIR, the \
+                simulator's truth of the recorded session (`demo --truth`, `policy eval --keep`), carried \
+                into each served crop; without it the columns that need it say so.
                 """)
 
         @Argument(help: "Policy files (YAML).") var files: [String]
@@ -26,8 +36,36 @@ extension PolicyCommand {
         @Option(help: "Detector model: se1, all or a path.") var model = "se1"
         @Option(help: "Keep the decision logs in this folder (default: a temporary folder, removed).")
         var keep: String?
+        @Option(help: "Replay this instead of the virtual microscope: a decision log or a folder of frames.")
+        var replay: String?
+        @Option(help: "With --replay LOG: the recorded session (default: the log's newest).") var session: String?
+        @Option(
+            help:
+                "With --replay: region (each scan gets the frame covering it) or order (the recorded frames in turn); default region when every frame has a stage position."
+        )
+        var replayMode: String?
+        @Option(
+            help: "With --replay LOG: the simulator's ground truth of the recorded session (DRIVER-SESSION/SEQ.json).")
+        var truth: String?
+        @Option(help: "With --replay FOLDER: its positions CSV (default: FOLDER/positions.csv).") var positions: String?
+        @Option(help: "With --replay FOLDER: pixel size, Å, of files that state none.") var pixelSize: Double?
 
         func validate() throws {
+            if replay == nil {
+                for (name, value) in [
+                    ("--session", session), ("--replay-mode", replayMode), ("--truth", truth),
+                    ("--positions", positions),
+                ] where value != nil {
+                    throw ValidationError("\(name) is for --replay")
+                }
+            } else {
+                guard seeds == 1 else {
+                    throw ValidationError("--seeds is for the virtual microscope; a recording is one")
+                }
+                if let replayMode, ReplayInstrument.Mode(rawValue: replayMode) == nil {
+                    throw ValidationError("--replay-mode is region or order, not '\(replayMode)'")
+                }
+            }
             guard (1...10_000).contains(frames) else { throw ValidationError("--frames must be 1 to 10000") }
             guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be 1 to 100") }
         }
@@ -45,12 +83,19 @@ extension PolicyCommand {
             var communities = 0.0
             var retrains = 0.0
             var refused = 0.0
+            var notRecorded = 0.0
             var seconds = 0.0
+            /// Whether the frames had ground truth to score against.
+            var scored = true
             var endings: [String] = []
             var phases: [String] = []
         }
 
         func run() async throws {
+            if let replay {
+                try await runReplay(replay)
+                return
+            }
             let logger = RunCommand.bootstrapLogging(level: .warning)
             let base: Scenario
             do { base = try Scenario.load(nameOrPath: scenario) } catch { throw ValidationError("\(error)") }
@@ -112,8 +157,97 @@ extension PolicyCommand {
                 }
                 results.append(Self.mean(runs))
             }
-            print(Self.table(names: names, results: results, seeds: seeds, scenario: base.name))
+            print(
+                Self.table(
+                    names: names, results: results,
+                    title: "Policies on the \(base.name) scenario, \(seeds) seed(s) each; defects scored in the frames "
+                        + "each policy looked at"))
             if let keep { print("decision logs in \(keep)") }
+        }
+
+        /// Every policy against the recording `source` names, served by the replay driver.
+        private func runReplay(_ source: String) async throws {
+            let logger = RunCommand.bootstrapLogging(level: .warning)
+            let recording = try ReplayCommand.recording(
+                source, session: session, positions: positions, pixelSize: pixelSize, channel: "HAADF", dwell: 10)
+            let mode =
+                replayMode.flatMap(ReplayInstrument.Mode.init(rawValue:)) ?? (recording.positioned ? .region : .order)
+            let policies = try files.map { try RunCommand.loadPolicy($0) }
+            let folder = URL(
+                fileURLWithPath: keep
+                    ?? FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-eval-\(UUID())").path,
+                isDirectory: true)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
+            let classes = SessionScore.classes(of: model)
+            var results: [Figures] = []
+            var names = policies.map(\.policy.name)
+            for (index, file) in policies.enumerated() {
+                var policy = file
+                policy.stop.frames = min(policy.stop.frames ?? frames, frames)
+                let name = "\(index + 1)-\(file.policy.name)-replay"
+                let database = folder.appendingPathComponent("\(name).sqlite").path
+                FileHandle.standardError.write(Data("running \(files[index]) on the recording ...\n".utf8))
+                let started = ContinuousClock.now
+                let status = try await ReplayRun.run(
+                    policy: policy, recording: recording, mode: mode, model: model, database: database,
+                    clientName: "scopepilot-policy-eval", logger: logger)
+                guard let id = status.session else {
+                    throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")
+                }
+                let log = try DecisionLog(path: database)
+                if file.policy.external != nil,
+                    let named = try log.query("SELECT policy FROM sessions WHERE id = ?", arguments: [id]).rows.first?
+                        .first ?? nil
+                {
+                    names[index] = "\(named) (python)"
+                }
+                var figures = Figures()
+                if let truth {
+                    let carried = folder.appendingPathComponent("\(name)-truth", isDirectory: true)
+                    _ = try ReplayRun.carryTruth(
+                        log: log, session: id, recordedTruth: URL(fileURLWithPath: truth, isDirectory: true),
+                        into: carried)
+                    let score = try SessionScore.score(log: log, session: id, truthRoot: carried, classes: classes)
+                    figures.found = Double(score.found)
+                    figures.present = Double(score.present)
+                    figures.precision = score.total.precision
+                    figures.recall = score.total.recall
+                    figures.f1 = [score.total.f1]
+                    figures.f1OverTime = score.f1OverTime
+                } else {
+                    figures.scored = false
+                    figures.found = try Self.count(
+                        log, "SELECT COUNT(*) FROM detections JOIN frames f ON f.id = frame_id WHERE f.session_id = ?",
+                        id)
+                }
+                figures.frames = Double(status.framesAnalysed)
+                figures.electrons = status.electrons
+                figures.area = status.area
+                figures.communities = Double(status.communities)
+                figures.retrains = Double(status.retrains)
+                figures.refused = Double(status.refusals)
+                figures.notRecorded = try Self.count(
+                    log, "SELECT COUNT(*) FROM commands WHERE session_id = ? AND error LIKE 'not_recorded:%'", id)
+                figures.seconds = (ContinuousClock.now - started).milliseconds / 1000
+                figures.endings = [status.ending ?? "-"]
+                results.append(figures)
+            }
+            let what =
+                recording.origin.session.map { "session \($0) of \(source)" } ?? "the folder \(source)"
+            print(
+                Self.table(
+                    names: names, results: results,
+                    title:
+                        "Policies on the recording of \(what) (\(recording.frames.count) frames, served by \(mode.rawValue))"
+                        + (truth == nil ? "; no ground truth (--truth DIR): defects counted, not scored" : ""),
+                    replay: true))
+            if let keep { print("decision logs in \(keep)") }
+        }
+
+        /// The one number `sql` (with the session id as its argument) counts.
+        static func count(_ log: DecisionLog, _ sql: String, _ session: String) throws -> Double {
+            Double(try log.query(sql, arguments: [session]).rows.first?.first?.flatMap { Int($0) } ?? 0)
         }
 
         static func mean(_ runs: [Figures]) -> Figures {
@@ -130,6 +264,8 @@ extension PolicyCommand {
                 m.communities += r.communities / n
                 m.retrains += r.retrains / n
                 m.refused += r.refused / n
+                m.notRecorded += r.notRecorded / n
+                m.scored = m.scored && r.scored
                 m.seconds += r.seconds / n
                 m.f1 += r.f1
                 m.endings += r.endings
@@ -140,7 +276,7 @@ extension PolicyCommand {
             return m
         }
 
-        static func table(names: [String], results: [Figures], seeds: Int, scenario: String) -> String {
+        static func table(names: [String], results: [Figures], title: String, replay: Bool = false) -> String {
             func f(_ v: Double, _ format: String) -> String { String(format: format, v) }
             func spread(_ values: [Double]) -> String {
                 let mean = values.reduce(0, +) / Double(values.count)
@@ -148,23 +284,40 @@ extension PolicyCommand {
                 let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
                 return f(mean, "%.2f") + " ± " + f(sd, "%.2f")
             }
-            let rows: [(String, (Figures) -> String)] = [
+            var rows: [(String, (Figures) -> String)] = [
                 ("frames analysed", { f($0.frames, "%.0f") }),
                 ("electrons", { f($0.electrons, "%.3g") }),
                 ("area covered, nm²", { f($0.area, "%.0f") }),
                 ("mean dose, e/Å²", { $0.area > 0 ? f($0.electrons / ($0.area * 100), "%.0f") : "-" }),
-                ("defects found / present", { f($0.found, "%.0f") + " / " + f($0.present, "%.0f") }),
-                ("precision / recall", { f($0.precision, "%.2f") + " / " + f($0.recall, "%.2f") }),
-                ("F1", { spread($0.f1) }),
-                ("F1 over time (quarters)", { $0.f1OverTime.map { f($0, "%.2f") }.joined(separator: " ") }),
+                (
+                    "defects found / present",
+                    { f($0.found, "%.0f") + " / " + ($0.scored ? f($0.present, "%.0f") : "no truth") }
+                ),
+                (
+                    "precision / recall",
+                    {
+                        $0.frames == 0
+                            ? "-"
+                            : $0.scored ? f($0.precision, "%.2f") + " / " + f($0.recall, "%.2f") : "no ground truth"
+                    }
+                ),
+                ("F1", { $0.frames == 0 ? "-" : $0.scored ? spread($0.f1) : "no ground truth" }),
+                (
+                    "F1 over time (quarters)",
+                    { $0.scored ? $0.f1OverTime.map { f($0, "%.2f") }.joined(separator: " ") : "no ground truth" }
+                ),
                 ("communities seen", { f($0.communities, "%.1f") }),
                 ("retrains", { f($0.retrains, "%.1f") }),
                 ("commands refused", { f($0.refused, "%.1f") }),
                 ("wall time, s", { f($0.seconds, "%.0f") }),
             ]
-            let width = max(14, names.map(\.count).max() ?? 0) + 2
+            if replay {
+                rows.insert(("scans not recorded", { f($0.notRecorded, "%.0f") }), at: rows.count - 1)
+            }
+            let cells = rows.flatMap { row in results.map { row.1($0).count } }
+            let width = max(14, names.map(\.count).max() ?? 0, cells.max() ?? 0) + 2
             var lines = [
-                "Policies on the \(scenario) scenario, \(seeds) seed(s) each; defects scored in the frames each policy looked at",
+                title,
                 "".padding(toLength: 26, withPad: " ", startingAt: 0)
                     + names.map { $0.padding(toLength: width, withPad: " ", startingAt: 0) }.joined(),
             ]

@@ -27,7 +27,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
     @Argument(help: "A decision log (.sqlite) or a folder of image files.") var source: String
     @Option(help: "The recorded session's id (default: the log's newest).") var session: String?
-    @Option(help: "How scans are answered: order (the recorded frames in turn) or region (the frame covering the region).")
+    @Option(
+        help: "How scans are answered: order (the recorded frames in turn) or region (the frame covering the region).")
     var mode = ReplayInstrument.Mode.order.rawValue
     @Option(help: "exact: each scan takes as long as its recorded frame took; fast: as fast as frames are read.")
     var timing = ReplayInstrument.Timing.fast.rawValue
@@ -65,11 +66,13 @@ struct ReplayCommand: AsyncParsableCommand {
         let what =
             recording.origin.session.map { "session \($0) of \(recording.origin.log ?? source)" }
             ?? "the folder \(recording.origin.folder ?? source)"
-        try await DriverOptions.serve(instrument, configuration: try driver.configuration(), label: "scopepilot.replay") {
+        try await DriverOptions.serve(instrument, configuration: try driver.configuration(), label: "scopepilot.replay")
+        {
             runtime in
             print(
                 "replay driver: \(recording.frames.count) frames of \(what), by \(mode), \(timing) timing; "
-                    + "feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)")
+                    + "feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
+            )
         }
         let figures = await instrument.figures
         print(
@@ -104,4 +107,3 @@ struct ReplayCommand: AsyncParsableCommand {
         }
     }
 }
-

@@ -13,7 +13,8 @@ struct ScopePilot: AsyncParsableCommand {
             """,
         version: BuildInfo.version,
         subcommands: [
-            VersionCommand.self, KeysCommand.self, SimCommand.self, ReplayCommand.self, TrainCommand.self, DetectCommand.self,
+            VersionCommand.self, KeysCommand.self, SimCommand.self, ReplayCommand.self, TrainCommand.self,
+            DetectCommand.self,
             EvalDetectorCommand.self, SegmentCommand.self, EvalSegmentationCommand.self,
             RunCommand.self, DemoCommand.self, LogCommand.self, ReportCommand.self, PolicyCommand.self,
             RealismCommand.self,

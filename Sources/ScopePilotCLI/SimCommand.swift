@@ -47,7 +47,8 @@ struct SimCommand: AsyncParsableCommand {
                 realtime: realtime)
             var configuration = try driver.configuration()
             configuration.faults = FaultPlan(loaded.faults)
-            try await DriverOptions.serve(instrument, configuration: configuration, label: "scopepilot.sim") { runtime in
+            try await DriverOptions.serve(instrument, configuration: configuration, label: "scopepilot.sim") {
+                runtime in
                 print(
                     "virtual microscope: feed \(runtime.feedEndpoint), commands \(runtime.controlEndpoint), session \(await runtime.session)"
                 )

@@ -53,7 +53,9 @@ struct DaemonHarness {
     }
 
     /// Runs a daemon with `configuration` to the end of its session (at most `limit`).
-    static func run(_ configuration: DaemonConfiguration, limit: Duration = .seconds(120)) async throws
+    static func run(
+        _ configuration: DaemonConfiguration, limit: Duration = .seconds(120)
+    ) async throws
         -> ScopePilotDaemon
     {
         var logger = Logger(label: "daemon-tests")

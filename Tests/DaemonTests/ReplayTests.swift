@@ -66,7 +66,8 @@ struct ReplayTests {
             "SELECT source, pixels_files, model FROM frames WHERE session_id = ? ORDER BY id", arguments: [session])
         #expect(replayed.rows.count == 4)
         let original = try recorder.log().query(
-            "SELECT driver_session, seq, pixels_files FROM frames WHERE session_id = ? ORDER BY id", arguments: [recorded])
+            "SELECT driver_session, seq, pixels_files FROM frames WHERE session_id = ? ORDER BY id",
+            arguments: [recorded])
         for (new, old) in zip(replayed.rows, original.rows) {
             #expect(new[0] == "session \(recorded), driver session \(old[0] ?? ""), seq \(old[1] ?? "")")
             #expect(try Self.pixels(of: new[1], base: base) == (try Self.pixels(of: old[2], base: base)))
@@ -122,7 +123,8 @@ struct ReplayTests {
         // 0.5 Å pixels: 2 x 2 blocks summed, the dwell four times the recorded.
         let coarse = ScanGeometry(centerX: -120, centerY: 60, fovX: 3.2, width: 64, height: 64, dwell: 40)
         let binned = try await replay.acquire(ScanRequest(geometry: coarse), purpose: .scan)
-        let first = image.pixels[64 * 256 + 64] + image.pixels[64 * 256 + 65] + image.pixels[65 * 256 + 64]
+        let first =
+            image.pixels[64 * 256 + 64] + image.pixels[64 * 256 + 65] + image.pixels[65 * 256 + 64]
             + image.pixels[65 * 256 + 65]
         #expect(binned.buffers[0].floats()[0] == first)
         #expect(binned.scan.dwell == 40)
