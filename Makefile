@@ -42,11 +42,11 @@ system-deps:
 	fi
 	@command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first (swift.org/install)"; exit 1; }
 
-# The Python the interop tests need (pyzmq, numpy, pandas, pytest, scikit-learn, RosettaSciIO, tifffile, imagecodecs) and the scopepilot package from
+# The Python the interop tests need (pyzmq, numpy, pandas, pytest, scikit-learn, RosettaSciIO, tifffile, imagecodecs, event-model, zarr, xarray) and the scopepilot package from
 # python/ (editable, so that its tests see this checkout), in a virtual environment git ignores.
 python-deps: system-deps
 	@[ -x $(PYTHON) ] || { echo "Creating $(VENV)"; python3 -m venv $(VENV) && $(PYTHON) -m pip install -q --upgrade pip; }
-	@$(PYTHON) -c "import zmq, numpy, safetensors, pandas, pytest, sklearn, rsciio, tifffile, h5py, imagecodecs" 2>/dev/null || { \
+	@$(PYTHON) -c "import zmq, numpy, safetensors, pandas, pytest, sklearn, rsciio, tifffile, h5py, imagecodecs, event_model, zarr, xarray" 2>/dev/null || { \
 		echo "Installing the tests' Python packages into $(VENV)"; $(PYTHON) -m pip install -q -r Tests/requirements.txt; }
 	@$(PYTHON) -c "import scopepilot.host" 2>/dev/null || { \
 		echo "Installing the scopepilot Python package (python/) into $(VENV)"; \

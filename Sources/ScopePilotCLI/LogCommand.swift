@@ -86,11 +86,21 @@ struct LogCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a session's tables as CSV files or one JSON document.")
+            abstract: "Write a session as CSV files, one JSON document, a Zarr store or Bluesky documents.",
+            discussion: """
+                json: every table, typed. csv: one file per table (--out FOLDER). zarr: a Zarr store (--out \
+                PATH.zarr) with the frames' pixels (from the frames of record) and metadata per frame \
+                configuration, detections, communities and decisions, which zarr-python and xarray open. \
+                bluesky: event-model documents, one [name, document] per line (start, descriptors, \
+                resources and datums for the frames of record, events, stop), as databroker and tiled ingest.
+                """)
         @OptionGroup var options: Options
         @Argument(help: "Session id, a unique part of it, or 'latest'.") var session: String
-        @Option(help: "csv or json.") var format = "json"
-        @Option(help: "Folder for CSV files (one per table), or the JSON file; default: standard output for JSON.")
+        @Option(help: "json, csv, zarr or bluesky.") var format = "json"
+        @Option(
+            help:
+                "Folder for CSV files (one per table), the Zarr store, or the JSON/JSONL file; default: standard output for JSON and Bluesky."
+        )
         var out: String?
 
         static let tables = [
@@ -99,15 +109,40 @@ struct LogCommand: ParsableCommand {
         ]
 
         func validate() throws {
-            guard ["csv", "json"].contains(format) else { throw ValidationError("--format is csv or json") }
+            guard ["csv", "json", "zarr", "bluesky"].contains(format) else {
+                throw ValidationError("--format is json, csv, zarr or bluesky")
+            }
             if format == "csv" && out == nil {
                 throw ValidationError("CSV export writes one file per table: give --out FOLDER")
+            }
+            if format == "zarr" && out == nil {
+                throw ValidationError("a Zarr store is a folder: give --out PATH.zarr")
             }
         }
 
         func run() throws {
             let log = try options.open()
             let id = try options.session(session, in: log)
+            let root = URL(fileURLWithPath: log.path).standardizedFileURL.deletingLastPathComponent()
+            if format == "zarr" {
+                let url = URL(fileURLWithPath: out ?? "\(id).zarr", isDirectory: true)
+                let pixels: Int
+                do { pixels = try ZarrExport.write(log: log, session: id, root: root, to: url) } catch {
+                    throw ValidationError("\(error)")
+                }
+                print("wrote \(url.path) (\(pixels) frames with their pixels)")
+                return
+            }
+            if format == "bluesky" {
+                let data = try BlueskyExport.jsonl(BlueskyExport.documents(log: log, session: id, root: root.path))
+                if let out {
+                    try data.write(to: URL(fileURLWithPath: out))
+                    print("wrote \(out)")
+                } else {
+                    FileHandle.standardOutput.write(data)
+                }
+                return
+            }
             var tables: [(String, LogTable)] = []
             for name in Self.tables { tables.append((name, try log.export(session: id, table: name))) }
             if format == "csv" {

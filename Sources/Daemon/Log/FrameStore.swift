@@ -77,14 +77,6 @@ actor FrameStore {
         return files
     }
 
-    /// `text` with only letters, digits, `-` and `_` (others become `_`), at most 64 characters,
-    /// never empty: a peer's names never make a path.
-    static func safe(_ text: String) -> String {
-        let kept = String(
-            text.unicodeScalars.prefix(64).map {
-                ($0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_"))
-                    ? Character($0) : "_"
-            })
-        return kept.isEmpty ? "_" : kept
-    }
+    /// `text` made safe for a path (``SafeFileName``).
+    static func safe(_ text: String) -> String { SafeFileName.of(text) }
 }
