@@ -33,7 +33,7 @@ extension PolicyCommand {
         @Option(help: "Scenario: a name (standard, faults, day-a-to-day-b) or a YAML file.") var scenario = "standard"
         @Option(help: "Frames per session at most (overrides the files' stop conditions).") var frames = 24
         @Option(help: "Sessions per policy, each with another sample seed.") var seeds = 1
-        @Option(help: "Detector model: se1, all or a path.") var model = "se1"
+        @Option(help: "Detector model: se1, all, a path, or none.") var model = "se1"
         @Option(help: "Keep the decision logs in this folder (default: a temporary folder, removed).")
         var keep: String?
         @Option(help: "Replay this instead of the virtual microscope: a decision log or a folder of frames.")
@@ -123,7 +123,8 @@ extension PolicyCommand {
                     FileHandle.standardError.write(Data("running \(files[index]) (seed \(seed)) ...\n".utf8))
                     let started = ContinuousClock.now
                     let status = try await VirtualMicroscopeRun.run(
-                        policy: policy, scenario: sample, noiseSeed: UInt64(seed), model: model, database: database,
+                        policy: policy, scenario: sample, noiseSeed: UInt64(seed), model: model == "none" ? nil : model,
+                        database: database,
                         truthRoot: truth, clientName: "scopepilot-policy-eval", logger: logger)
                     guard let session = status.session else {
                         throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")
@@ -190,7 +191,8 @@ extension PolicyCommand {
                 FileHandle.standardError.write(Data("running \(files[index]) on the recording ...\n".utf8))
                 let started = ContinuousClock.now
                 let status = try await ReplayRun.run(
-                    policy: policy, recording: recording, mode: mode, model: model, database: database,
+                    policy: policy, recording: recording, mode: mode, model: model == "none" ? nil : model,
+                    database: database,
                     clientName: "scopepilot-policy-eval", logger: logger)
                 guard let id = status.session else {
                     throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")

@@ -121,3 +121,29 @@ def test_a_recorded_demo_replays_through_scopepilot_run_with_another_policy(reco
     orphans = database.execute("SELECT COUNT(*) FROM commands c LEFT JOIN decisions d ON d.id = c.decision_id "
                                "WHERE d.id IS NULL").fetchone()[0]
     assert orphans == 0
+
+
+def test_a_folder_of_tiffs_from_tifffile_plays_as_a_microscope(tmp_path):
+    """Frames another tool wrote (tifffile, ImageJ calibration), positions from a CSV, compared
+    by `policy eval --replay`: the raster's regions lie inside the frames and are served cropped."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rows = ["file,x_nm,y_nm"]
+    for index, (x, y) in enumerate([(-120.0, 60.0), (-113.6, 60.0)]):
+        image = rng.poisson(200, size=(256, 256)).astype(np.uint16)
+        # ImageJ's calibration: 0.25 Å = 0.025 nm per pixel.
+        tifffile.imwrite(folder / f"frame{index}.tif", image, imagej=True, resolution=(40.0, 40.0),
+                         metadata={"unit": "nm"})
+        rows.append(f"frame{index}.tif,{x},{y}")
+    (folder / "positions.csv").write_text("\n".join(rows) + "\n")
+    policy = tmp_path / "raster.yaml"
+    policy.write_text("policy: raster-survey\n"
+                      "parameters: {center_nm: [-116.8, 60], columns: 3, rows: 1, fov_nm: 3.2, pixels: 128}\n")
+    result = scopepilot("policy", "eval", policy, "--replay", folder, "--model", "none", "--keep", tmp_path / "logs")
+    assert "2 frames, served by region" in result.stdout, result.stdout
+    database = sqlite3.connect(next((tmp_path / "logs").glob("*.sqlite")))
+    sources = [row[0] for row in database.execute("SELECT source FROM frames ORDER BY id")]
+    assert len(sources) >= 2 and set(sources) <= {"frame0.tif", "frame1.tif"}, sources
+    replays = json.loads(database.execute("SELECT replays FROM sessions").fetchone()[0])
+    assert replays["folder"] == str(folder) and replays["mode"] == "region"
