@@ -28,8 +28,9 @@ extension Recording {
     /// The frames of a folder of image files (any format `scopepilot detect` reads; each page of
     /// a series is a frame). With a positions CSV (columns `file`, `x_nm`, `y_nm` and, optionally,
     /// `pixel_size_angstrom`, `rotation_deg`, `dwell_us`, `channel`, and `frame`: rows with the same
-    /// `frame` are one frame's channels), its rows in order; without, every image file by name,
-    /// without stage positions.
+    /// `frame` are one frame's channels), its rows in order; without, every image file by name.
+    /// A frame's stage position and pixel size come from the CSV, else from the file's metadata
+    /// (DigitalMicrograph's stage position, any format's calibration).
     public static func folder(_ path: String, settings: FolderSettings = .init()) throws(ReplayError) -> Recording {
         let folder = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
         var isFolder: ObjCBool = false
@@ -70,10 +71,13 @@ extension Recording {
         let start = Date().timeIntervalSince1970
         var frames: [RecordedFrame] = []
         var skipped: [String] = []
+        var positioned = true
         for group in groups {
             do {
-                frames += try Self.frames(
+                let (found, placed) = try Self.frames(
                     of: group, in: folder, settings: settings, csv: csv, time: start + Double(frames.count))
+                frames += found
+                positioned = positioned && placed
             } catch {
                 skipped.append(error.description)
             }
@@ -83,21 +87,22 @@ extension Recording {
         }
         return Recording(
             frames: frames, origin: .folder(folder.path, mode: "order"), instrument: "frames of \(folder.path)",
-            limits: limits(spanning: frames), positioned: csv != nil && rows.allSatisfy { $0.x != nil && $0.y != nil },
-            skipped: skipped)
+            limits: limits(spanning: frames), positioned: positioned, skipped: skipped)
     }
 
     /// The frames one group of rows describes: one per page of its files (every channel's file
-    /// must have as many pages and the same size).
+    /// must have as many pages and the same size), and whether their stage position is known
+    /// (from the CSV, else from the first file's metadata).
     private static func frames(
         of group: [PositionRow], in folder: URL, settings: FolderSettings, csv: String?, time: Double
-    ) throws(ReplayError) -> [RecordedFrame] {
+    ) throws(ReplayError) -> ([RecordedFrame], Bool) {
         let first = group[0]
         let place = csv.map { "\($0) line \(first.line)" } ?? first.file
         var channels: [String] = []
         var urls: [URL] = []
         var pages: [[Image]] = []
         var calibration: PixelCalibration?
+        var stage: ImageFileContents.StageReading?
         for row in group {
             let url = row.file.hasPrefix("/") ? URL(fileURLWithPath: row.file) : folder.appendingPathComponent(row.file)
             let contents: ImageFileContents
@@ -112,6 +117,7 @@ extension Recording {
             urls.append(url)
             pages.append(contents.frames)
             calibration = calibration ?? contents.calibration
+            stage = stage ?? contents.stage
         }
         let sizes = Set(pages.flatMap { $0.map { "\($0.width)x\($0.height)" } })
         guard sizes.count == 1, Set(pages.map(\.count)).count == 1, let image = pages.first?.first else {
@@ -134,9 +140,11 @@ extension Recording {
         }
         let dwell = first.dwell ?? settings.dwell
         let count = pages[0].count
-        return (0..<count).map { page in
+        let x = first.x ?? stage?.x
+        let y = first.y ?? stage?.y
+        let frames = (0..<count).map { page in
             let scan = ScanGeometry(
-                centerX: first.x ?? 0, centerY: first.y ?? 0, fovX: Double(image.width) * pixelSize / 10,
+                centerX: x ?? 0, centerY: y ?? 0, fovX: Double(image.width) * pixelSize / 10,
                 fovY: Double(image.height) * pixelSize / 10, width: image.width, height: image.height, dwell: dwell,
                 rotation: first.rotation ?? 0)
             let names = urls.map(\.lastPathComponent).joined(separator: "+")
@@ -145,6 +153,7 @@ extension Recording {
                 purpose: .scan, time: time + Double(page), source: count > 1 ? "\(names)[\(page + 1)]" : names,
                 pixels: .files(urls, page: page))
         }
+        return (frames, x != nil && y != nil)
     }
 }
 

@@ -23,7 +23,7 @@ public enum DigitalMicrographFile {
         var best:
             (
                 elements: Int, data: DigitalMicrographTags.Value, dimensions: [Int], type: Int,
-                node: DigitalMicrographTags.Node
+                node: DigitalMicrographTags.Node, image: DigitalMicrographTags.Node
             )?
         for image in images.map(\.node) {
             guard let data = image["ImageData"], case .value(let values)? = data["Data"],
@@ -35,7 +35,7 @@ public enum DigitalMicrographFile {
             guard dimensions.count <= 4, dimensions.allSatisfy({ (1...(1 << 20)).contains($0) }) else { continue }
             let elements = dimensions.reduce(1, *)
             guard ![8, 23].contains(type), elements > 0, elements <= bytes.count else { continue }
-            if elements >= (best?.elements ?? 0) { best = (elements, values, dimensions, type, data) }
+            if elements >= (best?.elements ?? 0) { best = (elements, values, dimensions, type, data, image) }
         }
         guard let best else {
             throw parser.fail("no grayscale image in the ImageList (only thumbnails or RGB images)")
@@ -59,7 +59,20 @@ public enum DigitalMicrographFile {
             let values = element.values(bytes[start..<(start + planeSize * element.size)], count: planeSize)
             frames.append(Image(width: width, height: height, pixels: values))
         }
-        return ImageFileContents(frames: frames, calibration: calibration(best.node, parser))
+        return ImageFileContents(
+            frames: frames, calibration: calibration(best.node, parser), stage: stage(best.image, parser))
+    }
+
+    /// The stage position in `ImageTags.Microscope Info.Stage Position` (DigitalMicrograph keeps µm).
+    private static func stage(
+        _ image: DigitalMicrographTags.Node, _ parser: DigitalMicrographTags
+    ) -> ImageFileContents.StageReading? {
+        let position = image["ImageTags"]?["Microscope Info"]?["Stage Position"]
+        guard let x = parser.real(position?["Stage X"]), let y = parser.real(position?["Stage Y"]), x.isFinite,
+            y.isFinite
+        else { return nil }
+        return ImageFileContents.StageReading(
+            x: x * 1000, y: y * 1000, source: "DigitalMicrograph Microscope Info.Stage Position (µm)")
     }
 
     /// The x axis's Scale and Units from `Calibrations.Dimension`, in Å.

@@ -199,6 +199,23 @@ struct ReplayTests {
         #expect(throws: ReplayError.self) { try Recording.folder(folder.appendingPathComponent("nothing").path) }
     }
 
+    @Test("a folder of Gatan files without a CSV takes each file's stage position and pixel size")
+    func folderPositionsFromMetadata() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-replay-dm-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/formats/rosettasciio/test_STEM_image.dm3")
+        try FileManager.default.copyItem(at: fixture, to: folder.appendingPathComponent("a.dm3"))
+        let recording = try Recording.folder(folder.path)
+        #expect(recording.positioned)
+        let frame = try #require(recording.frames.first)
+        #expect(abs(frame.scan.centerX - -461_276) < 0.01 && abs(frame.scan.centerY - 52_003.9) < 0.01)
+        let calibration = try #require(try ImageFile.contents(of: fixture).calibration)
+        #expect(abs(frame.scan.pixelSizeX * 10 - calibration.angstrom) < 1e-9)
+        _ = try ReplayInstrument(recording: recording, mode: .region)
+    }
+
     @Test("a log whose session kept no pixels is refused with what to do")
     func sessionWithoutPixels() async throws {
         let harness = try await DaemonHarness(policy: raster(columns: 1, rows: 1, pixels: 128))

@@ -168,4 +168,14 @@ struct FormatFixtureTests {
         let dm = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent("rosettasciio/test_STEM_image.dm3")))
         #expect(throws: ImageFileError.self) { try DigitalMicrographFile.decode(Array(dm.prefix(dm.count / 2))) }
     }
+
+    @Test("a Gatan file's stage position is read, in nm (RosettaSciIO's original metadata holds -461.276, 52.0039 µm)")
+    func gatanStagePosition() throws {
+        let contents = try ImageFile.contents(
+            of: Self.folder.appendingPathComponent("rosettasciio/test_STEM_image.dm3"))
+        let stage = try #require(contents.stage)
+        #expect(abs(stage.x - -461_276) < 0.01 && abs(stage.y - 52_003.9) < 0.01, "\(stage)")
+        let plain = try ImageFile.contents(of: Self.folder.appendingPathComponent("rosettasciio/test-2-float32.dm4"))
+        #expect(plain.stage == nil, "a file without Microscope Info states no position")
+    }
 }
