@@ -86,7 +86,7 @@ enum BlueskyExport {
                             "name": "primary", "data_keys": keys,
                             "object_keys": ["frame": Array(keys.keys).sorted()],
                             "configuration": [String: Any](),
-                            "hints": ["frame": ["fields": channels]],
+                            "hints": ["frame": ["fields": external ? channels : ["detections"]]],
                         ] as [String: Any]
                     ))
             }

@@ -89,6 +89,31 @@ extension PolicyCommand {
             var scored = true
             var endings: [String] = []
             var phases: [String] = []
+
+            init() {}
+
+            /// What the session's status says, and how long it took.
+            init(_ status: DaemonStatus, seconds: Double) {
+                frames = Double(status.framesAnalysed)
+                electrons = status.electrons
+                area = status.area
+                communities = Double(status.communities)
+                retrains = Double(status.retrains)
+                refused = Double(status.refusals)
+                self.seconds = seconds
+                endings = [status.ending ?? "-"]
+            }
+
+            /// The defects scored against ground truth.
+            mutating func take(_ score: SessionScore) {
+                found = Double(score.found)
+                present = Double(score.present)
+                precision = score.total.precision
+                recall = score.total.recall
+                f1 = [score.total.f1]
+                f1OverTime = score.f1OverTime
+                phases = [score.phaseLines.joined(separator: "; ")]
+            }
         }
 
         func run() async throws {
@@ -100,11 +125,7 @@ extension PolicyCommand {
             let base: Scenario
             do { base = try Scenario.load(nameOrPath: scenario) } catch { throw ValidationError("\(error)") }
             let policies = try files.map { try RunCommand.loadPolicy($0) }
-            let folder = URL(
-                fileURLWithPath: keep
-                    ?? FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-eval-\(UUID())").path,
-                isDirectory: true)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let folder = try logFolder()
             defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
             let classes = SessionScore.classes(of: model)
             var results: [Figures] = []
@@ -130,30 +151,11 @@ extension PolicyCommand {
                         throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")
                     }
                     let log = try DecisionLog(path: database)
-                    if file.policy.external != nil,
-                        let named = try log.query("SELECT policy FROM sessions WHERE id = ?", arguments: [session])
-                            .rows.first?.first ?? nil
-                    {
-                        names[index] = "\(named) (python)"
-                    }
+                    if let named = try Self.pythonName(of: file, log: log, session: session) { names[index] = named }
                     let score = try SessionScore.score(
                         log: log, session: session, truthRoot: truth, classes: classes)
-                    var figures = Figures()
-                    figures.frames = Double(status.framesAnalysed)
-                    figures.electrons = status.electrons
-                    figures.area = status.area
-                    figures.found = Double(score.found)
-                    figures.present = Double(score.present)
-                    figures.precision = score.total.precision
-                    figures.recall = score.total.recall
-                    figures.f1 = [score.total.f1]
-                    figures.f1OverTime = score.f1OverTime
-                    figures.communities = Double(status.communities)
-                    figures.retrains = Double(status.retrains)
-                    figures.refused = Double(status.refusals)
-                    figures.seconds = (ContinuousClock.now - started).milliseconds / 1000
-                    figures.endings = [status.ending ?? "-"]
-                    figures.phases = [score.phaseLines.joined(separator: "; ")]
+                    var figures = Figures(status, seconds: (ContinuousClock.now - started).milliseconds / 1000)
+                    figures.take(score)
                     runs.append(figures)
                 }
                 results.append(Self.mean(runs))
@@ -174,11 +176,7 @@ extension PolicyCommand {
             let mode =
                 replayMode.flatMap(ReplayInstrument.Mode.init(rawValue:)) ?? (recording.positioned ? .region : .order)
             let policies = try files.map { try RunCommand.loadPolicy($0) }
-            let folder = URL(
-                fileURLWithPath: keep
-                    ?? FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-eval-\(UUID())").path,
-                isDirectory: true)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let folder = try logFolder()
             defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
             let classes = SessionScore.classes(of: model)
             var results: [Figures] = []
@@ -198,41 +196,22 @@ extension PolicyCommand {
                     throw ValidationError("\(files[index]): the session did not start: \(status.ending ?? "-")")
                 }
                 let log = try DecisionLog(path: database)
-                if file.policy.external != nil,
-                    let named = try log.query("SELECT policy FROM sessions WHERE id = ?", arguments: [id]).rows.first?
-                        .first ?? nil
-                {
-                    names[index] = "\(named) (python)"
-                }
-                var figures = Figures()
+                if let named = try Self.pythonName(of: file, log: log, session: id) { names[index] = named }
+                var figures = Figures(status, seconds: (ContinuousClock.now - started).milliseconds / 1000)
                 if let truth {
                     let carried = folder.appendingPathComponent("\(name)-truth", isDirectory: true)
                     _ = try ReplayRun.carryTruth(
                         log: log, session: id, recordedTruth: URL(fileURLWithPath: truth, isDirectory: true),
                         into: carried)
-                    let score = try SessionScore.score(log: log, session: id, truthRoot: carried, classes: classes)
-                    figures.found = Double(score.found)
-                    figures.present = Double(score.present)
-                    figures.precision = score.total.precision
-                    figures.recall = score.total.recall
-                    figures.f1 = [score.total.f1]
-                    figures.f1OverTime = score.f1OverTime
+                    figures.take(try SessionScore.score(log: log, session: id, truthRoot: carried, classes: classes))
                 } else {
                     figures.scored = false
                     figures.found = try Self.count(
                         log, "SELECT COUNT(*) FROM detections JOIN frames f ON f.id = frame_id WHERE f.session_id = ?",
                         id)
                 }
-                figures.frames = Double(status.framesAnalysed)
-                figures.electrons = status.electrons
-                figures.area = status.area
-                figures.communities = Double(status.communities)
-                figures.retrains = Double(status.retrains)
-                figures.refused = Double(status.refusals)
                 figures.notRecorded = try Self.count(
                     log, "SELECT COUNT(*) FROM commands WHERE session_id = ? AND error LIKE 'not_recorded:%'", id)
-                figures.seconds = (ContinuousClock.now - started).milliseconds / 1000
-                figures.endings = [status.ending ?? "-"]
                 results.append(figures)
             }
             let what =
@@ -245,6 +224,25 @@ extension PolicyCommand {
                         + (truth == nil ? "; no ground truth (--truth DIR): defects counted, not scored" : ""),
                     replay: true))
             if let keep { print("decision logs in \(keep)") }
+        }
+
+        /// The folder the sessions' logs go to: --keep, else a new temporary one (the caller removes it).
+        private func logFolder() throws -> URL {
+            let folder = URL(
+                fileURLWithPath: keep
+                    ?? FileManager.default.temporaryDirectory.appendingPathComponent("scopepilot-eval-\(UUID())").path,
+                isDirectory: true)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            return folder
+        }
+
+        /// A Python policy's own name, known once its process has started (the session row's).
+        static func pythonName(of file: PolicyFile, log: DecisionLog, session: String) throws -> String? {
+            guard file.policy.external != nil,
+                let named = try log.query("SELECT policy FROM sessions WHERE id = ?", arguments: [session]).rows.first?
+                    .first ?? nil
+            else { return nil }
+            return "\(named) (python)"
         }
 
         /// The one number `sql` (with the session id as its argument) counts.
