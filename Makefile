@@ -28,7 +28,7 @@ help:
 	@echo "make bench   run the benchmarks beside their peers"
 	@echo "make flood   the hostile-driver test with 100,000 messages (make test sends 3,000)"
 	@echo "make soak    the faults scenario for an hour, resident memory sampled every minute"
-	@echo "make fuzz    the libFuzzer targets, 10 minutes each (make test runs them 15 s each)"
+	@echo "make fuzz    the libFuzzer targets, 10 minutes each (make test runs them 10 s each)"
 	@echo "make format  format the Swift code;  make lint  check it"
 
 deps: system-deps python-deps
@@ -96,7 +96,7 @@ fuzz: deps
 	Fuzz/run $(FUZZ_SECONDS)
 
 fuzz-short: deps
-	Fuzz/run 15
+	Fuzz/run 10
 
 # Writes Fuzz/Corpus/{frame,control,welcome}/ anew from today's encoders.
 fuzz-seeds: deps

@@ -31,6 +31,7 @@ public actor ReplayInstrument: Instrument {
     public nonisolated let recording: Recording
     private let mode: Mode
     private let timing: Timing
+    private let pace: Pacer
     private var next = 0
     private var blanked = false
     private var stage: StagePosition
@@ -53,9 +54,22 @@ public actor ReplayInstrument: Instrument {
         }
     }
 
-    /// Serves `recording` in `mode` with `timing`. The `region` mode needs every frame's stage
-    /// position.
-    public init(recording: Recording, mode: Mode, timing: Timing = .fast) throws(ReplayError) {
+    /// How an `exact` scan is made to last as long as the recorded one: called with the recorded
+    /// scan's duration in seconds and the instant serving it began, it returns when the scan is due.
+    public typealias Pacer = @Sendable (_ seconds: Double, _ started: ContinuousClock.Instant) async throws -> Void
+
+    /// The pacer of `--timing exact`: sleeps out what is left of the recorded duration once the
+    /// frame has been read (cancellation ends the wait).
+    public static let sleepingPacer: Pacer = { seconds, started in
+        let remaining = Duration.seconds(seconds) - (ContinuousClock.now - started)
+        if remaining > .zero { try await Task.sleep(for: remaining) }
+    }
+
+    /// Serves `recording` in `mode` with `timing`; `exact` scans wait on `pace`. The `region`
+    /// mode needs every frame's stage position.
+    public init(
+        recording: Recording, mode: Mode, timing: Timing = .fast, pace: @escaping Pacer = ReplayInstrument.sleepingPacer
+    ) throws(ReplayError) {
         guard mode == .order || recording.positioned else {
             throw ReplayError(
                 "serving by region needs every frame's stage position: give a positions CSV with x_nm and y_nm "
@@ -66,6 +80,7 @@ public actor ReplayInstrument: Instrument {
         self.recording = recording
         self.mode = mode
         self.timing = timing
+        self.pace = pace
         identity = InstrumentIdentity(
             driver: "scopepilot-replay/0.1", instrument: "replay of \(recording.instrument)", replays: origin)
         limits = recording.limits
@@ -122,9 +137,7 @@ public actor ReplayInstrument: Instrument {
             if !kept.isEmpty { channels = kept }
         }
         if timing == .exact {
-            let seconds = frame.acquisitionSeconds ?? scan.dwell * 1e-6 * Double(scan.width * scan.height)
-            let remaining = Duration.seconds(seconds) - (ContinuousClock.now - started)
-            if remaining > .zero { try await Task.sleep(for: remaining) }
+            try await pace(frame.acquisitionSeconds ?? scan.dwell * 1e-6 * Double(scan.width * scan.height), started)
         }
         try Task.checkCancellation()
         let buffers: [PixelBuffer]

@@ -4,6 +4,7 @@ import ImageIO
 import ImageNumerics
 import InstrumentDriver
 import ReplayDriver
+import Synchronization
 import Testing
 import Transport
 import WireProtocol
@@ -87,6 +88,37 @@ struct ReplayTests {
         #expect(scans.rows.contains { $0[2]?.hasPrefix("recording_ended") == true })
         #expect(scans.rows.contains { $0[1]?.contains("not 4.8") == true }, "a note says the field differs")
         #expect(await replay.figures.served == 4)
+    }
+
+    @Test("--timing exact makes each scan last as long as the recorded one; fast never waits")
+    func exactTimingKeepsRecordedDurations() async throws {
+        var recorder = try await DaemonHarness(policy: raster(columns: 3, rows: 1, pixels: 128))
+        recorder.configuration.storePixels = true
+        defer { recorder.finish() }
+        _ = try await recorder.run()
+        let recording = try Recording.session(nil, in: recorder.configuration.database)
+        let recorded = recording.frames.compactMap(\.acquisitionSeconds)
+        #expect(recorded.count == 3 && recorded.allSatisfy { $0 > 0 }, "\(recorded)")
+
+        let waits = Mutex<[Double]>([])
+        let pacer: ReplayInstrument.Pacer = { seconds, _ in waits.withLock { $0.append(seconds) } }
+        let asked = ScanGeometry(centerX: 0, centerY: 0, fovX: 5, width: 64, height: 64, dwell: 2, rotation: 0)
+        let exact = try ReplayInstrument(recording: recording, mode: .order, timing: .exact, pace: pacer)
+        for _ in recorded { _ = try await exact.acquire(ScanRequest(geometry: asked), purpose: .scan) }
+        #expect(waits.withLock { $0 } == recorded, "each scan waits out its own recorded duration")
+
+        let fast = try ReplayInstrument(recording: recording, mode: .order, timing: .fast, pace: pacer)
+        for _ in recorded { _ = try await fast.acquire(ScanRequest(geometry: asked), purpose: .scan) }
+        #expect(waits.withLock { $0 }.count == recorded.count, "fast timing never paces")
+
+        // A folder's frames have no recorded duration: a scan lasts its dwell times its pixels.
+        let (folder, _) = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let files = try Recording.folder(folder.path)
+        let scan = try #require(files.frames.first?.scan)
+        let fromFiles = try ReplayInstrument(recording: files, mode: .order, timing: .exact, pace: pacer)
+        _ = try await fromFiles.acquire(ScanRequest(geometry: asked), purpose: .scan)
+        #expect(waits.withLock { $0.last } == scan.dwell * 1e-6 * Double(scan.width * scan.height))
     }
 
     /// A folder with one 256 x 256 frame of counts at 0.25 Å/px centred at (`x`, `y`) nm.
