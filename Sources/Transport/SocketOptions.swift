@@ -52,8 +52,14 @@ public struct SocketOptions: Sendable, Hashable {
     public var reconnectInterval: Duration = .milliseconds(100)
     /// Reconnect attempts back off up to this interval.
     public var reconnectIntervalMax: Duration = .seconds(5)
-    /// ZMTP heartbeats (connection liveness below ScopePilot's own heartbeats); nil to switch off.
-    public var heartbeatInterval: Duration? = .seconds(1)
+    /// ZMTP heartbeats (connection liveness below ScopePilot's own heartbeats); nil, the default,
+    /// for none. Off because of a libzmq defect (zeromq/libzmq#3937, in 4.3.4 and later): a
+    /// connection whose receive queue is full stops reading, so it cannot see its peer's PINGs,
+    /// times out and reconnects, and a wake-up left over from the old connection then trips an
+    /// assertion in the new one that aborts the whole process. The daemon's feed socket queues only
+    /// a few frames, and an analysis slower than the scan fills it. ScopePilot's own heartbeats and
+    /// watchdog (docs/PROTOCOL.md) tell a silent driver from a live one instead.
+    public var heartbeatInterval: Duration? = nil
     /// A connection whose peer is silent this long is dropped and reconnected.
     public var heartbeatTimeout: Duration = .seconds(5)
     /// Queue messages only to completed connections (DEALER: fail fast when the driver is not there).

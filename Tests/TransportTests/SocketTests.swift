@@ -75,6 +75,11 @@ struct SocketTests {
         await socket.close()
     }
 
+    @Test("sockets send no ZMTP heartbeats by default (libzmq#3937 aborts on their timeout when a queue is full)")
+    func noZMTPHeartbeats() {
+        #expect(SocketOptions().heartbeatInterval == nil)
+    }
+
     @Test("many concurrent waits and sends on one socket stay consistent")
     func concurrentUse() async throws {
         let context = try ZMQContext()
