@@ -38,7 +38,7 @@ struct RegionMatch: Sendable {
                 }
             case .failure(let why):
                 let distance = hypot(frame.scan.centerX - request.centerX, frame.scan.centerY - request.centerY)
-                if nearest == nil || distance < nearest!.distance { nearest = (distance, index, why.reason) }
+                if nearest.map({ distance < $0.distance }) ?? true { nearest = (distance, index, why.reason) }
             }
         }
         if let best { return .success(best.match) }

@@ -240,6 +240,10 @@ struct EvalSegmentationCommand: ParsableCommand {
                     print(
                         "    communities showing a lattice: \(lattice.sorted().map(String.init).joined(separator: ", "))"
                     )
+                    let parts = segmentation.communityParts()
+                    print(
+                        "    parts: "
+                            + parts.keys.sorted().map { "\($0) \(parts[$0]?.rawValue ?? "-")" }.joined(separator: ", "))
                     var table: [Int: [Int: Int]] = [:]
                     for (region, community) in zip(truth, found) {
                         table[region, default: [:]][community, default: 0] += 1

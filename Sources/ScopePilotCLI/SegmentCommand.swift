@@ -45,7 +45,10 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "Chip side, nm (default: a sixteenth of the frames' shorter side, 1.2 to 1.6 nm).")
     var chip: Double?
     @Option(help: "Distance between chips, nm (default: the chip side, a tiling).") var stride: Double?
-    @Option(help: "Chips of context on each side averaged into a chip's descriptor.") var context = 2
+    @Option(
+        help:
+            "Chips of context on each side averaged into a chip's descriptor (at most a third of the frame; weighted by how alike neighbouring chips are: none where the frame's own chips already show its structure)."
+    ) var context = 2
     @Option(help: "Graph: each chip linked to its K most similar chips.") var neighbours = 20
     @Option(help: "Graph: chips compared by distance (self-tuning Gaussian weights) or cosine.")
     var similarity = "distance"
@@ -117,11 +120,12 @@ struct SegmentCommand: ParsableCommand {
             let fourierRingLogPower: [String: [Float]]
             let latticeOrder: Float?
             let showsLattice: Bool?
+            let part: ChipPart?
             let defectsPerSquareNanometre: Double?
             enum CodingKeys: String, CodingKey {
                 case community, chips, chipsHere = "chips_in_this_image", meanIntensity = "mean_intensity"
                 case fourierRingLogPower = "fourier_ring_log_power", latticeOrder = "lattice_order"
-                case showsLattice = "shows_lattice", defectsPerSquareNanometre = "defects_per_nm2"
+                case showsLattice = "shows_lattice", part, defectsPerSquareNanometre = "defects_per_nm2"
             }
         }
         let image: String
@@ -246,6 +250,7 @@ struct SegmentCommand: ParsableCommand {
         guard let layout = session.featureLayout else { throw ValidationError("no frame was segmented") }
         let means = session.meanDescriptors()
         let orderMedians = session.latticeOrderMedians()
+        let parts = session.communityParts()
         let knowsLattice = session.frames.contains { $0.latticeOrder != nil }
         var totals: [Int: Int] = [:]
         var defects: [Int: Int] = [:]
@@ -291,6 +296,7 @@ struct SegmentCommand: ParsableCommand {
                     meanIntensity: (intensitySums[community] ?? [:]).mapValues { $0 / count },
                     fourierRingLogPower: radial, latticeOrder: order,
                     showsLattice: knowsLattice ? (order ?? 0) > SegmentationSession.latticeOrderThreshold : nil,
+                    part: parts[community],
                     defectsPerSquareNanometre: area[community].map { Double(defects[community] ?? 0) / $0 })
             }
             let grid = frame.grid

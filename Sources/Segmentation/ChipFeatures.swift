@@ -26,7 +26,9 @@ public struct ChipFeatureOptions: Sendable, Hashable, Codable {
     /// for the 3 x 3 neighbourhood): a chip then describes its surroundings as well, which steadies
     /// statistics of rare things (a few vacancies per chip) at the cost of blurring boundaries.
     /// The largest context is further capped by the frame: the window of (2·context + 1) chips
-    /// covers at most a third of the frame's shorter side (see `reach(for:)`).
+    /// covers at most a third of the frame's shorter side (see `reach(for:)`). The neighbours count
+    /// as much as the frame needs them: fully where its chips differ only by noise, not at all
+    /// where neighbouring chips are already alike (see `ChipFeatureExtractor.contextWeight`).
     public var context = 0
     /// The sample's first-order lattice plane spacing, Å (WSe2: 2.842), when known: the Fourier
     /// rings are then placed in units of the lattice frequency, so that the same area gives the
@@ -68,6 +70,17 @@ public struct ChipFeatures: Sendable {
     /// (nil without a lattice period or the Fourier descriptor): about 1.45 where a hexagonal
     /// lattice shows, about 0 on amorphous material and vacuum.
     public var latticeOrder: [Float]? = nil
+    /// Each chip's mean signal in the first channel above the frame's dark level, as the log of
+    /// its ratio to the frame's median lattice chip's (of its absolute value when descriptors are
+    /// not relative to the frame), before any context: about 0 on the sample, far below on vacuum.
+    public var signal: [Float]? = nil
+    /// Each chip's log ratio of the second channel's mean signal (above its dark level) to the
+    /// first's, before any context; nil for one channel. Light atoms scatter relatively more to
+    /// low angles, so where carbon lies on the lattice MAADF over HAADF rises (hydrocarbon
+    /// contamination on WSe2 raises MAADF by about 5 %, HAADF by 3 %), while the ratio is blind to
+    /// what moves both channels together (how many atoms a chip holds, the dose, the scan). The
+    /// probe moves it from frame to frame: the session compares it within a frame.
+    public var channelRatio: [Float]? = nil
 
     /// Number of chips.
     public var count: Int { grid.count }
@@ -123,6 +136,9 @@ public final class ChipFeatureExtractor {
         let side = grid.chipSize
         let latticeFrequency = options.latticePeriod.map { pixelSize / $0 }
         let relative = options.relativeToFrame
+        // Each channel's mean signal above its dark level, per chip.
+        var signals: [[Double]] = []
+        var firstSignal: [Float]?
         for (name, image) in channels {
             var statistics: [[Float]] = []
             var spectra: [ChipDescriptors.Spectrum] = []
@@ -179,6 +195,8 @@ public final class ChipFeatureExtractor {
                     FeatureBlock(
                         channel: name, name: "intensity", width: ChipDescriptors.intensityWidth, values: values))
             }
+            signals.append(statistics.map { max(Double($0[0]) - dark, 0.02 * scale) })
+            if firstSignal == nil, let last = signals.last { firstSignal = last.map { Float(log($0 / scale)) } }
             if relative {
                 blocks = blocks.map { $0.channel == name ? Self.centred($0, reference: reference) : $0 }
             }
@@ -190,11 +208,16 @@ public final class ChipFeatureExtractor {
                         values: embedder.embeddings(of: image, pixelSize: pixelSize, grid: grid)))
             }
         }
+        // The second channel's signal over the first's, per chip (see `channelRatio`).
+        let ratio: [Float]? =
+            signals.count > 1 ? zip(signals[1], signals[0]).map { Float(log($0 / $1)) } : nil
         let reach = options.reach(for: grid)
         if reach > 0 {
-            blocks = blocks.map { Self.smooth($0, grid: grid, reach: reach) }
+            let weights = Self.contextWeights(blocks, grid: grid, reach: reach)
+            blocks = blocks.map { Self.smooth($0, weights: weights) }
         }
-        return ChipFeatures(grid: grid, blocks: blocks, latticeOrder: order)
+        return ChipFeatures(
+            grid: grid, blocks: blocks, latticeOrder: order, signal: firstSignal, channelRatio: ratio)
     }
 
     /// The chips a frame's descriptors are measured against: those whose lattice order exceeds
@@ -231,27 +254,90 @@ public final class ChipFeatureExtractor {
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 
-    /// Each chip's values replaced by the mean over a (2·reach + 1)² window of chips around it; at
-    /// the frame's edges the window moves inwards rather than shrinking, so that every chip's
-    /// descriptor averages as many chips (and is as steady) as any other's.
-    static func smooth(_ block: FeatureBlock, grid: ChipGrid, reach: Int) -> FeatureBlock {
-        var out = block
+    /// The chips whose descriptors each chip's context averages, with their weights: the chips of
+    /// a (2·reach + 1)² window around it (at the frame's edges the window moves inwards rather
+    /// than shrinking, so that every chip's context is as large as any other's), the chip itself
+    /// with weight 1 and the others with ``contextWeight(_:grid:)``.
+    static func contextWeights(_ blocks: [FeatureBlock], grid: ChipGrid, reach: Int) -> [[(chip: Int, weight: Float)]] {
+        let neighbour = contextWeight(blocks, grid: grid)
         let span = 2 * reach + 1
+        var windows = [[(chip: Int, weight: Float)]](repeating: [], count: grid.count)
         for row in 0..<grid.rows {
             let top = max(0, min(row - reach, grid.rows - span))
             for column in 0..<grid.columns {
                 let left = max(0, min(column - reach, grid.columns - span))
-                var sum = [Float](repeating: 0, count: block.width)
-                var count = 0
+                let centre = row * grid.columns + column
                 for r in top..<min(grid.rows, top + span) {
                     for c in left..<min(grid.columns, left + span) {
-                        for (k, v) in block.chip(r * grid.columns + c).enumerated() { sum[k] += v }
-                        count += 1
+                        let other = r * grid.columns + c
+                        windows[centre].append((other, other == centre ? 1 : neighbour))
                     }
                 }
-                let base = (row * grid.columns + column) * block.width
-                for k in 0..<block.width { out.values[base + k] = sum[k] / Float(count) }
             }
+        }
+        return windows
+    }
+
+    /// How much a chip's neighbours count in its context, from 0 to 1: 1 − ρ / ``structuredCorrelation``
+    /// (at least 0), with ρ the correlation of neighbouring chips' descriptors (each column's
+    /// correlation between horizontally and vertically adjacent chips, averaged over the columns
+    /// of each block, then over the blocks). Where a frame's chips differ only by noise, neighbours
+    /// are no more alike than chips far apart (ρ near 0): the context then averages the noise out.
+    /// Where neighbours are alike, the chips' own descriptors already show the frame's structure,
+    /// and averaging them with their neighbours would only blur the edges of small regions.
+    static func contextWeight(_ blocks: [FeatureBlock], grid: ChipGrid) -> Float {
+        let count = grid.count
+        var correlations: [Double] = []
+        for block in blocks {
+            var sum = 0.0
+            var columns = 0
+            for k in 0..<block.width {
+                let v = (0..<count).map { Double(block.values[$0 * block.width + k]) }
+                let mean = v.reduce(0, +) / Double(count)
+                let variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count)
+                guard variance > 1e-12 else { continue }
+                var covariance = 0.0
+                var pairs = 0
+                for row in 0..<grid.rows {
+                    for column in 0..<grid.columns {
+                        let i = row * grid.columns + column
+                        if column + 1 < grid.columns {
+                            covariance += (v[i] - mean) * (v[i + 1] - mean)
+                            pairs += 1
+                        }
+                        if row + 1 < grid.rows {
+                            covariance += (v[i] - mean) * (v[i + grid.columns] - mean)
+                            pairs += 1
+                        }
+                    }
+                }
+                guard pairs > 0 else { continue }
+                sum += covariance / Double(pairs) / variance
+                columns += 1
+            }
+            if columns > 0 { correlations.append(sum / Double(columns)) }
+        }
+        guard !correlations.isEmpty else { return 1 }
+        let rho = correlations.reduce(0, +) / Double(correlations.count)
+        return Float(min(1, max(0, 1 - rho / structuredCorrelation)))
+    }
+
+    /// The neighbour correlation at and above which a frame's chips get no context.
+    static let structuredCorrelation = 0.4
+
+    /// Each chip's values replaced by the weighted mean over its context (see
+    /// ``contextWeights(_:grid:reach:)``).
+    static func smooth(_ block: FeatureBlock, weights: [[(chip: Int, weight: Float)]]) -> FeatureBlock {
+        var out = block
+        for (chip, window) in weights.enumerated() {
+            var sum = [Float](repeating: 0, count: block.width)
+            var total: Float = 0
+            for (other, weight) in window {
+                for (k, v) in block.chip(other).enumerated() { sum[k] += weight * v }
+                total += weight
+            }
+            let base = chip * block.width
+            for k in 0..<block.width { out.values[base + k] = sum[k] / max(total, 1e-12) }
         }
         return out
     }

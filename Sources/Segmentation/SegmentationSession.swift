@@ -36,6 +36,16 @@ public struct SegmentationOptions: Sendable, Hashable, Codable {
     /// kinds (``DefectRichSplit``), defect-rich lattice chips and the other lattice chips are
     /// never linked or voted together either.
     public var separatesDefectRich = true
+    /// When the session knows the lattice and the chips without it are two kinds by their signal
+    /// (``TwoKindSplit``: vacuum gives next to none, amorphous film about as much as the lattice),
+    /// vacuum and film are never linked or voted together.
+    public var separatesVacuum = true
+    /// When a frame has a second channel and the lattice chips (other than the defect-rich) are
+    /// two kinds by the ratio of the second channel's signal to the first's (``TwoKindSplit``:
+    /// carbon on the lattice raises the ratio, see ``ChipFeatures/channelRatio``; each frame's
+    /// ratios are taken relative to its clean lattice), covered and clean lattice are never linked
+    /// or voted together.
+    public var separatesCovered = true
 
     /// The chip side, nm, the defaults choose for frames whose shorter side is `frameSide` nm: a
     /// sixteenth of it, between 1.2 nm (about four {100} periods of WSe2, the least that shows a
@@ -127,6 +137,18 @@ public final class SegmentationSession {
     /// Lattice chips with at least this many defects are defect-rich (see
     /// ``DefectRichSplit``); nil until the session's counts show two kinds of lattice.
     private var defectRichThreshold: Int?
+    /// Each reservoir chip's signal and channel ratio (see ``ChipFeatures``); nil where unknown.
+    private var reservoirSignal: [Float?] = []
+    private var reservoirRatio: [Float?] = []
+    /// The part of the session each reservoir chip is in (nil when the session does not know the
+    /// lattice), as of the last re-partition or, for chips added since, as they were added.
+    private var reservoirPart: [ChipPart?] = []
+    /// Chips without the lattice whose signal is below it are vacuum; nil until the session's
+    /// signals show two kinds.
+    private var vacuumThreshold: Float?
+    /// Lattice chips whose channel ratio is at or above it are covered; nil until the session's
+    /// ratios show two kinds.
+    private var coveredThreshold: Float?
     private var framesSinceRepartition = 0
     private var nextCommunity = 0
     private var random: SplitMix64
@@ -192,6 +214,8 @@ public final class SegmentationSession {
         layout = features.layout
         let raw = features.rawRows
         let index = frames.count
+        let signal: [Float?] = features.signal ?? Array(repeating: nil, count: grid.count)
+        let ratio: [Float?] = features.channelRatio ?? Array(repeating: nil, count: grid.count)
         let lattice: [Bool?] =
             options.separatesLattice
             ? (features.latticeOrder?.map { $0 > Self.latticeOrderThreshold }
@@ -200,23 +224,25 @@ public final class SegmentationSession {
         var communities = [Int](repeating: -1, count: grid.count)
         if let normalisation {
             var matrix = FeatureMatrix(raw: raw, normalisation: normalisation)
-            let sides = Self.sides(
+            let sides = parts(
                 lattice: lattice, defects: defectsPerChip.map { $0.map { Optional($0) } },
-                threshold: defectRichThreshold)
+                signal: signal, ratio: ratio, frame: Array(repeating: index, count: grid.count))
             settingAsideDensities(in: &matrix, sides: sides)
             communities = assign(matrix, sides: sides)
             for chip in 0..<grid.count {
                 append(
                     raw: raw[(chip * matrix.columns)..<((chip + 1) * matrix.columns)],
                     normalised: matrix.row(chip), owner: (index, chip), lattice: lattice[chip],
-                    defects: defectsPerChip?[chip], community: communities[chip])
+                    defects: defectsPerChip?[chip], signal: signal[chip], ratio: ratio[chip], part: sides[chip],
+                    community: communities[chip])
             }
         } else {
             let width = features.layout.width
             for chip in 0..<grid.count {
                 append(
                     raw: raw[(chip * width)..<((chip + 1) * width)], normalised: [], owner: (index, chip),
-                    lattice: lattice[chip], defects: defectsPerChip?[chip], community: -1)
+                    lattice: lattice[chip], defects: defectsPerChip?[chip], signal: signal[chip], ratio: ratio[chip],
+                    part: nil, community: -1)
             }
         }
         frames.append(
@@ -242,8 +268,31 @@ public final class SegmentationSession {
             let counts = zip(reservoirLattice, reservoirDefects).compactMap { $0 == true ? $1 : nil }
             defectRichThreshold = DefectRichSplit(counts: counts)?.threshold
         }
-        // Which part of the session each chip is in: the lattice split, then the defect-rich one.
-        let sides = Self.sides(lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
+        if options.separatesVacuum {
+            let signals = zip(reservoirLattice, reservoirSignal).compactMap { shows, signal in
+                shows == false ? signal.map { Double(max($0, Self.vacuumSignalFloor)) } : nil
+            }
+            vacuumThreshold = TwoKindSplit(values: signals, minimumDifference: Self.vacuumSignalDifference)
+                .map { Float($0.threshold) }
+        }
+        let frameOfChip = reservoirOwner.map(\.frame)
+        if options.separatesCovered {
+            coveredThreshold = nil
+            let clean = parts(
+                lattice: reservoirLattice, defects: reservoirDefects, signal: reservoirSignal, ratio: reservoirRatio,
+                frame: frameOfChip)
+            let centred = Self.centredRatios(reservoirRatio, parts: clean, frame: frameOfChip)
+            let ratios = clean.indices.compactMap { clean[$0] == .lattice ? centred[$0].map(Double.init) : nil }
+            coveredThreshold = TwoKindSplit(
+                values: ratios, minimumDifference: Self.coveredRatioDifference,
+                minimumSeparation: Self.coveredRatioSeparation
+            ).map { Float($0.threshold) }
+        }
+        // Which part of the session each chip is in: the lattice split, then the others.
+        reservoirPart = parts(
+            lattice: reservoirLattice, defects: reservoirDefects, signal: reservoirSignal, ratio: reservoirRatio,
+            frame: frameOfChip)
+        let sides = reservoirPart
         var matrix = FeatureMatrix(raw: reservoirRaw, normalisation: fitted)
         settingAsideDensities(in: &matrix, sides: sides)
         reservoirNormalised = matrix.values
@@ -324,6 +373,20 @@ public final class SegmentationSession {
         return orders.mapValues { values in values.sorted()[values.count / 2] }
     }
 
+    /// The part of the session each community's reservoir chips are in (the most common, when a
+    /// re-partition has moved some), for the communities whose chips have a part: empty when the
+    /// session does not know the lattice.
+    public func communityParts() -> [Int: ChipPart] {
+        var counts: [Int: [ChipPart: Int]] = [:]
+        for (community, part) in zip(reservoirCommunity, reservoirPart) {
+            guard let part else { continue }
+            counts[community, default: [:]][part, default: 0] += 1
+        }
+        return counts.compactMapValues { parts in
+            parts.max { ($0.value, $0.key.rawValue) < ($1.value, $1.key.rawValue) }?.key
+        }
+    }
+
     /// The layout of the descriptors, once a frame has been added.
     public var featureLayout: FeatureLayout? { layout }
 
@@ -331,7 +394,7 @@ public final class SegmentationSession {
 
     /// A community per row of `matrix`: the similarity-weighted vote of its nearest reservoir chips
     /// (of those in the same part of the session, when `sides` says which part a row is in).
-    private func assign(_ matrix: FeatureMatrix, sides: [Int?]) -> [Int] {
+    private func assign(_ matrix: FeatureMatrix, sides: [ChipPart?]) -> [Int] {
         let n = reservoirOwner.count
         let d = matrix.columns
         var similarities = [Float](repeating: 0, count: matrix.rows * n)
@@ -353,8 +416,7 @@ public final class SegmentationSession {
             distances
             ? (0..<n).map { slot in (0..<d).reduce(Float(0)) { $0 + pow(reservoirNormalised[slot * d + $1], 2) } } : []
         // A row is kept to its own part of the session only when the reservoir has that part.
-        let reservoirSides = Self.sides(
-            lattice: reservoirLattice, defects: reservoirDefects, threshold: defectRichThreshold)
+        let reservoirSides = reservoirPart
         let sidesPresent = Set(reservoirSides.compactMap { $0 })
         return (0..<matrix.rows).map { row in
             var scores = Array(similarities[(row * n)..<((row + 1) * n)])
@@ -382,13 +444,16 @@ public final class SegmentationSession {
 
     private func append(
         raw: ArraySlice<Float>, normalised: ArraySlice<Float>, owner: (Int, Int), lattice: Bool?, defects: Int?,
-        community: Int
+        signal: Float?, ratio: Float?, part: ChipPart?, community: Int
     ) {
         reservoirRaw += raw
         reservoirNormalised += normalised
         reservoirOwner.append(owner)
         reservoirLattice.append(lattice)
         reservoirDefects.append(defects)
+        reservoirSignal.append(signal)
+        reservoirRatio.append(ratio)
+        reservoirPart.append(part)
         reservoirCommunity.append(community)
         guard reservoirOwner.count > options.reservoirCapacity, let width = layout?.width else { return }
         // Evict from the community with the most chips.
@@ -408,6 +473,9 @@ public final class SegmentationSession {
             reservoirOwner[victim] = reservoirOwner[last]
             reservoirLattice[victim] = reservoirLattice[last]
             reservoirDefects[victim] = reservoirDefects[last]
+            reservoirSignal[victim] = reservoirSignal[last]
+            reservoirRatio[victim] = reservoirRatio[last]
+            reservoirPart[victim] = reservoirPart[last]
             reservoirCommunity[victim] = reservoirCommunity[last]
         }
         reservoirRaw.removeLast(width)
@@ -415,6 +483,9 @@ public final class SegmentationSession {
         reservoirOwner.removeLast()
         reservoirLattice.removeLast()
         reservoirDefects.removeLast()
+        reservoirSignal.removeLast()
+        reservoirRatio.removeLast()
+        reservoirPart.removeLast()
         reservoirCommunity.removeLast()
     }
 
@@ -423,7 +494,7 @@ public final class SegmentationSession {
     /// one detection would otherwise stand apart from its neighbours with none. The detector's
     /// densities of lattice chips are then set to zero in `matrix` (non-lattice chips keep theirs:
     /// a damaged area's many detections tell it from a hole).
-    private func settingAsideDensities(in matrix: inout FeatureMatrix, sides: [Int?]) {
+    private func settingAsideDensities(in matrix: inout FeatureMatrix, sides: [ChipPart?]) {
         guard defectRichThreshold != nil, let layout, let columns = extractor.embedder?.defectDensityColumns else {
             return
         }
@@ -433,20 +504,76 @@ public final class SegmentationSession {
             if block.name == "embedding" { density += columns.map { start + $0 } }
             start += block.width
         }
-        for (chip, side) in sides.enumerated() where side == 1 || side == 2 {
+        for (chip, side) in sides.enumerated() where side?.showsLattice == true {
             for k in density { matrix.values[chip * matrix.columns + k] = 0 }
         }
     }
 
-    /// Which part of the session each chip belongs to: 0 for chips that do not show the lattice, 1
-    /// for lattice chips, 2 for defect-rich lattice chips (at least `threshold` defects); nil
-    /// when the lattice is not known.
-    static func sides(lattice: [Bool?], defects: [Int?]?, threshold: Int?) -> [Int?] {
+    /// The least difference of log signal between film and vacuum (vacuum's kind has at most two
+    /// thirds of film's signal: chips partly over a hole are vacuum's kind).
+    static let vacuumSignalDifference = 0.4
+    /// Signals below it (a tenth of the lattice's) are all vacuum alike: noise, not a measure.
+    static let vacuumSignalFloor = Float(log(0.1))
+    /// The least difference of log channel ratio between covered and clean lattice (2 %).
+    static let coveredRatioDifference = 0.02
+    /// The least separation (Ashman's D) of covered and clean lattice: stricter than for vacuum,
+    /// as a lattice's ratio also drifts a little with focus and thickness within a frame.
+    static let coveredRatioSeparation = 3.0
+    /// The quantile of a frame's clean lattice chips' channel ratios taken as its reference: carbon
+    /// only raises the ratio, so the clean lattice is the lower part of a frame half covered in it.
+    static let cleanRatioQuantile = 0.25
+
+    /// The part of the session each of a set of chips is in (see
+    /// ``sides(lattice:defects:threshold:signal:vacuumBelow:)``) under the session's thresholds,
+    /// and covered lattice: lattice chips (not defect-rich) whose channel ratio, taken relative to
+    /// their frame's (`frame[i]` is chip `i`'s), is at or above the covered threshold.
+    private func parts(
+        lattice: [Bool?], defects: [Int?]?, signal: [Float?], ratio: [Float?], frame: [Int]
+    ) -> [ChipPart?] {
+        var parts = Self.sides(
+            lattice: lattice, defects: defects, threshold: defectRichThreshold, signal: signal,
+            vacuumBelow: vacuumThreshold)
+        guard let coveredThreshold else { return parts }
+        let centred = Self.centredRatios(ratio, parts: parts, frame: frame)
+        for i in parts.indices where parts[i] == .lattice {
+            if let value = centred[i], value >= coveredThreshold { parts[i] = .covered }
+        }
+        return parts
+    }
+
+    /// Each chip's channel ratio less its frame's reference: the ``cleanRatioQuantile`` of the
+    /// ratios of that frame's lattice chips that are not defect-rich. Nil for a chip without a
+    /// ratio or in a frame with fewer than four such chips.
+    static func centredRatios(_ ratio: [Float?], parts: [ChipPart?], frame: [Int]) -> [Float?] {
+        var byFrame: [Int: [Float]] = [:]
+        for i in ratio.indices where parts[i] == .lattice {
+            if let value = ratio[i] { byFrame[frame[i], default: []].append(value) }
+        }
+        let reference = byFrame.compactMapValues { values in
+            values.count >= ChipFeatureExtractor.minimumReferenceChips
+                ? ChipDescriptors.percentile(values, cleanRatioQuantile) : nil
+        }
+        return ratio.indices.map { i in
+            guard let value = ratio[i], let clean = reference[frame[i]] else { return nil }
+            return value - clean
+        }
+    }
+
+    /// Which part of the session each chip belongs to: film for chips that do not show the lattice
+    /// (vacuum for those of them whose signal is below `vacuumBelow`), lattice for the others,
+    /// defect-rich for lattice chips with at least `threshold` defects; nil when the lattice is not
+    /// known. A chip whose signal is not known stays film.
+    static func sides(
+        lattice: [Bool?], defects: [Int?]?, threshold: Int?, signal: [Float?], vacuumBelow: Float?
+    ) -> [ChipPart?] {
         lattice.indices.map { i in
             guard let shows = lattice[i] else { return nil }
-            guard shows else { return 0 }
-            if let threshold, let count = defects?[i], count >= threshold { return 2 }
-            return 1
+            guard shows else {
+                if let vacuumBelow, i < signal.count, let value = signal[i], value < vacuumBelow { return .vacuum }
+                return .film
+            }
+            if let threshold, let count = defects?[i], count >= threshold { return .defectRich }
+            return .lattice
         }
     }
 

@@ -46,6 +46,9 @@ struct SegmentCLITests {
             used.append(Set(ids))
             let summary = json["summary"] as! [[String: Any]]
             #expect(!summary.isEmpty && summary.allSatisfy { $0["defects_per_nm2"] is Double })
+            // Both frames are lattice: every community is in one of the lattice's parts.
+            let parts = summary.map { $0["part"] as? String }
+            #expect(parts.allSatisfy { ["lattice", "defect_rich", "covered"].contains($0 ?? "") }, "\(parts)")
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("\(stem)-communities.png").path))
         }
         // Each frame is wholly one kind of area: told apart by absolute descriptors (one dose and
@@ -109,14 +112,22 @@ struct SegmentCLITests {
             #expect(numbers.count < 11 || ((0...1).contains(numbers[6]) && numbers[8] >= 1), "\(row)")
         }
         #expect(run.stdout.contains("targets in every row: ARI ≥ 0.6, merged ARI ≥ 0.8"))
-        // With pristine, vacancy-rich and contaminated lattice merged, every session meets its target.
-        #expect(run.stdout.contains("merged ARI ≥ 0.8 and above k-means in 6 of 6 rows"), "\(run.stdout)")
+        // With pristine, vacancy-rich and contaminated lattice merged, every session meets its target;
+        // over all kinds (vacuum and carbon-covered lattice told apart), five of the six.
+        #expect(
+            run.stdout.contains(
+                "merged ARI ≥ 0.8 and above k-means in 6 of 6 rows; ARI ≥ 0.6 and above k-means in 5 of 6"),
+            "\(run.stdout)")
         let wide = try await CLI.run([
             "eval-segmentation", "--set",
             folder.deletingLastPathComponent().appendingPathComponent("segmentation-wide").path,
         ])
         #expect(wide.status == 0, "\(wide.stderr)")
-        #expect(wide.stdout.contains("merged ARI ≥ 0.8 and above k-means in 2 of 2 rows"), "\(wide.stdout)")
+        #expect(
+            wide.stdout.contains(
+                "merged ARI ≥ 0.8 and above k-means in 2 of 2 rows; ARI ≥ 0.6 and above k-means in 2 of 2"),
+            "\(wide.stdout)")
+        #expect(wide.stdout.contains("targets in every row: ARI ≥ 0.6, merged ARI ≥ 0.8, both above k-means: met"))
         // Without the detector, and with each region's chips by community.
         let plain = try await CLI.run(["eval-segmentation", "--set", folder.path, "--model", "none", "--confusion"])
         #expect(plain.status == 0, "\(plain.stderr)")
@@ -124,6 +135,9 @@ struct SegmentCLITests {
             $0.hasPrefix("    pristine") && $0.contains("community") && $0.contains("lattice order 10/50/90 %")
         }
         #expect(regions.count == 6, "\(plain.stdout)")
+        // Each row names its communities' parts; the holes of the 0.2 Å/px frames are vacuum.
+        let parts = plain.stdout.split(separator: "\n").filter { $0.hasPrefix("    parts: ") }
+        #expect(parts.count == 6 && parts.filter { $0.contains(" vacuum") }.count >= 3, "\(plain.stdout)")
     }
 
     @Test("eval-segmentation prints ARI and NMI per method and the target line")
