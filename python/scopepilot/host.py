@@ -11,6 +11,8 @@ import importlib.util
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -170,11 +172,22 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+def _end_with_parent(parent: int) -> None:
+    """Ends this process within half a second of the daemon that started it going, whatever the
+    policy is doing then: a daemon that crashed or was killed cannot end its children, and a policy
+    busy in ``decide`` would otherwise compute on, unwatched, for as long as it likes."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def main() -> int:
     endpoint = os.environ.get("SCOPEPILOT_POLICY_ENDPOINT")
     if not endpoint:
         print("SCOPEPILOT_POLICY_ENDPOINT is not set: the daemon starts this program", file=sys.stderr)
         return 2
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     host = Host(endpoint)
     try:
         return host.serve()

@@ -1,8 +1,15 @@
 """The policy process as the daemon drives it: setup, decisions, and every way a policy fails."""
 
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import numpy as np
 
-from conftest import observation
+from conftest import PACKAGE, observation
 
 DARKEST = """
     from scopepilot import Policy, Decision, Scan, EndSession, Candidate
@@ -129,3 +136,78 @@ def test_arrays_that_do_not_match_their_description_are_an_error_not_a_crash(dae
     error = fake.receive()
     assert error["type"] == "error" and "12 bytes for shape (4, 4)" in error["message"]
     assert fake.observe("o-1")["type"] == "decision"
+
+
+BUSY = """
+    import os, time
+    from pathlib import Path
+    from scopepilot import Policy, Decision, EndSession
+
+    class TestPolicy(Policy):
+        name, version = "busy", "1"
+
+        def decide(self, observation):
+            Path(os.environ["TEST_MARKER"]).write_text("deciding")
+            time.sleep(120)
+            return Decision(EndSession(), "done at last")
+"""
+
+# A daemon that starts the policy process, hands it an observation and dies without a word,
+# as a crashed or killed daemon does. It prints the policy process's pid.
+DYING_DAEMON = """
+import json, os, subprocess, sys, zmq
+sys.path.insert(0, os.environ["TEST_CONFTEST"])
+from conftest import observation
+context = zmq.Context()
+socket = context.socket(zmq.ROUTER)
+socket.bind("tcp://127.0.0.1:*")
+endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+child = subprocess.Popen([sys.executable, "-m", "scopepilot.host"], stdout=subprocess.DEVNULL,
+                         env=dict(os.environ, SCOPEPILOT_POLICY_ENDPOINT=endpoint))
+peer, hello = socket.recv_multipart()
+send = lambda message: socket.send_multipart([peer, json.dumps({"protocol": "1.0", **message}).encode()])
+send({"type": "setup", "session": "s", "script": os.environ["TEST_SCRIPT"], "class": "TestPolicy",
+      "parameters": {}, "deadline_ms": 3000, "envelope": observation()["envelope"]})
+socket.recv_multipart()
+send({"type": "observe", "id": "o-0", "observation": observation(), "arrays": []})
+import time
+for _ in range(300):
+    if os.path.exists(os.environ["TEST_MARKER"]):
+        break
+    time.sleep(0.1)
+print(child.pid, os.path.exists(os.environ["TEST_MARKER"]), flush=True)
+os._exit(0)
+"""
+
+
+def _running(pid):
+    """Whether ``pid`` is a live process (a zombie has ended: nobody may have reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def test_a_policy_busy_in_decide_ends_soon_after_the_daemon_dies(tmp_path):
+    script = tmp_path / "busy.py"
+    script.write_text(textwrap.dedent(BUSY))
+    marker = tmp_path / "deciding"
+    environment = dict(os.environ, TEST_SCRIPT=str(script), TEST_CONFTEST=str(Path(__file__).parent),
+                       TEST_MARKER=str(marker),
+                       PYTHONPATH=str(PACKAGE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # Only the dying daemon's stdout is read: the policy process, which outlives it, holds no end of it.
+    dying = subprocess.run([sys.executable, "-c", DYING_DAEMON], env=environment, stdout=subprocess.PIPE, text=True,
+                           timeout=60)
+    assert dying.returncode == 0
+    pid, deciding = dying.stdout.split()
+    pid = int(pid)
+    try:
+        assert deciding == "True", "the policy never got to decide"
+        deadline = time.monotonic() + 10
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(pid), "the policy process outlived its daemon"
+    finally:
+        if _running(pid):
+            os.kill(pid, 9)
