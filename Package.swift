@@ -94,12 +94,16 @@ let package = Package(
             name: "BuiltInPolicies", dependencies: ["PolicyKit", "WireProtocol"], path: "Policies",
             exclude: ["README.md", "examples"], swiftSettings: strictSettings),
 
+        // Serial executors on threads of their own, for actors whose jobs compute or block.
+        .target(name: "DedicatedThreads", swiftSettings: strictSettings),
+
         // The daemon's analysis stage: drift, condition monitor, detector, communities. Inference
         // only: it does not link the simulator.
         .target(
             name: "DaemonAnalysis",
             dependencies: [
                 "DefectDetection", "Segmentation", "NeuralNetwork", "ImageNumerics", "WireProtocol", "PolicyKit",
+                "DedicatedThreads",
             ],
             path: "Sources/Daemon/Analysis", swiftSettings: strictSettings),
 
@@ -108,6 +112,7 @@ let package = Package(
             name: "DaemonRetraining",
             dependencies: [
                 "DaemonAnalysis", "DefectDetection", "DetectorTraining", "ImageNumerics", "NeuralNetwork", "PolicyKit",
+                "DedicatedThreads",
             ],
             path: "Sources/Daemon/Retraining", swiftSettings: strictSettings),
 
@@ -116,7 +121,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "DaemonAnalysis", "DaemonRetraining", "Transport", "WireProtocol", "DecisionLog", "PolicyKit",
-                "PolicyHost", "DefectDetection", "ImageNumerics", "ImageIO",
+                "PolicyHost", "DefectDetection", "ImageNumerics", "ImageIO", "DedicatedThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -185,7 +190,9 @@ let package = Package(
         // The replay driver: a recorded session, or a folder of frames, as an Instrument.
         .target(
             name: "ReplayDriver",
-            dependencies: ["InstrumentDriver", "DecisionLog", "ImageIO", "ImageNumerics", "WireProtocol"],
+            dependencies: [
+                "InstrumentDriver", "DecisionLog", "ImageIO", "ImageNumerics", "WireProtocol", "DedicatedThreads",
+            ],
             path: "Drivers/ReplayDriver", swiftSettings: strictSettings),
 
         // Programs ScopePilot and its tests start, with a clean signal mask, ended by their starter.

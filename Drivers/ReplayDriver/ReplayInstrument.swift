@@ -1,3 +1,4 @@
+import DedicatedThreads
 import Foundation
 public import InstrumentDriver
 public import WireProtocol
@@ -36,6 +37,10 @@ public actor ReplayInstrument: Instrument {
     private var blanked = false
     private var stage: StagePosition
     private var tally = Tally()
+    /// The instrument's own thread: serving a frame reads its files (TIFF decoding, 10-30 ms),
+    /// which must not block Swift's cooperative pool, where the driver's sockets are served.
+    private let thread = ComputeThread(name: "scopepilot-replay")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
     /// What has been served so far.
     public struct Tally: Sendable, Hashable {

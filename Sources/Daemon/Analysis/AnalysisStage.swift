@@ -1,3 +1,4 @@
+import DedicatedThreads
 public import DefectDetection
 import Foundation
 public import ImageNumerics

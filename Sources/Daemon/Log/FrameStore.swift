@@ -1,4 +1,5 @@
 import DaemonAnalysis
+import DedicatedThreads
 import Foundation
 import ImageIO
 import WireProtocol

@@ -1,4 +1,5 @@
 import DaemonAnalysis
+import DedicatedThreads
 public import DefectDetection
 public import DetectorTraining
 public import Foundation
