@@ -118,15 +118,21 @@ struct LatticeAwareSegmentationTests {
         #expect(a.blocks[1].values != b.blocks[1].values)
     }
 
-    @Test("no community mixes chips that show the lattice with chips that do not")
-    func latticeSplit() throws {
+    /// A session's options for the synthetic frames: 64 px tiles, WSe2's lattice period, no
+    /// detector and no context.
+    static func sessionOptions() -> SegmentationOptions {
         var options = SegmentationOptions()
         options.chipSize = 64
         options.stride = 64
         options.features.latticePeriod = 2.842
         options.features.embedding = false
         options.features.context = 0
-        let session = SegmentationSession(options: options)
+        return options
+    }
+
+    @Test("no community mixes chips that show the lattice with chips that do not")
+    func latticeSplit() throws {
+        let session = SegmentationSession(options: Self.sessionOptions())
         for seed in 1...3 {
             // A quarter of noise in the lower right; the rest lattice.
             let lattice = hexagonalLattice(

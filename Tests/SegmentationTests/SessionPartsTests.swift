@@ -9,15 +9,7 @@ struct SessionPartsTests {
     static let pixelSize = LatticeAwareSegmentationTests.pixelSize
     static let spacing = LatticeAwareSegmentationTests.spacing
 
-    static func options() -> SegmentationOptions {
-        var options = SegmentationOptions()
-        options.chipSize = 64
-        options.stride = 64
-        options.features.latticePeriod = 2.842
-        options.features.embedding = false
-        options.features.context = 0
-        return options
-    }
+    static func options() -> SegmentationOptions { LatticeAwareSegmentationTests.sessionOptions() }
 
     @Test("holes and amorphous film, both without a lattice, never share a community")
     func vacuum() throws {
