@@ -25,7 +25,7 @@ public enum PolicyWire {
                 [
                     "id": community.id, "chips": community.chips, "area_nm2": number(community.area),
                     "defects": community.defects, "x_nm": optional(community.x), "y_nm": optional(community.y),
-                    "channels": community.channels.map(channel),
+                    "channels": community.channels.map(channel), "part": community.part ?? NSNull(),
                 ]
             },
             "chips": observation.chips.map { chip -> [String: Any] in

@@ -149,11 +149,17 @@ public struct CommunityObservation: Sendable, Hashable {
     public var y: Double?
     /// Each channel's brightness over its chips in this frame.
     public var channels: [ChannelStatistics]
+    /// The part of the session its chips are in, when the frame shows the sample's lattice:
+    /// "lattice", "defect_rich" (lattice with clearly more defects), "covered" (lattice under
+    /// carbon: the second channel raised over the first), "film" (no lattice: amorphous or
+    /// damaged material) or "vacuum" (no lattice and next to no signal: a hole). Nil at survey
+    /// magnification, where no lattice shows.
+    public var part: String?
 
     /// Creates a community observation.
     public init(
         id: Int, chips: Int, area: Double, defects: Int, x: Double? = nil, y: Double? = nil,
-        channels: [ChannelStatistics] = []
+        channels: [ChannelStatistics] = [], part: String? = nil
     ) {
         self.id = id
         self.chips = chips
@@ -162,6 +168,7 @@ public struct CommunityObservation: Sendable, Hashable {
         self.x = x
         self.y = y
         self.channels = channels
+        self.part = part
     }
 }
 

@@ -70,4 +70,45 @@ struct ObservationDetailTests {
         #expect(abs(darkest.y - meanY) < 1e-9)
         #expect(abs((darkest.channels.first?.mean ?? 0) - 0.11) < 0.01)
     }
+
+    /// An atomic-resolution frame of lattice, 256 px at 0.25 Å/px: WSe2's {100} spacing as three
+    /// cosines 60° apart, in both channels (MAADF at 0.8 of HAADF's contrast).
+    static func lattice() throws -> Frame {
+        let side = 256
+        var haadf = [Float](repeating: 0, count: side * side)
+        var maadf = haadf
+        let spacing = 2.842 / 0.25
+        for row in 0..<side {
+            for column in 0..<side {
+                var sum = 0.0
+                for k in 0..<3 {
+                    let angle = 0.2 + Double(k) * .pi / 3
+                    sum += cos(2 * .pi * (Double(column) * cos(angle) + Double(row) * sin(angle)) / spacing)
+                }
+                let value = Float(2 + exp(sum - 3))
+                haadf[row * side + column] = value
+                maadf[row * side + column] = 0.8 * value
+            }
+        }
+        let header = FrameHeader(
+            session: "drv", seq: 1, time: .init(start: 0, end: 1),
+            scan: ScanGeometry(centerX: 0, centerY: 0, fovX: 6.4, width: side, height: side, dwell: 2),
+            stage: StagePosition(x: 0, y: 0), channels: ["HAADF", "MAADF"], dtype: .float32)
+        return try Frame(
+            header: header,
+            channels: [
+                try PixelBuffer(float32: haadf, width: side, height: side),
+                try PixelBuffer(float32: maadf, width: side, height: side),
+            ])
+    }
+
+    @Test("at atomic resolution each community names its part of the session; at survey magnification none does")
+    func parts() async throws {
+        let analysis = AnalysisStage(detector: nil, modelID: nil, baseline: SimulatedBaseline())
+        let atomic = try #require(try await analysis.analyse(ReceivedFrame(Self.lattice())).chips)
+        #expect(!atomic.summaries.isEmpty)
+        #expect(atomic.summaries.allSatisfy { $0.part == "lattice" }, "\(atomic.summaries.map(\.part))")
+        let survey = try #require(try await analysis.analyse(ReceivedFrame(Self.halves())).chips)
+        #expect(!survey.summaries.isEmpty && survey.summaries.allSatisfy { $0.part == nil })
+    }
 }

@@ -56,7 +56,10 @@ struct PolicyWireTests {
                 seq: 9, scan: ScanGeometry(centerX: 0, centerY: 0, fovX: 5, width: 64, height: 64, dwell: 1),
                 stage: StagePosition(x: 0, y: 0), time: 1, dose: 4,
                 channels: [ChannelStatistics(name: "HAADF", mean: 0.25, std: 0.5)]),
-            communities: [CommunityObservation(id: 2, chips: 1, area: 1, defects: 0, x: 1, y: 2)],
+            communities: [
+                CommunityObservation(id: 2, chips: 1, area: 1, defects: 0, x: 1, y: 2, part: "vacuum"),
+                CommunityObservation(id: 3, chips: 1, area: 1, defects: 0),
+            ],
             conditionScore: .infinity, map: SessionMap(), envelope: SafetyEnvelope())
         let data = try JSONSerialization.data(withJSONObject: PolicyWire.observation(observation))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -67,8 +70,11 @@ struct PolicyWireTests {
         #expect((frame["scan"] as? [String: Any])?["fov_x_nm"] as? Double == 5)
         let channels = try #require(frame["channels"] as? [[String: Any]])
         #expect(channels.first?["name"] as? String == "HAADF" && channels.first?["mean"] as? Double == 0.25)
-        let community = try #require((object["communities"] as? [[String: Any]])?.first)
+        let communities = try #require(object["communities"] as? [[String: Any]])
+        let community = try #require(communities.first)
         #expect(community["x_nm"] as? Double == 1 && community["y_nm"] as? Double == 2)
+        // A community's part of the session, and null where it has none (survey magnification).
+        #expect(community["part"] as? String == "vacuum" && communities.last?["part"] is NSNull)
         let envelope = try #require(object["envelope"] as? [String: Any])
         #expect(envelope["commands_per_minute"] as? Int == SafetyEnvelope().commandsPerMinute)
     }

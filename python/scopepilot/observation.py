@@ -84,6 +84,9 @@ class Community:
     x_nm: Optional[float]
     y_nm: Optional[float]
     channels: List[ChannelStatistics]
+    #: The part of the session its chips are in, when the frame shows the lattice: "lattice",
+    #: "defect_rich", "covered" (lattice under carbon), "film" (amorphous or damaged) or "vacuum".
+    part: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,7 @@ class Observation:
             communities=[
                 Community(
                     c["id"], c["chips"], c["area_nm2"], c["defects"], c.get("x_nm"), c.get("y_nm"),
-                    channels(c.get("channels")),
+                    channels(c.get("channels")), c.get("part"),
                 )
                 for c in wire.get("communities", [])
             ],

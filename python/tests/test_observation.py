@@ -49,3 +49,18 @@ def test_a_frames_pixel_size_reading_arrives_as_a_dataclass():
     assert reading.claimed_angstrom == 0.3125 and reading.measured_angstrom == 0.2 and not reading.consistent
     frame["pixel_size"] = None
     assert Observation.from_wire(_wire(frame=frame), {}).frame.pixel_size is None
+
+
+def test_a_communitys_part_of_the_session_arrives_and_is_none_where_the_daemon_sends_none():
+    channels = [{"name": "HAADF", "mean": 0.1, "std": 0.01}]
+    communities = [
+        {"id": 1, "chips": 4, "area_nm2": 5.8, "defects": 0, "x_nm": 1.0, "y_nm": 2.0, "channels": channels,
+         "part": "vacuum"},
+        {"id": 2, "chips": 3, "area_nm2": 4.3, "defects": 1, "x_nm": 3.0, "y_nm": 2.0, "channels": channels,
+         "part": None},
+        # From a daemon older than the field.
+        {"id": 3, "chips": 1, "area_nm2": 1.4, "defects": 0, "x_nm": 5.0, "y_nm": 2.0, "channels": channels},
+    ]
+    observation = Observation.from_wire(_wire(communities=communities), {})
+    assert [c.part for c in observation.communities] == ["vacuum", None, None]
+    assert [c.id for c in observation.communities if c.part == "vacuum"] == [1]

@@ -267,13 +267,15 @@ public actor AnalysisStage {
             chips.append(chip)
             byCommunity[id, default: []].append(chip)
         }
+        let parts = entry.session.communityParts()
         let summaries = byCommunity.keys.sorted().map { id in
             let members = byCommunity[id] ?? []
             let count = Double(max(1, members.count))
             return ChipCommunities.Summary(
                 id: id, chips: members.count, area: Double(members.count) * side * side,
                 defects: members.reduce(0) { $0 + ($1.defects ?? 0) }, x: members.reduce(0) { $0 + $1.x } / count,
-                y: members.reduce(0) { $0 + $1.y } / count, channels: Self.pooled(members.map(\.channels)))
+                y: members.reduce(0) { $0 + $1.y } / count, channels: Self.pooled(members.map(\.channels)),
+                part: parts[id - entry.idBase]?.rawValue)
         }
         result.chips = ChipCommunities(
             chips: chips, summaries: summaries, grid: ChipCommunities.Grid(grid))

@@ -103,6 +103,9 @@ public struct ChipCommunities: Sendable {
         public var y: Double
         /// Each channel's brightness over its chips.
         public var channels: [ChannelStatistics] = []
+        /// The part of the session its chips are in (a ``ChipPart``'s raw value: "lattice",
+        /// "defect_rich", "covered", "film" or "vacuum"), when the frame shows the lattice.
+        public var part: String?
     }
 
     /// Where the chips lie in the frame, pixels.

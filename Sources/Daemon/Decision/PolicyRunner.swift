@@ -275,7 +275,7 @@ struct PolicyRunner {
         return (analysis.chips?.summaries ?? []).map {
             CommunityObservation(
                 id: $0.id, chips: $0.chips, area: $0.area, defects: $0.defects, x: $0.x - correction.x,
-                y: $0.y - correction.y, channels: $0.channels)
+                y: $0.y - correction.y, channels: $0.channels, part: $0.part)
         }
     }
 
