@@ -23,10 +23,17 @@ struct ObservationDetailTests {
                 maadf[row * side + column] = (column < side / 2 ? 0.8 : 0.2) + noise
             }
         }
+        return try frame(haadf: haadf, maadf: maadf, side: side, seq: 0, x: 100, y: -50, field: 204.8)
+    }
+
+    /// A square HAADF + MAADF float32 frame of `side` px, `field` nm across, centred at (`x`, `y`) nm.
+    static func frame(
+        haadf: [Float], maadf: [Float], side: Int, seq: UInt64, x: Double, y: Double, field: Double
+    ) throws -> Frame {
         let header = FrameHeader(
-            session: "drv", seq: 0, time: .init(start: 0, end: 1),
-            scan: ScanGeometry(centerX: 100, centerY: -50, fovX: 204.8, width: side, height: side, dwell: 2),
-            stage: StagePosition(x: 100, y: -50), channels: ["HAADF", "MAADF"], dtype: .float32)
+            session: "drv", seq: seq, time: .init(start: 0, end: 1),
+            scan: ScanGeometry(centerX: x, centerY: y, fovX: field, width: side, height: side, dwell: 2),
+            stage: StagePosition(x: x, y: y), channels: ["HAADF", "MAADF"], dtype: .float32)
         return try Frame(
             header: header,
             channels: [
@@ -90,16 +97,7 @@ struct ObservationDetailTests {
                 maadf[row * side + column] = 0.8 * value
             }
         }
-        let header = FrameHeader(
-            session: "drv", seq: 1, time: .init(start: 0, end: 1),
-            scan: ScanGeometry(centerX: 0, centerY: 0, fovX: 6.4, width: side, height: side, dwell: 2),
-            stage: StagePosition(x: 0, y: 0), channels: ["HAADF", "MAADF"], dtype: .float32)
-        return try Frame(
-            header: header,
-            channels: [
-                try PixelBuffer(float32: haadf, width: side, height: side),
-                try PixelBuffer(float32: maadf, width: side, height: side),
-            ])
+        return try frame(haadf: haadf, maadf: maadf, side: side, seq: 1, x: 0, y: 0, field: 6.4)
     }
 
     @Test("at atomic resolution each community names its part of the session; at survey magnification none does")

@@ -11,6 +11,18 @@ struct SessionPartsTests {
 
     static func options() -> SegmentationOptions { LatticeAwareSegmentationTests.sessionOptions() }
 
+    /// The communities of every frame's chips whose top-left pixel (`x`, `y`) is in the area.
+    static func communities(in session: SegmentationSession, where inArea: (Int, Int) -> Bool) -> Set<Int> {
+        var found = Set<Int>()
+        for frame in session.frames {
+            for chip in 0..<frame.grid.count {
+                let (x, y) = frame.grid.origin(of: chip)
+                if inArea(x, y) { found.insert(frame.communities[chip]) }
+            }
+        }
+        return found
+    }
+
     @Test("holes and amorphous film, both without a lattice, never share a community")
     func vacuum() throws {
         // Chips of 128 px (11 lattice periods), on which noise shows no lattice order.
@@ -31,19 +43,8 @@ struct SessionPartsTests {
             try session.add(channels: [("HAADF", image)], pixelSize: Self.pixelSize)
         }
         session.repartition()
-        var filmSide = Set<Int>()
-        var vacuumSide = Set<Int>()
-        for frame in session.frames {
-            for chip in 0..<frame.grid.count {
-                let (x, y) = frame.grid.origin(of: chip)
-                guard y >= 256 else { continue }
-                if x < 256 {
-                    filmSide.insert(frame.communities[chip])
-                } else {
-                    vacuumSide.insert(frame.communities[chip])
-                }
-            }
-        }
+        let filmSide = Self.communities(in: session) { x, y in y >= 256 && x < 256 }
+        let vacuumSide = Self.communities(in: session) { x, y in y >= 256 && x >= 256 }
         #expect(filmSide.isDisjoint(with: vacuumSide), "film \(filmSide), vacuum \(vacuumSide)")
         #expect(session.latticeCommunities().isDisjoint(with: filmSide.union(vacuumSide)))
     }
@@ -72,14 +73,8 @@ struct SessionPartsTests {
                 channels: Self.frame(seed: UInt64(seed), carbon: 0.02) { x, _ in x >= 128 }, pixelSize: Self.pixelSize)
         }
         session.repartition()
-        var clean = Set<Int>()
-        var carbon = Set<Int>()
-        for frame in session.frames {
-            for chip in 0..<frame.grid.count {
-                let (x, _) = frame.grid.origin(of: chip)
-                if x >= 128 { carbon.insert(frame.communities[chip]) } else { clean.insert(frame.communities[chip]) }
-            }
-        }
+        let clean = Self.communities(in: session) { x, _ in x < 128 }
+        let carbon = Self.communities(in: session) { x, _ in x >= 128 }
         #expect(clean.isDisjoint(with: carbon), "clean \(clean), covered \(carbon)")
         // Both kinds are lattice.
         #expect(clean.union(carbon).isSubset(of: session.latticeCommunities()))
